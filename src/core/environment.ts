@@ -1,0 +1,67 @@
+import { type DistributedLockOptions, resolveLockOptions, type SettingNames } from './lock-options';
+
+/** The environment variable behind each option. */
+export const ENVIRONMENT_VARIABLES: SettingNames = {
+  url: 'REDIS_URL',
+  host: 'REDIS_HOST',
+  port: 'REDIS_PORT',
+  username: 'REDIS_USERNAME',
+  password: 'REDIS_PASSWORD',
+  db: 'REDIS_DB',
+  tls: 'REDIS_TLS',
+  client: 'client (no variable)',
+  keyPrefix: 'REDIS_KEY_PREFIX',
+  failMode: 'DISTRIBUTED_LOCK_FAIL_MODE',
+  acquireTimeoutMs: 'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS',
+  logger: 'logger (no variable)',
+};
+
+type Environment = Record<string, string | undefined>;
+
+/**
+ * Reads lock options from `REDIS_*` (and `DISTRIBUTED_LOCK_*`) variables and validates them,
+ * naming the variable and its value on error. Empty variables count as unset. `REDIS_URL`, when
+ * set, wins over `REDIS_HOST` and `REDIS_PORT`.
+ *
+ * @example
+ * DistributedLockModule.forRoot({ ...lockOptionsFromEnvironment(), failMode: 'closed' })
+ */
+export function lockOptionsFromEnvironment(env: Environment = process.env): DistributedLockOptions {
+  const read = (option: keyof DistributedLockOptions): string | undefined => {
+    const value = env[ENVIRONMENT_VARIABLES[option]];
+    return value === undefined || value.trim() === '' ? undefined : value;
+  };
+  const url = read('url');
+  const options: DistributedLockOptions = {
+    url,
+    host: url === undefined ? read('host')?.trim() : undefined,
+    port: url === undefined ? toInteger(read('port')) : undefined,
+    username: read('username'),
+    password: read('password'),
+    db: toInteger(read('db')),
+    tls: toBoolean(read('tls')),
+    keyPrefix: read('keyPrefix'),
+    failMode: read('failMode')?.trim().toLowerCase() as DistributedLockOptions['failMode'],
+    acquireTimeoutMs: toInteger(read('acquireTimeoutMs')),
+  };
+  for (const key of Object.keys(options) as (keyof DistributedLockOptions)[]) {
+    if (options[key] === undefined) delete options[key];
+  }
+  // Validate now, with variable names, so the error points at the variable to fix.
+  resolveLockOptions({ ...options, logger: false }, ENVIRONMENT_VARIABLES);
+  return options;
+}
+
+/** A whole-number string becomes a number; anything else is kept so validation reports it as typed. */
+function toInteger(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  return /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : (raw as unknown as number);
+}
+
+function toBoolean(raw: string | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  const word = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+  if (['0', 'false', 'no', 'off'].includes(word)) return false;
+  return raw as unknown as boolean;
+}

@@ -1,0 +1,19 @@
+export { LockEngine, assertLockArguments, type LockedRun } from './lock-engine';
+export {
+  DEFAULT_LOCK_OPTIONS,
+  resolveLockOptions,
+  type DistributedLockOptions,
+  type FailMode,
+  type LockLogger,
+  type RedisConnectionOptions,
+  type ResolvedLockOptions,
+} from './lock-options';
+export { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from './environment';
+export {
+  ConflictingLockOptionsError,
+  DistributedLockConfigError,
+  DistributedLockError,
+  InvalidLockArgumentError,
+  LockServiceMissingError,
+} from './errors';
+export { MAX_TIMER_MS } from './validation';

@@ -1,0 +1,51 @@
+import {
+  type DynamicModule,
+  type INestApplicationContext,
+  type LoggerService,
+  Module,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+
+type Import = Type | DynamicModule | Promise<DynamicModule>;
+
+/** Records what Nest and the library log, by level, so tests can assert on log lines. */
+export class RecordingLogger implements LoggerService {
+  readonly lines: { level: string; message: string; context?: string }[] = [];
+  log(message: string, context?: string): void {
+    this.lines.push({ level: 'log', message, context });
+  }
+  warn(message: string, context?: string): void {
+    this.lines.push({ level: 'warn', message, context });
+  }
+  error(message: string, context?: string): void {
+    this.lines.push({ level: 'error', message, context });
+  }
+  debug(message: string, context?: string): void {
+    this.lines.push({ level: 'debug', message, context });
+  }
+  verbose(message: string, context?: string): void {
+    this.lines.push({ level: 'verbose', message, context });
+  }
+  /** Messages at `level` logged by the library (context DistributedLock). */
+  lockMessages(level: string): string[] {
+    return this.lines
+      .filter((line) => line.level === level && line.context === 'DistributedLock')
+      .map((line) => line.message);
+  }
+}
+
+/**
+ * Boots one replica: a standalone Nest application context over `imports` and `providers`,
+ * as `NestFactory` boots a real app (lifecycle hooks included). Close it with `app.close()`.
+ */
+export async function createReplica(
+  imports: Import[],
+  providers: Provider[] = [],
+  logger: LoggerService | false = false,
+): Promise<INestApplicationContext> {
+  @Module({ imports, providers })
+  class ReplicaModule {}
+  return NestFactory.createApplicationContext(ReplicaModule, { logger, abortOnError: false });
+}
