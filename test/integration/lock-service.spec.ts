@@ -1,0 +1,223 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { DistributedLockModule, DistributedLockService, type DistributedLockOptions } from '../../src';
+import { createReplica } from '../support/create-replica';
+import { startTestRedis, type TestRedis } from '../support/redis-server';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('DistributedLockService on a real Redis', () => {
+  let redis: TestRedis;
+  const apps: INestApplicationContext[] = [];
+
+  async function lockService(options: DistributedLockOptions = {}): Promise<DistributedLockService> {
+    const app = await createReplica([DistributedLockModule.forRoot({ url: redis.url, ...options })]);
+    apps.push(app);
+    return app.get(DistributedLockService);
+  }
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await redis.dispose();
+  });
+
+  it('gives a lock to one holder at a time', async () => {
+    const [a, b] = await Promise.all([lockService(), lockService()]);
+    const results = await Promise.all([a.acquireLock('one-holder', 10_000), b.acquireLock('one-holder', 10_000)]);
+    expect(results.sort()).toEqual([false, true]);
+  });
+
+  it('stores a fresh 128-bit random token per acquisition, with the TTL asked for', async () => {
+    const locks = await lockService();
+    const observer = redis.client();
+    const tokens = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      expect(await locks.acquireLock('token', 60_000)).toBe(true);
+      const token = (await observer.get('lock:token'))!;
+      expect(Buffer.from(token, 'base64url')).toHaveLength(16);
+      tokens.add(token);
+      expect(await observer.pttl('lock:token')).toBeGreaterThan(59_000);
+      await locks.releaseLock('token');
+    }
+    expect(tokens.size).toBe(20);
+  });
+
+  it('lets only the owner release: another instance releasing leaves the lock in place', async () => {
+    const [owner, other] = await Promise.all([lockService(), lockService()]);
+    const observer = redis.client();
+    expect(await owner.acquireLock('owned', 10_000)).toBe(true);
+
+    await other.releaseLock('owned');
+    expect(await observer.exists('lock:owned')).toBe(1);
+    expect(await other.acquireLock('owned', 10_000)).toBe(false);
+
+    await owner.releaseLock('owned');
+    expect(await observer.exists('lock:owned')).toBe(0);
+    expect(await other.acquireLock('owned', 10_000)).toBe(true);
+  });
+
+  it('does not delete a lock that expired and was taken by another holder', async () => {
+    const [slow, next] = await Promise.all([lockService(), lockService()]);
+    expect(await slow.acquireLock('expired', 200)).toBe(true);
+    await sleep(400);
+    expect(await next.acquireLock('expired', 10_000)).toBe(true);
+
+    await slow.releaseLock('expired');
+
+    expect(await redis.client().exists('lock:expired')).toBe(1);
+    expect(next.holdsLock('expired')).toBe(true);
+  });
+
+  it('frees a lock whose holder never releases it once its TTL has passed', async () => {
+    const [holder, waiter] = await Promise.all([lockService(), lockService()]);
+    expect(await holder.acquireLock('ttl', 300)).toBe(true);
+    expect(await waiter.acquireLock('ttl', 300)).toBe(false);
+    await sleep(500);
+    expect(await waiter.acquireLock('ttl', 300)).toBe(true);
+  });
+
+  it('is not reentrant: asking again for a held key resolves false and leaves the TTL alone', async () => {
+    const locks = await lockService();
+    expect(await locks.acquireLock('reentrant', 5_000)).toBe(true);
+    const ttlBefore = await redis.client().pttl('lock:reentrant');
+    expect(await locks.acquireLock('reentrant', 60_000)).toBe(false);
+    expect(await redis.client().pttl('lock:reentrant')).toBeLessThanOrEqual(ttlBefore);
+    expect(locks.holdsLock('reentrant')).toBe(true);
+  });
+
+  it('resolves releasing a key this instance does not hold without touching Redis state', async () => {
+    const locks = await lockService();
+    await redis.client().set('lock:foreign', 'someone-else', 'PX', 10_000);
+    await expect(locks.releaseLock('foreign')).resolves.toBeUndefined();
+    expect(await redis.client().get('lock:foreign')).toBe('someone-else');
+  });
+
+  it('extends only a lock it still owns', async () => {
+    const [owner, other] = await Promise.all([lockService(), lockService()]);
+    expect(await owner.acquireLock('extend', 1_000)).toBe(true);
+    expect(await owner.extendLock('extend', 60_000)).toBe(true);
+    expect(await redis.client().pttl('lock:extend')).toBeGreaterThan(59_000);
+    expect(await other.extendLock('extend', 60_000)).toBe(false);
+
+    await redis.client().set('lock:extend', 'taken-over', 'PX', 10_000);
+    expect(await owner.extendLock('extend', 60_000)).toBe(false);
+    expect(await redis.client().pttl('lock:extend')).toBeLessThanOrEqual(10_000);
+  });
+
+  it('withLock runs the function only when acquired and always releases, also when it throws', async () => {
+    const [a, b] = await Promise.all([lockService(), lockService()]);
+    const observer = redis.client();
+
+    expect(await a.withLock('with', 10_000, () => 7)).toEqual({ ran: true, result: 7 });
+    expect(await observer.exists('lock:with')).toBe(0);
+
+    let inside: unknown;
+    const blocked = await a.withLock('with', 10_000, async () => {
+      inside = await b.withLock('with', 10_000, () => 'never');
+      return 'outer';
+    });
+    expect(blocked).toEqual({ ran: true, result: 'outer' });
+    expect(inside).toEqual({ ran: false });
+
+    await expect(
+      a.withLock('with', 10_000, () => {
+        throw new Error('job failed');
+      }),
+    ).rejects.toThrow('job failed');
+    expect(await observer.exists('lock:with')).toBe(0);
+  });
+
+  it('reloads its release script with one fallback after SCRIPT FLUSH or a restart', async () => {
+    const locks = await lockService();
+    await redis.client().script('FLUSH');
+    expect(await locks.acquireLock('noscript', 10_000)).toBe(true);
+    await locks.releaseLock('noscript');
+    expect(await redis.client().exists('lock:noscript')).toBe(0);
+  });
+
+  it('writes under keyPrefix into the configured db', async () => {
+    const locks = await lockService({ keyPrefix: 'billing:', db: 3 });
+    expect(await locks.acquireLock('invoices', 10_000)).toBe(true);
+    expect(await redis.client(3).exists('billing:lock:invoices')).toBe(1);
+    expect(await redis.client(0).exists('billing:lock:invoices')).toBe(0);
+    await locks.releaseLock('invoices');
+    expect(await redis.client(3).exists('billing:lock:invoices')).toBe(0);
+  });
+
+  it('reuses a given ioredis client', async () => {
+    const client = redis.client();
+    const locks = await lockService({ url: undefined, client });
+    expect(locks.client).toBe(client);
+    expect(await locks.acquireLock('shared-client', 10_000)).toBe(true);
+    expect(await client.exists('lock:shared-client')).toBe(1);
+  });
+
+  it.each([
+    ['an empty key', () => ['', 1000]],
+    ['a zero TTL', () => ['key', 0]],
+  ])('rejects %s in acquireLock with a TypeError', async (_case, args) => {
+    const locks = await lockService();
+    const [key, ttl] = args() as [string, number];
+    await expect(locks.acquireLock(key, ttl)).rejects.toThrow(TypeError);
+  });
+});
+
+describe('DistributedLockService with Redis authentication', () => {
+  let redis: TestRedis;
+  const apps: INestApplicationContext[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis([
+      '--requirepass',
+      'default-secret',
+      '--user',
+      'cron',
+      'on',
+      '>cron-secret',
+      '~locks:*',
+      '&*',
+      '+@all',
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await redis.dispose();
+  });
+
+  async function connect(options: DistributedLockOptions): Promise<DistributedLockService> {
+    const app = await createReplica([DistributedLockModule.forRoot(options)]);
+    apps.push(app);
+    return app.get(DistributedLockService);
+  }
+
+  it('authenticates with a password', async () => {
+    const locks = await connect({ host: redis.host, port: redis.port, password: 'default-secret' });
+    expect(locks.isConnected()).toBe(true);
+    expect(await locks.acquireLock('auth', 10_000)).toBe(true);
+  });
+
+  it('authenticates as an ACL user given in the URL, within the keys that user may write', async () => {
+    const locks = await connect({
+      url: `redis://cron:cron-secret@${redis.host}:${redis.port}`,
+      keyPrefix: 'locks:',
+      failMode: 'closed',
+    });
+    expect(locks.isConnected()).toBe(true);
+    expect(await locks.acquireLock('acl', 10_000)).toBe(true);
+    await locks.releaseLock('acl');
+  });
+
+  it('decides by the fail mode, and boots, when the password is wrong', async () => {
+    const locks = await connect({
+      host: redis.host,
+      port: redis.port,
+      password: 'wrong',
+      failMode: 'closed',
+      acquireTimeoutMs: 300,
+      logger: false,
+    });
+    expect(locks.isConnected()).toBe(false);
+    expect(await locks.acquireLock('wrong-password', 10_000)).toBe(false);
+  });
+});

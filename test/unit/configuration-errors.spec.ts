@@ -1,0 +1,160 @@
+import Redis from 'ioredis';
+import {
+  ConflictingLockOptionsError,
+  DistributedLockConfigError,
+  lockOptionsFromEnvironment,
+  resolveLockOptions,
+  type DistributedLockOptions,
+} from '../../src';
+
+describe('configuration from REDIS_* variables', () => {
+  it('defaults to localhost:6379 db 0 with no prefix, fail-open and a 1 s decision deadline', () => {
+    const resolved = resolveLockOptions(lockOptionsFromEnvironment({}));
+    expect(resolved.connection).toEqual({ host: 'localhost', port: 6379, db: 0 });
+    expect(resolved).toMatchObject({ keyPrefix: '', failMode: 'open', acquireTimeoutMs: 1000 });
+  });
+
+  it('reads every variable', () => {
+    const options = lockOptionsFromEnvironment({
+      REDIS_HOST: 'redis.internal',
+      REDIS_PORT: '6380',
+      REDIS_USERNAME: 'cron',
+      REDIS_PASSWORD: 's3cret',
+      REDIS_DB: '4',
+      REDIS_TLS: 'true',
+      REDIS_KEY_PREFIX: 'myapp:',
+      DISTRIBUTED_LOCK_FAIL_MODE: 'closed',
+      DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS: '250',
+    });
+    expect(options).toEqual({
+      host: 'redis.internal',
+      port: 6380,
+      username: 'cron',
+      password: 's3cret',
+      db: 4,
+      tls: true,
+      keyPrefix: 'myapp:',
+      failMode: 'closed',
+      acquireTimeoutMs: 250,
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(lockOptionsFromEnvironment({ REDIS_PASSWORD: '', REDIS_PORT: ' ', REDIS_KEY_PREFIX: '' })).toEqual({});
+  });
+
+  it('lets REDIS_URL win over REDIS_HOST and REDIS_PORT', () => {
+    const options = lockOptionsFromEnvironment({
+      REDIS_URL: 'rediss://cron:p%40ss@cache.example:6390/2',
+      REDIS_HOST: 'ignored',
+      REDIS_PORT: '1',
+    });
+    expect(resolveLockOptions(options).connection).toEqual({
+      host: 'cache.example',
+      port: 6390,
+      db: 2,
+      username: 'cron',
+      password: 'p@ss',
+      tls: {},
+    });
+  });
+
+  it.each([
+    [{ REDIS_PORT: 'abc' }, 'REDIS_PORT must be an integer from 1 to 65535, got "abc".'],
+    [{ REDIS_PORT: '70000' }, 'REDIS_PORT must be an integer from 1 to 65535, got 70000.'],
+    [{ REDIS_PORT: '0' }, 'REDIS_PORT must be an integer from 1 to 65535, got 0.'],
+    [{ REDIS_DB: '-1' }, 'REDIS_DB must be a non-negative integer (a Redis logical database index), got -1.'],
+    [{ REDIS_DB: '1.5' }, 'REDIS_DB must be a non-negative integer (a Redis logical database index), got "1.5".'],
+    [{ REDIS_TLS: 'maybe' }, 'REDIS_TLS must be true, false or Node TLS options, got "maybe".'],
+    [
+      { DISTRIBUTED_LOCK_FAIL_MODE: 'sometimes' },
+      'DISTRIBUTED_LOCK_FAIL_MODE must be "open" or "closed", got "sometimes".',
+    ],
+    [
+      { DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS: '-5' },
+      'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS must be a positive integer number of milliseconds, at most 2147483647, got -5.',
+    ],
+  ])('rejects %j naming the variable and its value', (env, message) => {
+    expect(() => lockOptionsFromEnvironment(env)).toThrow(DistributedLockConfigError);
+    expect(() => lockOptionsFromEnvironment(env)).toThrow(message);
+  });
+
+  it.each(['localhost:6379', 'http://localhost:6379', 'redis://', 'redis://host:6379/db1', 'redis://host:notaport'])(
+    'rejects the malformed REDIS_URL %s',
+    (url) => {
+      expect(() => lockOptionsFromEnvironment({ REDIS_URL: url })).toThrow(
+        /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/,
+      );
+    },
+  );
+
+  it('never puts the password of a malformed REDIS_URL in the error', () => {
+    const failure = () => lockOptionsFromEnvironment({ REDIS_URL: 'http://admin:hunter2@cache:6379' });
+    expect(failure).toThrow('got "http://admin:***@cache:6379"');
+    expect(failure).not.toThrow(/hunter2/);
+  });
+
+  it('rejects REDIS_TLS=false with a rediss:// URL', () => {
+    expect(() => lockOptionsFromEnvironment({ REDIS_URL: 'rediss://cache:6379', REDIS_TLS: 'false' })).toThrow(
+      'REDIS_URL and REDIS_TLS cannot be combined',
+    );
+  });
+});
+
+describe('configuration from forRoot options', () => {
+  const client = new Redis({ lazyConnect: true });
+  afterAll(() => client.disconnect());
+
+  it.each<[DistributedLockOptions, string]>([
+    [{ port: -1 }, 'port must be an integer from 1 to 65535, got -1.'],
+    [{ db: -1 }, 'db must be a non-negative integer (a Redis logical database index), got -1.'],
+    [{ host: '' }, 'host must be a non-empty string, got "".'],
+    [
+      { acquireTimeoutMs: -1 },
+      'acquireTimeoutMs must be a positive integer number of milliseconds, at most 2147483647, got -1.',
+    ],
+    [
+      { acquireTimeoutMs: NaN },
+      'acquireTimeoutMs must be a positive integer number of milliseconds, at most 2147483647, got NaN.',
+    ],
+    [{ acquireTimeoutMs: 2 ** 31 }, 'got 2147483648.'],
+    [{ failMode: 'sometimes' as never }, 'failMode must be "open" or "closed", got "sometimes".'],
+    [{ keyPrefix: 42 as never }, 'keyPrefix must be a string, got 42.'],
+    [
+      { logger: {} as never },
+      'logger must be false or an object with warn() and error() methods, got an object (Object).',
+    ],
+    [{ client: {} as never }, 'client must be an ioredis Redis client, got an object (Object).'],
+    [
+      { url: 'mysql://db:3306' },
+      'url must be a redis:// or rediss:// URL such as redis://user:password@host:6379/0, got "mysql://db:3306".',
+    ],
+    [{ failmode: 'closed' } as never, 'options must be made of known options only'],
+  ])('rejects %j naming the option and its value', (options, message) => {
+    expect(() => resolveLockOptions(options)).toThrow(message);
+  });
+
+  it.each<[DistributedLockOptions, string]>([
+    [{ client, host: 'elsewhere' }, 'client and host cannot be combined'],
+    [{ client, url: 'redis://x:1' }, 'client and url cannot be combined'],
+    [{ url: 'redis://cache:6379', host: 'cache' }, 'url and host cannot be combined'],
+    [{ url: 'redis://cache:6379', port: 6380 }, 'url and port cannot be combined'],
+    [{ url: 'redis://cache:6379/1', db: 2 }, 'url and db cannot be combined'],
+    [{ url: 'redis://:a@cache:6379', password: 'b' }, 'url and password cannot be combined'],
+    [{ url: 'rediss://cache:6379', tls: false }, 'url and tls cannot be combined'],
+  ])('rejects the contradictory options %j', (options, message) => {
+    expect(() => resolveLockOptions(options)).toThrow(ConflictingLockOptionsError);
+    expect(() => resolveLockOptions(options)).toThrow(message);
+  });
+
+  it('fills what a URL leaves out from the separate options', () => {
+    const { connection } = resolveLockOptions({ url: 'redis://cache:6379', password: 'pw', db: 3 });
+    expect(connection).toEqual({ host: 'cache', port: 6379, db: 3, password: 'pw' });
+  });
+
+  it('reuses a given client and opens no connection of its own', () => {
+    const resolved = resolveLockOptions({ client, keyPrefix: 'app:' });
+    expect(resolved.client).toBe(client);
+    expect(resolved.connection).toBeUndefined();
+  });
+});
