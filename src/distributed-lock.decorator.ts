@@ -1,16 +1,35 @@
 import { Inject } from '@nestjs/common';
-import { assertLockArguments } from './core/lock-engine';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
+import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/lock-engine';
+import { expectations } from './core/validation';
 import { DistributedLockService } from './distributed-lock.service';
 import { copyMethodMetadata } from './utils/copy-method-metadata';
 
+/**
+ * A lock name computed per call from the method's arguments, with the instance as `this`,
+ * e.g. `(tenantId: string) => \`billing:${tenantId}\``.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LockKeyFactory = (this: any, ...args: any[]) => string;
+
 /** The options-object form of `@DistributedLock`. */
 export interface DistributedLockDecoratorOptions {
-  /** Lock name, shared by every replica that must not run the method at the same time. */
-  key: string;
-  /** How long the lock lives if its holder dies without releasing it, in ms. */
+  /** Lock name shared by every replica that must not run the method at once, or a function of the call's arguments. */
+  key: string | LockKeyFactory;
+  /** How long the lock lives if its holder dies without releasing it, in ms. It is extended while the method runs. */
   ttlMs: number;
+  /**
+   * Keep the lock at least this long after the run starts, even if the method ends sooner
+   * (ShedLock's lockAtLeastFor). Useful for `@Interval` handlers, whose replicas fire out of step.
+   * @default 0
+   */
+  minHoldMs?: number;
+  /** Extend the lock every ttlMs/3 while the method runs. @default true */
+  autoExtend?: boolean;
 }
+
+/** Where `@nestjs/schedule` keeps a `@Cron` handler's settings (the same key in versions 4 to 12). */
+const CRON_METADATA = 'SCHEDULE_CRON_OPTIONS';
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
 const LOCK_SERVICE = Symbol(
@@ -21,19 +40,28 @@ type LockedInstance = Record<symbol, DistributedLockService | undefined>;
 
 /**
  * Runs the method on one replica at a time: the replica that takes the lock runs it and releases
- * the lock when it settles; the others skip it and resolve `undefined`. Place it above or below
- * `@Cron`, `@Interval` or `@Timeout`.
+ * the lock when it settles; the others skip it and resolve `undefined`. On a `@Cron` handler each
+ * scheduled tick runs once across replicas, even when their clocks differ. Place it above or below
+ * `@Cron`, `@Interval` or `@Timeout`. Inside the method, `currentLock()` gives the lock's
+ * `fencingToken` and `signal`.
  *
  * @example
  * @Cron(CronExpression.EVERY_DAY_AT_6AM)
  * @DistributedLock('cron:daily-sync', 300_000)
  * async dailySync(): Promise<void> {}
  */
-export function DistributedLock(key: string, ttlMs: number): MethodDecorator;
+export function DistributedLock(key: string | LockKeyFactory, ttlMs: number): MethodDecorator;
 export function DistributedLock(options: DistributedLockDecoratorOptions): MethodDecorator;
-export function DistributedLock(keyOrOptions: string | DistributedLockDecoratorOptions, ttl?: number): MethodDecorator {
-  const { key, ttlMs } = normalizeArguments(keyOrOptions, ttl);
-  assertLockArguments(key, ttlMs); // throws while the class is being defined
+export function DistributedLock(
+  keyOrOptions: string | LockKeyFactory | DistributedLockDecoratorOptions,
+  ttl?: number,
+): MethodDecorator {
+  const { key, ttlMs, minHoldMs = 0, autoExtend = true } = normalizeArguments(keyOrOptions, ttl);
+  // Checked while the class is being defined, so a bad argument stops the app before it schedules.
+  if (typeof key === 'function') assertTtl(ttlMs);
+  else assertLockArguments(key, ttlMs);
+  checkAcquireOptions({ minHoldMs });
+  if (typeof autoExtend !== 'boolean') throw new InvalidLockArgumentError('autoExtend', autoExtend, 'true or false');
   const injectLockService = Inject(DistributedLockService);
 
   return (target, methodName, descriptor: PropertyDescriptor) => {
@@ -45,19 +73,49 @@ export function DistributedLock(keyOrOptions: string | DistributedLockDecoratorO
     }
     // Property injection reaches the service of the app that created this instance.
     injectLockService(target, LOCK_SERVICE);
+    let isCronHandler: boolean | undefined;
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
       if (!locks) throw new LockServiceMissingError(className, String(methodName));
-      return locks.runJob(jobName, key, ttlMs, () => handler.apply(this, args));
+      // @Cron may be applied after this decorator ran, so its metadata is looked up on first call.
+      isCronHandler ??= Reflect.hasOwnMetadata(CRON_METADATA, guarded);
+      const tick = isCronHandler ? currentCronTick() : undefined;
+      return locks.runJob(jobName, lockKey(key, this, args), ttlMs, () => handler.apply(this, args), {
+        tick,
+        minHoldMs,
+        autoExtend,
+      });
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
     descriptor.value = guarded;
   };
 }
 
+/**
+ * The cron tick this call serves. Cron schedules have one-second resolution and fire at (or a
+ * little after) the scheduled second by each replica's own clock, so rounding the local time to
+ * the nearest second names the same tick on every replica, whatever their clock offsets.
+ */
+function currentCronTick(): number {
+  return Math.round(Date.now() / 1000) * 1000;
+}
+
+function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {
+  if (typeof key === 'string') return key;
+  const computed: unknown = key.apply(instance, args);
+  if (!expectations.nonEmptyString.test(computed)) {
+    throw new InvalidLockArgumentError(
+      'the key computed by @DistributedLock',
+      computed,
+      expectations.nonEmptyString.expected,
+    );
+  }
+  return computed;
+}
+
 function normalizeArguments(
-  keyOrOptions: string | DistributedLockDecoratorOptions,
+  keyOrOptions: string | LockKeyFactory | DistributedLockDecoratorOptions,
   ttlMs: number | undefined,
 ): DistributedLockDecoratorOptions {
   if (typeof keyOrOptions === 'object' && keyOrOptions !== null) {

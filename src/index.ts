@@ -1,6 +1,10 @@
 export * from './core';
 export { distributedLockConfig } from './distributed-lock.config';
 export { DISTRIBUTED_LOCK_CONFIG_NAMESPACE } from './distributed-lock.constants';
-export { DistributedLock, type DistributedLockDecoratorOptions } from './distributed-lock.decorator';
+export {
+  DistributedLock,
+  type DistributedLockDecoratorOptions,
+  type LockKeyFactory,
+} from './distributed-lock.decorator';
 export { DistributedLockModule, type DistributedLockAsyncOptions } from './distributed-lock.module';
 export { DistributedLockService } from './distributed-lock.service';

@@ -56,3 +56,17 @@ export class LockServiceMissingError extends DistributedLockError {
     );
   }
 }
+
+/**
+ * A held lock is no longer ours: Redis no longer has our token (it expired during a pause longer
+ * than its TTL, or Redis lost it), or its TTL passed before an extension was confirmed. Another
+ * holder may be running. It is the `reason` of the lock's aborted `signal`.
+ */
+export class LockLostError extends DistributedLockError {
+  constructor(
+    readonly key: string,
+    readonly detail: string,
+  ) {
+    super(`Lock "${key}" was lost while held: ${detail}. Another holder may now be running.`);
+  }
+}

@@ -1,4 +1,6 @@
-export { LockEngine, assertLockArguments, type LockedRun } from './lock-engine';
+export { LockEngine, assertLockArguments, type AcquireOptions, type LockedRun } from './lock-engine';
+export { LockHandle } from './lock-handle';
+export { currentLock } from './lock-context';
 export {
   DEFAULT_LOCK_OPTIONS,
   resolveLockOptions,
@@ -14,6 +16,7 @@ export {
   DistributedLockConfigError,
   DistributedLockError,
   InvalidLockArgumentError,
+  LockLostError,
   LockServiceMissingError,
 } from './errors';
 export { MAX_TIMER_MS } from './validation';

@@ -1,41 +1,75 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { InvalidLockArgumentError } from './errors';
+import { InvalidLockArgumentError, type LockLostError } from './errors';
+import { runWithLock } from './lock-context';
+import { type LockGrant, LockHandle, type LockIssuer } from './lock-handle';
 import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import { ConnectionMonitor } from './redis/connection-monitor';
-import { EXTEND_IF_OWNER, LOCK_SCRIPTS, RELEASE_IF_OWNER } from './redis/lock-scripts';
+import {
+  ACQUIRE,
+  ACQUIRE_HELD,
+  ACQUIRE_TICK_DONE,
+  EXTEND_IF_OWNER,
+  LOCK_SCRIPTS,
+  RELEASE_IF_OWNER,
+} from './redis/lock-scripts';
 import { createRedisClient } from './redis/redis-client.factory';
-import { expectations } from './validation';
+import { type Expectation, expectations } from './validation';
 
 /** What `withLock` reports: whether `fn` ran, and its result when it did. */
 export type LockedRun<T> = { ran: true; result: T } | { ran: false };
 
-/** A lock this instance took, as it knows it locally. */
-interface HeldLock {
-  readonly token: string;
-  /** Local estimate of when Redis drops the key; past it, the key may belong to someone else. */
-  expiresAt: number;
+/** Options of `acquire` and `withLock`. */
+export interface AcquireOptions {
+  /** Keep the lock at least this long after acquisition, even if released sooner (ShedLock's lockAtLeastFor). @default 0 */
+  minHoldMs?: number;
+  /** How long to keep retrying while the lock is held elsewhere. @default 0 (one attempt) */
+  waitMs?: number;
+  /** First retry delay; it doubles per attempt up to `maxRetryDelayMs`, with random jitter. @default 50 */
+  retryDelayMs?: number;
+  /** @default 1000 */
+  maxRetryDelayMs?: number;
+  /** Cancels the wait: `acquire` rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * The scheduled run this acquisition serves, as a time. An acquisition for a tick at or before
+   * the latest tick already served for this key is refused, whoever served it. `@DistributedLock`
+   * passes the cron tick itself.
+   */
+  tick?: number | Date;
+  /** Extend the lock every third of its TTL while held, and abort its signal if that fails. Default: on in `withLock`, off in `acquire`. */
+  autoExtend?: boolean;
 }
+
+type Attempt =
+  { kind: 'acquired'; lock: LockHandle } | { kind: 'held' } | { kind: 'tick-served' } | { kind: 'unavailable' };
+
+const HELD: Attempt = { kind: 'held' };
+const TICK_SERVED: Attempt = { kind: 'tick-served' };
+const UNAVAILABLE: Attempt = { kind: 'unavailable' };
 
 /**
  * Mutual exclusion across processes on one Redis, with no framework attached.
  *
- * A lock is the key `<keyPrefix>lock:<key>` holding a random token, set with `SET NX PX`; only
- * the holder of the token can release or extend it. Locks are not reentrant: asking again for a
- * key this instance already holds returns `false`.
+ * A lock `key` is the string `<keyPrefix>lock:{<key>}` holding a random token, taken with
+ * `SET NX PX` inside one Lua call that also bumps the key's fencing counter in the hash
+ * `<keyPrefix>lock:{<key>}:state`. Only the holder of the token can release or extend it. Locks
+ * are not reentrant: asking again for a key this instance already holds returns `false`.
  *
  * @example
  * const locks = new LockEngine({ url: 'redis://localhost:6379' });
  * const outcome = await locks.withLock('reports:nightly', 60_000, () => buildReport());
  * if (!outcome.ran) console.log('another process is building it');
  */
-export class LockEngine {
+export class LockEngine implements LockIssuer {
   /** The ioredis client in use: the one given as `client`, or the one the engine opened. */
   readonly client: Redis;
   protected readonly options: ResolvedLockOptions;
   private readonly ownsClient: boolean;
   private readonly monitor: ConnectionMonitor;
-  private readonly held = new Map<string, HeldLock>();
+  private readonly held = new Map<string, LockHandle>();
+  /** Keys with an acquisition in flight, so a concurrent one in this instance is refused at once. */
+  private readonly acquiring = new Set<string>();
   private closed = false;
 
   constructor(options: DistributedLockOptions = {}) {
@@ -59,9 +93,13 @@ export class LockEngine {
     return this.monitor.isReady;
   }
 
-  /** The Redis key a lock name is stored under: `<keyPrefix>lock:<key>`. */
-  storedKey(key: string): string {
-    return `${this.options.keyPrefix}lock:${key}`;
+  /**
+   * The Redis keys of lock `key`: the lock itself and its state hash (fencing counter, last tick).
+   * Both carry the hash tag `{<key>}`, so they share a Redis Cluster slot.
+   */
+  keysFor(key: string): { lock: string; state: string } {
+    const lock = `${this.options.keyPrefix}lock:{${key}}`;
+    return { lock, state: `${lock}:state` };
   }
 
   /**
@@ -71,7 +109,7 @@ export class LockEngine {
    */
   async acquireLock(key: string, ttlMs: number): Promise<boolean> {
     assertLockArguments(key, ttlMs);
-    return (await this.acquire(this.storedKey(key), ttlMs)) !== undefined;
+    return (await this.attempt(key, ttlMs, 0, undefined)).kind === 'acquired';
   }
 
   /**
@@ -81,9 +119,7 @@ export class LockEngine {
    */
   async releaseLock(key: string): Promise<void> {
     assertKey(key);
-    const storedKey = this.storedKey(key);
-    const lock = this.held.get(storedKey);
-    if (lock) await this.release(storedKey, lock.token);
+    await this.held.get(this.keysFor(key).lock)?.release();
   }
 
   /**
@@ -92,58 +128,97 @@ export class LockEngine {
    */
   async extendLock(key: string, ttlMs: number): Promise<boolean> {
     assertLockArguments(key, ttlMs);
-    const storedKey = this.storedKey(key);
-    const lock = this.held.get(storedKey);
-    if (!lock) return false;
-    const reply = await this.monitor.call(
-      () => EXTEND_IF_OWNER.run(this.client, [storedKey], [lock.token, ttlMs]),
-      this.options.acquireTimeoutMs,
-    );
-    if (!reply.ok || reply.value !== 1) return false;
-    lock.expiresAt = Date.now() + ttlMs;
-    return true;
+    const lock = this.held.get(this.keysFor(key).lock);
+    return lock ? lock.extend(ttlMs) : false;
   }
 
   /** True while this instance holds `key` by its own reckoning (taken, not released, TTL not passed). */
   holdsLock(key: string): boolean {
     assertKey(key);
-    const lock = this.held.get(this.storedKey(key));
-    return lock !== undefined && lock.expiresAt > Date.now();
+    return this.held.get(this.keysFor(key).lock)?.isHeld ?? false;
+  }
+
+  /**
+   * The fencing token of the lock this instance holds on `key`: a number that grows with every
+   * acquisition of the key, so a downstream store can refuse writes carrying an older one.
+   * `undefined` when not held, or when held without Redis (fail-open).
+   */
+  fencingToken(key: string): number | undefined {
+    assertKey(key);
+    const lock = this.held.get(this.keysFor(key).lock);
+    return lock?.isHeld ? lock.fencingToken : undefined;
+  }
+
+  /**
+   * Takes the lock and returns its handle, or `undefined` when it stays held elsewhere until
+   * `waitMs` has passed. Retries back off exponentially with jitter; `signal` cancels the wait.
+   *
+   * @example
+   * const lock = await lockService.acquire('ledger', 10_000, { waitMs: 5_000, signal });
+   * if (!lock) return;
+   * try { await work(lock.fencingToken); } finally { await lock.release(); }
+   */
+  async acquire(key: string, ttlMs: number, options: AcquireOptions = {}): Promise<LockHandle | undefined> {
+    assertLockArguments(key, ttlMs);
+    const settings = checkAcquireOptions(options);
+    const deadline = Date.now() + settings.waitMs;
+    for (let retry = 0; ; retry++) {
+      options.signal?.throwIfAborted();
+      const attempt = await this.attempt(key, ttlMs, settings.minHoldMs, settings.tick);
+      if (attempt.kind === 'acquired') {
+        if (options.signal?.aborted) {
+          await attempt.lock.release();
+          options.signal.throwIfAborted();
+        }
+        if (options.autoExtend) attempt.lock.keepAlive();
+        return attempt.lock;
+      }
+      const remainingMs = deadline - Date.now();
+      if (attempt.kind === 'tick-served' || remainingMs <= 0 || this.closed) return undefined;
+      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
+      // Equal jitter: replicas that collided once do not retry in lockstep.
+      await sleep(Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)), options.signal);
+    }
   }
 
   /**
    * Runs `fn` only if the lock is acquired and releases it afterwards, also when `fn` throws (the
-   * error propagates). The lock cannot leak past `fn`.
+   * error propagates). The lock is extended while `fn` runs (`autoExtend: false` to opt out);
+   * `fn` receives the handle, also reachable as `currentLock()`.
    *
    * @example
    * const outcome = await lockService.withLock('invoices:send', 30_000, () => this.sendInvoices());
    * if (outcome.ran) console.log('sent', outcome.result);
    */
-  async withLock<T>(key: string, ttlMs: number, fn: () => T | Promise<T>): Promise<LockedRun<Awaited<T>>> {
-    assertLockArguments(key, ttlMs);
-    const storedKey = this.storedKey(key);
-    const token = await this.acquire(storedKey, ttlMs);
-    if (token === undefined) return { ran: false };
+  async withLock<T>(
+    key: string,
+    ttlMs: number,
+    fn: (lock: LockHandle) => T | Promise<T>,
+    options: AcquireOptions = {},
+  ): Promise<LockedRun<Awaited<T>>> {
+    const lock = await this.acquire(key, ttlMs, { ...options, autoExtend: options.autoExtend ?? true });
+    if (!lock) return { ran: false };
     try {
-      return { ran: true, result: await fn() };
+      return { ran: true, result: await runWithLock(lock, () => fn(lock)) };
     } finally {
-      await this.release(storedKey, token);
+      await lock.release();
     }
   }
 
   /**
    * Runs a guarded job (what `@DistributedLock` calls): `fn` when the lock is taken, nothing
-   * (resolving `undefined`, logged at debug level) when it is held elsewhere.
+   * (resolving `undefined`, logged at debug level) when it is held elsewhere or its tick was served.
    */
   async runJob<T>(
     jobName: string,
     key: string,
     ttlMs: number,
     fn: () => T | Promise<T>,
+    options: AcquireOptions = {},
   ): Promise<Awaited<T> | undefined> {
-    const outcome = await this.withLock(key, ttlMs, fn);
+    const outcome = await this.withLock(key, ttlMs, fn, options);
     if (outcome.ran) return outcome.result;
-    this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" is held elsewhere.`);
+    this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" is held elsewhere or its tick was already run.`);
     return undefined;
   }
 
@@ -162,7 +237,7 @@ export class LockEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.held].map(([storedKey, lock]) => this.release(storedKey, lock.token)));
+    await Promise.all([...this.held.values()].map((lock) => lock.release()));
     this.client.off('ready', this.loadScripts);
     this.monitor.detach();
     if (!this.ownsClient) return;
@@ -172,49 +247,81 @@ export class LockEngine {
     this.client.disconnect();
   }
 
-  /** Takes the lock and resolves its token, or undefined when not taken. */
-  private async acquire(storedKey: string, ttlMs: number): Promise<string | undefined> {
-    if (this.closed) return undefined;
-    const mine = this.held.get(storedKey);
-    if (mine && mine.expiresAt > Date.now()) return undefined;
-    const token = randomBytes(16).toString('base64url'); // 128 random bits: unguessable by other holders
-    // Recorded before the round trip, so a concurrent call in this instance sees the key as taken.
-    this.held.set(storedKey, { token, expiresAt: Date.now() + ttlMs });
+  /** @internal */
+  async extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'> {
     const reply = await this.monitor.call(
-      () => this.client.set(storedKey, token, 'PX', ttlMs, 'NX'),
+      () => EXTEND_IF_OWNER.run(this.client, [lock.storedKey], [lock.token, ttlMs]),
       this.options.acquireTimeoutMs,
     );
-    if (reply.ok && reply.value === 'OK') return token;
-    if (!reply.ok && this.options.failMode === 'open') {
-      // Kept as held: if the SET lands after all, the release deletes it by its token.
-      return token;
-    }
-    this.forget(storedKey, token);
-    // A SET that lands after the deadline would hold a lock no one uses until its TTL runs out.
-    if (!reply.ok) {
-      reply.late?.then(
-        (value) => {
-          if (value === 'OK') void this.release(storedKey, token);
-        },
-        () => undefined,
-      );
-    }
-    return undefined;
+    if (!reply.ok) return 'unknown';
+    return reply.value === 1 ? 'extended' : 'lost';
   }
 
-  private async release(storedKey: string, token: string): Promise<void> {
-    this.forget(storedKey, token);
+  /** @internal */
+  async releaseHeld(lock: LockHandle): Promise<void> {
+    if (!lock.markReleased()) return;
+    if (this.held.get(lock.storedKey) === lock) this.held.delete(lock.storedKey);
+    const holdMs = Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
+    await this.releaseToken(lock.storedKey, lock.token, holdMs, !lock.withoutRedis);
+  }
+
+  /** @internal */
+  lockLost(lock: LockHandle, error: LockLostError): void {
+    if (this.held.get(lock.storedKey) === lock) this.held.delete(lock.storedKey);
+    this.options.logger.error(error.message);
+  }
+
+  /** One acquisition round trip, deciding by the fail mode when Redis cannot answer in time. */
+  private async attempt(key: string, ttlMs: number, minHoldMs: number, tick: number | undefined): Promise<Attempt> {
+    const keys = this.keysFor(key);
+    if (this.closed || this.acquiring.has(keys.lock) || this.held.get(keys.lock)?.isHeld) return HELD;
+    const token = randomBytes(16).toString('base64url'); // 128 random bits: unguessable by other holders
+    const requestedAt = Date.now();
+    this.acquiring.add(keys.lock);
+    let reply;
+    try {
+      reply = await this.monitor.call(
+        () => ACQUIRE.run(this.client, [keys.lock, keys.state], [token, ttlMs, tick ?? '']),
+        this.options.acquireTimeoutMs,
+      );
+    } finally {
+      this.acquiring.delete(keys.lock);
+    }
+    const grant = { key, storedKey: keys.lock, token, ttlMs, minHoldMs, requestedAt };
+    if (reply.ok) {
+      const fencingToken = Number(reply.value);
+      if (fencingToken === ACQUIRE_HELD) return HELD;
+      if (fencingToken === ACQUIRE_TICK_DONE) return TICK_SERVED;
+      return this.grant({ ...grant, fencingToken, withoutRedis: false });
+    }
+    if (this.options.failMode === 'open') {
+      // Kept as held: if the acquisition lands after all, the release deletes it by its token.
+      return this.grant({ ...grant, fencingToken: undefined, withoutRedis: true });
+    }
+    // An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out.
+    reply.late?.then(
+      (value) => {
+        if (Number(value) > 0) void this.releaseToken(keys.lock, token, 0, false);
+      },
+      () => undefined,
+    );
+    return UNAVAILABLE;
+  }
+
+  private grant(grant: LockGrant): Attempt {
+    const lock = new LockHandle(this, grant);
+    this.held.set(grant.storedKey, lock);
+    return { kind: 'acquired', lock };
+  }
+
+  private async releaseToken(storedKey: string, token: string, holdMs: number, reportExpired: boolean): Promise<void> {
     const reply = await this.monitor.call(
-      () => RELEASE_IF_OWNER.run(this.client, [storedKey], [token]),
+      () => RELEASE_IF_OWNER.run(this.client, [storedKey], [token, holdMs]),
       this.options.acquireTimeoutMs,
     );
-    if (reply.ok && reply.value === 0) {
+    if (reportExpired && reply.ok && reply.value === 0) {
       this.options.logger.debug?.(`Lock ${storedKey} had expired before its release; it was not deleted.`);
     }
-  }
-
-  private forget(storedKey: string, token: string): void {
-    if (this.held.get(storedKey)?.token === token) this.held.delete(storedKey);
   }
 
   private readonly loadScripts = (): void => {
@@ -225,13 +332,56 @@ export class LockEngine {
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
 export function assertLockArguments(key: unknown, ttlMs: unknown): void {
   assertKey(key);
-  if (!expectations.positiveMs.test(ttlMs)) {
-    throw new InvalidLockArgumentError('ttlMs', ttlMs, expectations.positiveMs.expected);
-  }
+  assertTtl(ttlMs);
+}
+
+/** Validates a lock TTL: a positive integer number of ms that a timer can hold. */
+export function assertTtl(ttlMs: unknown): asserts ttlMs is number {
+  assertArgument('ttlMs', ttlMs, expectations.positiveMs);
 }
 
 function assertKey(key: unknown): asserts key is string {
-  if (!expectations.nonEmptyString.test(key)) {
-    throw new InvalidLockArgumentError('key', key, expectations.nonEmptyString.expected);
+  assertArgument('key', key, expectations.nonEmptyString);
+}
+
+function assertArgument<T>(name: string, value: unknown, rule: Expectation<T>): asserts value is T {
+  if (!rule.test(value)) throw new InvalidLockArgumentError(name, value, rule.expected);
+}
+
+/** Checks `AcquireOptions` (and so the decorator's) and fills in defaults. */
+export function checkAcquireOptions(options: AcquireOptions): {
+  minHoldMs: number;
+  waitMs: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  tick: number | undefined;
+} {
+  const { minHoldMs = 0, waitMs = 0, retryDelayMs = 50, maxRetryDelayMs = 1000, tick, signal } = options;
+  assertArgument('minHoldMs', minHoldMs, expectations.nonNegativeMs);
+  assertArgument('waitMs', waitMs, expectations.nonNegativeMs);
+  assertArgument('retryDelayMs', retryDelayMs, expectations.positiveMs);
+  assertArgument('maxRetryDelayMs', maxRetryDelayMs, expectations.positiveMs);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidLockArgumentError('signal', signal, 'an AbortSignal');
   }
+  const tickMs = tick instanceof Date ? tick.getTime() : tick;
+  if (tickMs !== undefined && !Number.isSafeInteger(tickMs)) {
+    throw new InvalidLockArgumentError('tick', tick, 'a Date or an integer number of ms since the epoch');
+  }
+  return { minHoldMs, waitMs, retryDelayMs, maxRetryDelayMs, tick: tickMs };
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

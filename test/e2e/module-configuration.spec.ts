@@ -34,7 +34,7 @@ describe('DistributedLockModule configuration', () => {
     try {
       const locks = app.get(DistributedLockService);
       expect(await locks.acquireLock('probe', 10_000)).toBe(true);
-      return await redis.client(db).keys('*probe');
+      return await redis.client(db).keys('*probe}');
     } finally {
       await app.close();
     }
@@ -45,14 +45,14 @@ describe('DistributedLockModule configuration', () => {
     process.env.REDIS_PORT = String(redis.port);
     process.env.REDIS_DB = '2';
     process.env.REDIS_KEY_PREFIX = 'bare:';
-    expect(await heldKeyAfterAcquire([DistributedLockModule], 2)).toEqual(['bare:lock:probe']);
+    expect(await heldKeyAfterAcquire([DistributedLockModule], 2)).toEqual(['bare:lock:{probe}']);
   });
 
   it('reads the distributedLock namespace of @nestjs/config when imported bare', async () => {
     process.env.REDIS_URL = `${redis.url}/1`;
     process.env.REDIS_KEY_PREFIX = 'config:';
     const config = ConfigModule.forRoot({ isGlobal: true, load: [distributedLockConfig] });
-    expect(await heldKeyAfterAcquire([config, DistributedLockModule], 1)).toEqual(['config:lock:probe']);
+    expect(await heldKeyAfterAcquire([config, DistributedLockModule], 1)).toEqual(['config:lock:{probe}']);
     expect(distributedLockConfig.KEY).toBe(`CONFIGURATION(${DISTRIBUTED_LOCK_CONFIG_NAMESPACE})`);
   });
 
@@ -86,7 +86,7 @@ describe('DistributedLockModule configuration', () => {
   it('takes forRoot options over the environment', async () => {
     process.env.REDIS_PORT = '1';
     expect(await heldKeyAfterAcquire([DistributedLockModule.forRoot({ url: redis.url, keyPrefix: 'root:' })])).toEqual([
-      'root:lock:probe',
+      'root:lock:{probe}',
     ]);
   });
 
@@ -97,7 +97,7 @@ describe('DistributedLockModule configuration', () => {
       inject: [ConfigService],
       useFactory: (config: ConfigService) => ({ url: config.getOrThrow<string>('CUSTOM_REDIS'), keyPrefix: 'async:' }),
     });
-    expect(await heldKeyAfterAcquire([module])).toEqual(['async:lock:probe']);
+    expect(await heldKeyAfterAcquire([module])).toEqual(['async:lock:{probe}']);
   });
 
   it('fails at bootstrap when forRootAsync produces bad options', async () => {

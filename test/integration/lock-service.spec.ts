@@ -35,10 +35,10 @@ describe('DistributedLockService on a real Redis', () => {
     const tokens = new Set<string>();
     for (let i = 0; i < 20; i++) {
       expect(await locks.acquireLock('token', 60_000)).toBe(true);
-      const token = (await observer.get('lock:token'))!;
+      const token = (await observer.get('lock:{token}'))!;
       expect(Buffer.from(token, 'base64url')).toHaveLength(16);
       tokens.add(token);
-      expect(await observer.pttl('lock:token')).toBeGreaterThan(59_000);
+      expect(await observer.pttl('lock:{token}')).toBeGreaterThan(59_000);
       await locks.releaseLock('token');
     }
     expect(tokens.size).toBe(20);
@@ -50,11 +50,11 @@ describe('DistributedLockService on a real Redis', () => {
     expect(await owner.acquireLock('owned', 10_000)).toBe(true);
 
     await other.releaseLock('owned');
-    expect(await observer.exists('lock:owned')).toBe(1);
+    expect(await observer.exists('lock:{owned}')).toBe(1);
     expect(await other.acquireLock('owned', 10_000)).toBe(false);
 
     await owner.releaseLock('owned');
-    expect(await observer.exists('lock:owned')).toBe(0);
+    expect(await observer.exists('lock:{owned}')).toBe(0);
     expect(await other.acquireLock('owned', 10_000)).toBe(true);
   });
 
@@ -66,7 +66,7 @@ describe('DistributedLockService on a real Redis', () => {
 
     await slow.releaseLock('expired');
 
-    expect(await redis.client().exists('lock:expired')).toBe(1);
+    expect(await redis.client().exists('lock:{expired}')).toBe(1);
     expect(next.holdsLock('expired')).toBe(true);
   });
 
@@ -81,29 +81,29 @@ describe('DistributedLockService on a real Redis', () => {
   it('is not reentrant: asking again for a held key resolves false and leaves the TTL alone', async () => {
     const locks = await lockService();
     expect(await locks.acquireLock('reentrant', 5_000)).toBe(true);
-    const ttlBefore = await redis.client().pttl('lock:reentrant');
+    const ttlBefore = await redis.client().pttl('lock:{reentrant}');
     expect(await locks.acquireLock('reentrant', 60_000)).toBe(false);
-    expect(await redis.client().pttl('lock:reentrant')).toBeLessThanOrEqual(ttlBefore);
+    expect(await redis.client().pttl('lock:{reentrant}')).toBeLessThanOrEqual(ttlBefore);
     expect(locks.holdsLock('reentrant')).toBe(true);
   });
 
   it('resolves releasing a key this instance does not hold without touching Redis state', async () => {
     const locks = await lockService();
-    await redis.client().set('lock:foreign', 'someone-else', 'PX', 10_000);
+    await redis.client().set('lock:{foreign}', 'someone-else', 'PX', 10_000);
     await expect(locks.releaseLock('foreign')).resolves.toBeUndefined();
-    expect(await redis.client().get('lock:foreign')).toBe('someone-else');
+    expect(await redis.client().get('lock:{foreign}')).toBe('someone-else');
   });
 
   it('extends only a lock it still owns', async () => {
     const [owner, other] = await Promise.all([lockService(), lockService()]);
     expect(await owner.acquireLock('extend', 1_000)).toBe(true);
     expect(await owner.extendLock('extend', 60_000)).toBe(true);
-    expect(await redis.client().pttl('lock:extend')).toBeGreaterThan(59_000);
+    expect(await redis.client().pttl('lock:{extend}')).toBeGreaterThan(59_000);
     expect(await other.extendLock('extend', 60_000)).toBe(false);
 
-    await redis.client().set('lock:extend', 'taken-over', 'PX', 10_000);
+    await redis.client().set('lock:{extend}', 'taken-over', 'PX', 10_000);
     expect(await owner.extendLock('extend', 60_000)).toBe(false);
-    expect(await redis.client().pttl('lock:extend')).toBeLessThanOrEqual(10_000);
+    expect(await redis.client().pttl('lock:{extend}')).toBeLessThanOrEqual(10_000);
   });
 
   it('withLock runs the function only when acquired and always releases, also when it throws', async () => {
@@ -111,7 +111,7 @@ describe('DistributedLockService on a real Redis', () => {
     const observer = redis.client();
 
     expect(await a.withLock('with', 10_000, () => 7)).toEqual({ ran: true, result: 7 });
-    expect(await observer.exists('lock:with')).toBe(0);
+    expect(await observer.exists('lock:{with}')).toBe(0);
 
     let inside: unknown;
     const blocked = await a.withLock('with', 10_000, async () => {
@@ -126,7 +126,7 @@ describe('DistributedLockService on a real Redis', () => {
         throw new Error('job failed');
       }),
     ).rejects.toThrow('job failed');
-    expect(await observer.exists('lock:with')).toBe(0);
+    expect(await observer.exists('lock:{with}')).toBe(0);
   });
 
   it('reloads its release script with one fallback after SCRIPT FLUSH or a restart', async () => {
@@ -134,16 +134,16 @@ describe('DistributedLockService on a real Redis', () => {
     await redis.client().script('FLUSH');
     expect(await locks.acquireLock('noscript', 10_000)).toBe(true);
     await locks.releaseLock('noscript');
-    expect(await redis.client().exists('lock:noscript')).toBe(0);
+    expect(await redis.client().exists('lock:{noscript}')).toBe(0);
   });
 
   it('writes under keyPrefix into the configured db', async () => {
     const locks = await lockService({ keyPrefix: 'billing:', db: 3 });
     expect(await locks.acquireLock('invoices', 10_000)).toBe(true);
-    expect(await redis.client(3).exists('billing:lock:invoices')).toBe(1);
-    expect(await redis.client(0).exists('billing:lock:invoices')).toBe(0);
+    expect(await redis.client(3).exists('billing:lock:{invoices}')).toBe(1);
+    expect(await redis.client(0).exists('billing:lock:{invoices}')).toBe(0);
     await locks.releaseLock('invoices');
-    expect(await redis.client(3).exists('billing:lock:invoices')).toBe(0);
+    expect(await redis.client(3).exists('billing:lock:{invoices}')).toBe(0);
   });
 
   it('reuses a given ioredis client', async () => {
@@ -151,7 +151,7 @@ describe('DistributedLockService on a real Redis', () => {
     const locks = await lockService({ url: undefined, client });
     expect(locks.client).toBe(client);
     expect(await locks.acquireLock('shared-client', 10_000)).toBe(true);
-    expect(await client.exists('lock:shared-client')).toBe(1);
+    expect(await client.exists('lock:{shared-client}')).toBe(1);
   });
 
   it.each([

@@ -19,8 +19,9 @@ export class RecordingLogger implements LoggerService {
   warn(message: string, context?: string): void {
     this.lines.push({ level: 'warn', message, context });
   }
-  error(message: string, context?: string): void {
-    this.lines.push({ level: 'error', message, context });
+  /** Nest calls `error(message, stack?, context?)`: the context is the last argument. */
+  error(message: string, ...rest: (string | undefined)[]): void {
+    this.lines.push({ level: 'error', message, context: rest[rest.length - 1] });
   }
   debug(message: string, context?: string): void {
     this.lines.push({ level: 'debug', message, context });

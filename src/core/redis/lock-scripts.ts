@@ -27,15 +27,39 @@ function isNoScriptError(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
+/** ACQUIRE's reply when the lock is held by someone (ourselves included). */
+export const ACQUIRE_HELD = 0;
+/** ACQUIRE's reply when the tick asked for was already served by some holder. */
+export const ACQUIRE_TICK_DONE = -1;
+
 /**
- * Deletes the lock only while it still holds our token. Returns 1 when deleted, 0 otherwise.
- * KEYS[1] lock key; ARGV[1] token.
+ * Takes the lock and returns its fencing token (>= 1), or ACQUIRE_HELD / ACQUIRE_TICK_DONE.
+ * KEYS[1] lock key; KEYS[2] state hash (same hash slot); ARGV[1] token; ARGV[2] TTL in ms;
+ * ARGV[3] tick in ms since the epoch, or '' when the caller serves no scheduled tick.
+ *
+ * The state hash keeps, without expiry, the per-key fencing counter (so tokens only grow) and
+ * the latest tick served (so a replica whose clock or timer runs late cannot serve it again).
+ */
+export const ACQUIRE = new LuaScript(`
+local tick = ARGV[3]
+if tick ~= '' then
+  local served = redis.call('HGET', KEYS[2], 'tick')
+  if served and tonumber(served) >= tonumber(tick) then return -1 end
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if tick ~= '' then redis.call('HSET', KEYS[2], 'tick', tick) end
+return redis.call('HINCRBY', KEYS[2], 'fence', 1)
+`);
+
+/**
+ * Ends our hold on the lock only while it still holds our token. ARGV[2] > 0 keeps it that many
+ * ms longer instead of deleting it (a minimum hold). Returns 1 when done, 0 when not ours.
+ * KEYS[1] lock key; ARGV[1] token; ARGV[2] ms to keep holding.
  */
 export const RELEASE_IF_OWNER = new LuaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('DEL', KEYS[1])
 `);
 
 /**
@@ -49,4 +73,4 @@ end
 return 0
 `);
 
-export const LOCK_SCRIPTS = [RELEASE_IF_OWNER, EXTEND_IF_OWNER];
+export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, EXTEND_IF_OWNER];

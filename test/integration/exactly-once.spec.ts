@@ -1,0 +1,229 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { DistributedLockModule, DistributedLockService, LockLostError } from '../../src';
+import { ExactlyOnceJobs } from '../fixtures/exactly-once-jobs';
+import { createReplica, RecordingLogger } from '../support/create-replica';
+import { startTestRedis, type TestRedis } from '../support/redis-server';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves at `offsetMs` past the next whole second (negative: before it). */
+const atNextSecond = (offsetMs: number) => sleep(1_000 - (Date.now() % 1_000) + 1_000 + offsetMs);
+
+describe('exactly once per tick, on a real Redis', () => {
+  let redis: TestRedis;
+  let a: INestApplicationContext;
+  let b: INestApplicationContext;
+  const logger = new RecordingLogger();
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    [a, b] = await Promise.all([
+      createReplica([DistributedLockModule.forRoot({ url: redis.url })], [ExactlyOnceJobs], logger),
+      createReplica([DistributedLockModule.forRoot({ url: redis.url })], [ExactlyOnceJobs], logger),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await redis.dispose();
+  });
+  afterEach(() => {
+    for (const app of [a, b]) app.get(ExactlyOnceJobs).runs.length = 0;
+  });
+
+  const runsOf = (job: string) =>
+    [a, b].flatMap((app) => app.get(ExactlyOnceJobs).runs.filter((run) => run.job === job));
+
+  describe('clock skew and fast jobs', () => {
+    it.each([
+      ['400 ms late', -50, 400],
+      ['400 ms early', -400, 50],
+      ['450 ms apart on either side', -450, 450],
+    ])('runs a 20 ms cron tick once when the replicas fire it %s', async (_case, offsetA, offsetB) => {
+      // A replica whose clock is behind fires the same scheduled second later, and one ahead fires it earlier.
+      await atNextSecond(Math.min(offsetA, offsetB) - 20);
+      const early = offsetA < offsetB ? a : b;
+      const late = early === a ? b : a;
+      await early.get(ExactlyOnceJobs).fastCron();
+      await sleep(Math.abs(offsetB - offsetA));
+      await late.get(ExactlyOnceJobs).fastCron();
+
+      expect(runsOf('fastCron')).toHaveLength(1);
+    });
+
+    it('refuses a late replica a tick that was served, even long after the first run ended', async () => {
+      await atNextSecond(-100);
+      await a.get(ExactlyOnceJobs).fastCron();
+      await sleep(150);
+      await b.get(ExactlyOnceJobs).fastCron(); // same second, 0.25 s later: the same tick
+      await atNextSecond(50);
+      await b.get(ExactlyOnceJobs).fastCron(); // the next tick runs again
+      expect(runsOf('fastCron')).toHaveLength(2);
+    });
+  });
+
+  describe('long jobs', () => {
+    it('keeps a job that outlives its TTL exclusive by extending the lock while it runs', async () => {
+      a.get(ExactlyOnceJobs).workMs = 2_000; // more than three TTLs of 600 ms
+      const long = a.get(ExactlyOnceJobs).longCron();
+      await sleep(300);
+      const contenders: Promise<void>[] = [];
+      for (let i = 0; i < 6; i++) {
+        await sleep(250);
+        // A different tick each time, so only the lock can stop them.
+        contenders.push(
+          b
+            .get(DistributedLockService)
+            .acquireLock('cron:long', 600)
+            .then((taken) => expect(taken).toBe(false)),
+        );
+      }
+      await Promise.all([long, ...contenders]);
+      a.get(ExactlyOnceJobs).workMs = 20;
+      expect(runsOf('longCron')).toHaveLength(1);
+      expect(await redis.client().exists('lock:{cron:long}')).toBe(0);
+    });
+
+    it('tells the running job through its signal when Redis lost the lock, and logs an error', async () => {
+      a.get(ExactlyOnceJobs).workMs = 1_000;
+      const long = a.get(ExactlyOnceJobs).longCron();
+      await sleep(100);
+      await redis.client().del('lock:{cron:long}'); // as a failover or eviction would
+      await long;
+      a.get(ExactlyOnceJobs).workMs = 20;
+      const [run] = runsOf('longCron');
+      expect(run.lock!.signal.aborted).toBe(true);
+      expect(run.lock!.signal.reason).toBeInstanceOf(LockLostError);
+      expect(logger.lockMessages('error')).toContainEqual(
+        expect.stringContaining('Lock "cron:long" was lost while held'),
+      );
+    });
+
+    it('tells a job that stalled past its TTL that its lock is lost, at its next check', async () => {
+      const { thrown, abortedReason } = await a.get(ExactlyOnceJobs).blocksTheEventLoop(600);
+      expect(thrown).toBeInstanceOf(LockLostError);
+      expect(abortedReason).toBeInstanceOf(LockLostError);
+    });
+  });
+
+  describe('fencing tokens', () => {
+    it('gives each acquisition of a key a larger token, across replicas and APIs', async () => {
+      const tokens: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (const app of [a, b]) {
+          const locks = app.get(DistributedLockService);
+          expect(await locks.acquireLock('fenced', 5_000)).toBe(true);
+          tokens.push(locks.fencingToken('fenced')!);
+          await locks.releaseLock('fenced');
+          const outcome = await locks.withLock('fenced', 5_000, (lock) => lock.fencingToken);
+          tokens.push(outcome.ran ? outcome.result! : NaN);
+        }
+      }
+      expect(tokens).toHaveLength(12);
+      expect(tokens).toEqual([...tokens].sort((x, y) => x - y));
+      expect(new Set(tokens).size).toBe(12);
+    });
+
+    it('hands the running decorated job its fencing token', async () => {
+      await atNextSecond(0);
+      await a.get(ExactlyOnceJobs).fastCron();
+      const [run] = runsOf('fastCron');
+      expect(run.fencingToken).toBe(Number(await redis.client().hget('lock:{cron:fast}:state', 'fence')));
+    });
+  });
+
+  describe('minimum hold', () => {
+    it('keeps an @Interval job locked for minHoldMs after a fast run, then frees it', async () => {
+      await a.get(ExactlyOnceJobs).heldInterval();
+      await sleep(100);
+      await b.get(ExactlyOnceJobs).heldInterval();
+      expect(runsOf('heldInterval')).toHaveLength(1);
+      const pttl = await redis.client().pttl('lock:{interval:held}');
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(800);
+      await sleep(pttl + 100);
+      await b.get(ExactlyOnceJobs).heldInterval();
+      expect(runsOf('heldInterval')).toHaveLength(2);
+    });
+  });
+
+  describe('keys computed from the arguments', () => {
+    it('locks per tenant: one tenant at a time, different tenants together', async () => {
+      await Promise.all([
+        a.get(ExactlyOnceJobs).perTenant('acme'),
+        b.get(ExactlyOnceJobs).perTenant('acme'),
+        b.get(ExactlyOnceJobs).perTenant('globex'),
+      ]);
+      expect(
+        runsOf('perTenant')
+          .map((run) => run.arg)
+          .sort(),
+      ).toEqual(['acme', 'globex']);
+    });
+
+    it('rejects a call whose computed key is empty with a TypeError, without running it', async () => {
+      await expect(a.get(ExactlyOnceJobs).named('')).rejects.toThrow(TypeError);
+      await expect(a.get(ExactlyOnceJobs).named('')).rejects.toThrow(
+        'the key computed by @DistributedLock must be a non-empty string, got "".',
+      );
+      expect(runsOf('named')).toHaveLength(0);
+    });
+  });
+});
+
+describe('acquire with retries', () => {
+  let redis: TestRedis;
+  let app: INestApplicationContext;
+  let locks: DistributedLockService;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    app = await createReplica([DistributedLockModule.forRoot({ url: redis.url })]);
+    locks = app.get(DistributedLockService);
+  });
+  afterAll(async () => {
+    await app.close();
+    await redis.dispose();
+  });
+
+  const holdElsewhere = (key: string, ms: number) => redis.client().set(`lock:{${key}}`, 'another-holder', 'PX', ms);
+
+  it('waits for a lock held elsewhere and takes it soon after it frees', async () => {
+    await holdElsewhere('retry', 400);
+    const started = Date.now();
+    const lock = await locks.acquire('retry', 5_000, { waitMs: 3_000, retryDelayMs: 20, maxRetryDelayMs: 100 });
+    const waited = Date.now() - started;
+    expect(lock?.isHeld).toBe(true);
+    expect(waited).toBeGreaterThanOrEqual(350);
+    expect(waited).toBeLessThan(1_500);
+    await lock!.release();
+  });
+
+  it('gives up at its deadline', async () => {
+    await holdElsewhere('deadline', 10_000);
+    const started = Date.now();
+    expect(await locks.acquire('deadline', 5_000, { waitMs: 300 })).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('stops waiting when its signal aborts, rejecting with the reason', async () => {
+    await holdElsewhere('cancel', 10_000);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('shutting down')), 200);
+    const started = Date.now();
+    await expect(locks.acquire('cancel', 5_000, { waitMs: 10_000, signal: controller.signal })).rejects.toThrow(
+      'shutting down',
+    );
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it.each([
+    [{ waitMs: -1 }, 'waitMs must be'],
+    [{ minHoldMs: 1.5 }, 'minHoldMs must be'],
+    [{ retryDelayMs: 0 }, 'retryDelayMs must be'],
+    [{ signal: 'stop' }, 'signal must be an AbortSignal'],
+    [{ tick: 'tomorrow' }, 'tick must be a Date or an integer'],
+  ])('rejects the bad option %j with a TypeError', async (options, message) => {
+    await expect(locks.acquire('options', 1_000, options as never)).rejects.toThrow(TypeError);
+    await expect(locks.acquire('options', 1_000, options as never)).rejects.toThrow(message);
+  });
+});
