@@ -287,7 +287,7 @@ export class LockEngine implements LockIssuer {
     } finally {
       this.acquiring.delete(keys.lock);
     }
-    const grant = { key, storedKey: keys.lock, token, ttlMs, minHoldMs, requestedAt };
+    const grant = { key, storedKey: keys.lock, token, ttlMs, minHoldMs, tick, requestedAt };
     if (reply.ok) {
       const fencingToken = Number(reply.value);
       if (fencingToken === ACQUIRE_HELD) return HELD;

@@ -19,6 +19,8 @@ export interface LockGrant {
   /** Taken without Redis, by the fail-open mode. */
   readonly withoutRedis: boolean;
   readonly minHoldMs: number;
+  /** The scheduled tick this acquisition serves, in ms since the epoch, if any. */
+  readonly tick: number | undefined;
   /** When the acquisition was sent: the TTL counts from no later than this. */
   readonly requestedAt: number;
 }
@@ -40,6 +42,8 @@ export class LockHandle {
   readonly fencingToken: number | undefined;
   /** True when Redis could not decide in time and the fail-open mode let the caller run unlocked. */
   readonly withoutRedis: boolean;
+  /** The scheduled tick it serves (ms since the epoch): a `@Cron` handler's scheduled second. */
+  readonly tick: number | undefined;
   readonly acquiredAt: number;
   /** @internal */ readonly storedKey: string;
   /** @internal */ readonly token: string;
@@ -62,6 +66,7 @@ export class LockHandle {
     this.fencingToken = grant.fencingToken;
     this.withoutRedis = grant.withoutRedis;
     this.minHoldMs = grant.minHoldMs;
+    this.tick = grant.tick;
     this.acquiredAt = grant.requestedAt;
     this.validUntil = grant.requestedAt + grant.ttlMs;
   }

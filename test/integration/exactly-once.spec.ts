@@ -126,6 +126,7 @@ describe('exactly once per tick, on a real Redis', () => {
       await atNextSecond(0);
       await a.get(ExactlyOnceJobs).fastCron();
       const [run] = runsOf('fastCron');
+      expect(run.lock!.tick).toBe(Math.round(run.start / 1000) * 1000);
       expect(run.fencingToken).toBe(Number(await redis.client().hget('lock:{cron:fast}:state', 'fence')));
     });
   });
