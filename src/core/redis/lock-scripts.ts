@@ -39,6 +39,7 @@ export const ACQUIRE_TICK_DONE = -1;
  *
  * The state hash keeps, without expiry, the per-key fencing counter (so tokens only grow) and
  * the latest tick served (so a replica whose clock or timer runs late cannot serve it again).
+ * Fencing tokens stay below 2^53, exact as JavaScript numbers.
  */
 export const ACQUIRE = new LuaScript(`
 local tick = ARGV[3]
@@ -48,7 +49,15 @@ if tick ~= '' then
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 if tick ~= '' then redis.call('HSET', KEYS[2], 'tick', tick) end
-return redis.call('HINCRBY', KEYS[2], 'fence', 1)
+local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
+if fence == 1 then
+  -- A new (or lost) counter starts at the server time in microseconds, so tokens stay above
+  -- those issued before Redis lost its data, unless a key was taken over a million times a second.
+  local now = redis.call('TIME')
+  fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  redis.call('HSET', KEYS[2], 'fence', fence)
+end
+return fence
 `);
 
 /**
