@@ -49,11 +49,12 @@ export class LockHandle {
   /** @internal */ readonly token: string;
   /** @internal */ readonly minHoldMs: number;
   private readonly ttlMs: number;
-  private readonly controller = new AbortController();
+  /** Created on first use of `signal`: most runs never look at it. */
+  private controller: AbortController | undefined;
+  private lostError: LockLostError | undefined;
   private validUntil: number;
   private released = false;
   private renewTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly issuer: LockIssuer,
@@ -73,18 +74,22 @@ export class LockHandle {
 
   /** Aborts when the lock is lost; its `reason` is a `LockLostError`. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.lostError) this.controller.abort(this.lostError);
+    }
     return this.controller.signal;
   }
 
   /** True until released or lost, and while its TTL has not passed by this process's clock. */
   get isHeld(): boolean {
-    return !this.released && !this.controller.signal.aborted && Date.now() < this.validUntil;
+    return !this.released && this.lostError === undefined && Date.now() < this.validUntil;
   }
 
   /** Throws the `LockLostError` if the lock is lost; a cheap check between steps of a long job. */
   throwIfLost(): void {
-    if (!this.isHeld && !this.released) this.lose('its TTL passed before an extension was confirmed');
-    this.controller.signal.throwIfAborted();
+    if (!this.released && Date.now() >= this.validUntil) this.lose(TTL_PASSED);
+    if (this.lostError) throw this.lostError;
   }
 
   /** Sets the TTL to `ttlMs` (default: the TTL it was taken with) from now, if still ours. */
@@ -99,7 +104,6 @@ export class LockHandle {
     if (outcome === 'lost') this.lose('Redis no longer had its token when it was extended');
     if (outcome !== 'extended' || this.released) return false;
     this.validUntil = sentAt + ttlMs;
-    if (this.expiryTimer) this.armExpiry();
     return true;
   }
 
@@ -109,52 +113,43 @@ export class LockHandle {
   }
 
   /**
-   * @internal Extends the lock every third of its TTL until released, and aborts `signal` when the
-   * TTL passes without a confirmed extension.
+   * @internal Extends the lock every third of its TTL until released. When the TTL passes without a
+   * confirmed extension (Redis unreachable, or this process stalled), the lock counts as lost.
    */
   keepAlive(): void {
-    this.armExpiry();
     this.scheduleRenewal();
   }
 
-  /** @internal Marks the handle released and stops its timers; false if it already was. */
+  /** @internal Marks the handle released and stops its timer; false if it already was. */
   markReleased(): boolean {
     if (this.released) return false;
     this.released = true;
-    this.stopTimers();
+    clearTimeout(this.renewTimer);
     return true;
   }
 
   private scheduleRenewal(): void {
-    this.renewTimer = setTimeout(() => void this.renew(), Math.max(1, Math.floor(this.ttlMs / 3)));
+    // Wake at the next renewal, or when the TTL runs out if that comes first (after failed renewals).
+    const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - Date.now());
+    this.renewTimer = setTimeout(() => void this.renew(), Math.max(1, delay));
     this.renewTimer.unref();
   }
 
   private async renew(): Promise<void> {
+    // After a stall, timers run in due order: this check comes before the job's next step.
+    if (Date.now() >= this.validUntil) return this.lose(TTL_PASSED);
     await this.extend();
     if (this.isHeld) this.scheduleRenewal();
-  }
-
-  private armExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(
-      () => this.lose('its TTL passed before an extension was confirmed'),
-      Math.max(0, this.validUntil - Date.now()),
-    );
-    this.expiryTimer.unref();
+    else if (!this.released) this.lose(TTL_PASSED);
   }
 
   private lose(detail: string): void {
-    if (this.released || this.controller.signal.aborted) return;
-    this.stopTimers();
-    const error = new LockLostError(this.key, detail);
-    this.controller.abort(error);
-    this.issuer.lockLost(this, error);
-  }
-
-  private stopTimers(): void {
+    if (this.released || this.lostError) return;
     clearTimeout(this.renewTimer);
-    clearTimeout(this.expiryTimer);
-    this.renewTimer = this.expiryTimer = undefined;
+    this.lostError = new LockLostError(this.key, detail);
+    this.controller?.abort(this.lostError);
+    this.issuer.lockLost(this, this.lostError);
   }
 }
+
+const TTL_PASSED = 'its TTL passed before an extension was confirmed';
