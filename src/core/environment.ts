@@ -10,6 +10,11 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   db: 'REDIS_DB',
   tls: 'REDIS_TLS',
   client: 'client (no variable)',
+  sentinels: 'REDIS_SENTINELS',
+  name: 'REDIS_SENTINEL_NAME',
+  sentinelPassword: 'REDIS_SENTINEL_PASSWORD',
+  clusterNodes: 'REDIS_CLUSTER_NODES',
+  nodes: 'REDIS_NODES',
   keyPrefix: 'REDIS_KEY_PREFIX',
   failMode: 'DISTRIBUTED_LOCK_FAIL_MODE',
   acquireTimeoutMs: 'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS',
@@ -32,10 +37,22 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     return value === undefined || value.trim() === '' ? undefined : value;
   };
   const url = read('url');
+  const sentinels = toAddresses(read('sentinels'));
+  const clusterNodes = toAddresses(read('clusterNodes'));
+  // REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES and REDIS_NODES say where Redis is: they win over host/port.
+  const hostPortApply = [url, sentinels, clusterNodes, read('nodes')].every((value) => value === undefined);
   const options: DistributedLockOptions = {
     url,
-    host: url === undefined ? read('host')?.trim() : undefined,
-    port: url === undefined ? toInteger(read('port')) : undefined,
+    host: hostPortApply ? read('host')?.trim() : undefined,
+    port: hostPortApply ? toInteger(read('port')) : undefined,
+    sentinels,
+    name: read('name')?.trim(),
+    sentinelPassword: read('sentinelPassword'),
+    clusterNodes,
+    nodes: read('nodes')
+      ?.split(',')
+      .map((node) => node.trim())
+      .filter(Boolean),
     username: read('username'),
     password: read('password'),
     db: toInteger(read('db')),
@@ -56,6 +73,19 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
 function toInteger(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   return /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : (raw as unknown as number);
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:26379`); an unparsable entry is kept so validation reports it. */
+function toAddresses(raw: string | undefined): DistributedLockOptions['sentinels'] {
+  if (raw === undefined) return undefined;
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry);
+      return match ? { host: match[1], port: Number(match[2]) } : ({ host: entry } as never);
+    });
 }
 
 function toBoolean(raw: string | undefined): boolean | undefined {

@@ -1,19 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { InvalidLockArgumentError, type LockLostError } from './errors';
+import type { Cluster, Redis } from 'ioredis';
+import { DistributedLockError, InvalidLockArgumentError, type LockLostError } from './errors';
 import { runWithLock } from './lock-context';
 import { type LockGrant, LockHandle, type LockIssuer } from './lock-handle';
 import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
-import { ConnectionMonitor } from './redis/connection-monitor';
-import {
-  ACQUIRE,
-  ACQUIRE_HELD,
-  ACQUIRE_TICK_DONE,
-  EXTEND_IF_OWNER,
-  LOCK_SCRIPTS,
-  RELEASE_IF_OWNER,
-} from './redis/lock-scripts';
-import { createRedisClient } from './redis/redis-client.factory';
+import type { LockStore } from './lock-store';
+import { createLockStore } from './redis/redis-client.factory';
+import { RedisStore } from './redis/redis-store';
 import { type Expectation, expectations } from './validation';
 
 /** What `withLock` reports: whether `fn` ran, and its result when it did. */
@@ -62,11 +55,8 @@ const UNAVAILABLE: Attempt = { kind: 'unavailable' };
  * if (!outcome.ran) console.log('another process is building it');
  */
 export class LockEngine implements LockIssuer {
-  /** The ioredis client in use: the one given as `client`, or the one the engine opened. */
-  readonly client: Redis;
   protected readonly options: ResolvedLockOptions;
-  private readonly ownsClient: boolean;
-  private readonly monitor: ConnectionMonitor;
+  private readonly store: LockStore;
   private readonly held = new Map<string, LockHandle>();
   /** Keys with an acquisition in flight, so a concurrent one in this instance is refused at once. */
   private readonly acquiring = new Set<string>();
@@ -74,23 +64,24 @@ export class LockEngine implements LockIssuer {
 
   constructor(options: DistributedLockOptions = {}) {
     this.options = resolveLockOptions(options);
-    this.ownsClient = this.options.client === undefined;
-    this.client = this.options.client ?? createRedisClient(this.options.connection!);
     const whileDown = this.options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
-    this.monitor = new ConnectionMonitor(
-      this.client,
-      this.options.logger,
-      this.options.redisLabel,
-      whileDown,
-      this.ownsClient,
-    );
-    this.client.on('ready', this.loadScripts);
-    if (this.client.status === 'ready') this.loadScripts();
+    this.store = createLockStore(this.options.target, this.options.acquireTimeoutMs, this.options.logger, whileDown);
   }
 
-  /** True while the Redis connection is up and ready for commands. */
+  /**
+   * The ioredis client in use: the one given as `client`, or the one the engine opened (a `Cluster`
+   * for `clusterNodes`). A quorum (`nodes`) has one per node and no single client.
+   */
+  get client(): Redis | Cluster {
+    if (!(this.store instanceof RedisStore)) {
+      throw new DistributedLockError(`A quorum of Redis nodes has no single client (${this.store.label}).`);
+    }
+    return this.store.client;
+  }
+
+  /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */
   isConnected(): boolean {
-    return this.monitor.isReady;
+    return this.store.isReady();
   }
 
   /**
@@ -227,7 +218,7 @@ export class LockEngine implements LockIssuer {
    * never rejects, so a replica can start while Redis is down.
    */
   waitUntilConnected(timeoutMs = this.options.acquireTimeoutMs): Promise<boolean> {
-    return this.monitor.waitForReady(timeoutMs);
+    return this.store.waitForReady(timeoutMs);
   }
 
   /**
@@ -238,23 +229,18 @@ export class LockEngine implements LockIssuer {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.held.values()].map((lock) => lock.release()));
-    this.client.off('ready', this.loadScripts);
-    this.monitor.detach();
-    if (!this.ownsClient) return;
-    if (this.client.status === 'ready') {
-      await this.monitor.call(() => this.client.quit(), this.options.acquireTimeoutMs);
-    }
-    this.client.disconnect();
+    await this.store.close();
   }
 
   /** @internal */
   async extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'> {
-    const reply = await this.monitor.call(
-      () => EXTEND_IF_OWNER.run(this.client, [lock.storedKey], [lock.token, ttlMs]),
-      this.options.acquireTimeoutMs,
-    );
-    if (!reply.ok) return 'unknown';
-    return reply.value === 1 ? 'extended' : 'lost';
+    const reply = await this.store.extend(lock.storedKey, lock.token, ttlMs);
+    return reply === 'done' ? 'extended' : reply === 'not-owner' ? 'lost' : 'unknown';
+  }
+
+  /** @internal How much of a TTL the holder discounts for clock drift between it and Redis. */
+  driftMs(ttlMs: number): number {
+    return this.store.driftMs(ttlMs);
   }
 
   /** @internal */
@@ -262,7 +248,10 @@ export class LockEngine implements LockIssuer {
     if (!lock.markReleased()) return;
     if (this.held.get(lock.storedKey) === lock) this.held.delete(lock.storedKey);
     const holdMs = Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
-    await this.releaseToken(lock.storedKey, lock.token, holdMs, !lock.withoutRedis);
+    const reply = await this.store.release(lock.storedKey, lock.token, holdMs);
+    if (reply === 'not-owner' && !lock.withoutRedis) {
+      this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
+    }
   }
 
   /** @internal */
@@ -277,35 +266,35 @@ export class LockEngine implements LockIssuer {
     if (this.closed || this.acquiring.has(keys.lock) || this.held.get(keys.lock)?.isHeld) return HELD;
     const token = randomBytes(16).toString('base64url'); // 128 random bits: unguessable by other holders
     const requestedAt = Date.now();
+    const failOpen = this.options.failMode === 'open';
     this.acquiring.add(keys.lock);
     let reply;
     try {
-      reply = await this.monitor.call(
-        () => ACQUIRE.run(this.client, [keys.lock, keys.state], [token, ttlMs, tick ?? '']),
-        this.options.acquireTimeoutMs,
-      );
+      // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
+      reply = await this.store.acquire({ lockKey: keys.lock, stateKey: keys.state, token, ttlMs, tick }, !failOpen);
     } finally {
       this.acquiring.delete(keys.lock);
     }
-    const grant = { key, storedKey: keys.lock, token, ttlMs, minHoldMs, tick, requestedAt };
-    if (reply.ok) {
-      const fencingToken = Number(reply.value);
-      if (fencingToken === ACQUIRE_HELD) return HELD;
-      if (fencingToken === ACQUIRE_TICK_DONE) return TICK_SERVED;
-      return this.grant({ ...grant, fencingToken, withoutRedis: false });
+    const grant = {
+      key,
+      storedKey: keys.lock,
+      token,
+      ttlMs,
+      minHoldMs,
+      tick,
+      requestedAt,
+      driftMs: this.store.driftMs(ttlMs),
+    };
+    switch (reply.kind) {
+      case 'acquired':
+        return this.grant({ ...grant, fencingToken: reply.fencingToken, withoutRedis: false });
+      case 'unavailable':
+        return failOpen ? this.grant({ ...grant, fencingToken: undefined, withoutRedis: true }) : UNAVAILABLE;
+      case 'tick-served':
+        return TICK_SERVED;
+      default:
+        return HELD;
     }
-    if (this.options.failMode === 'open') {
-      // Kept as held: if the acquisition lands after all, the release deletes it by its token.
-      return this.grant({ ...grant, fencingToken: undefined, withoutRedis: true });
-    }
-    // An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out.
-    reply.late?.then(
-      (value) => {
-        if (Number(value) > 0) void this.releaseToken(keys.lock, token, 0, false);
-      },
-      () => undefined,
-    );
-    return UNAVAILABLE;
   }
 
   private grant(grant: LockGrant): Attempt {
@@ -313,20 +302,6 @@ export class LockEngine implements LockIssuer {
     this.held.set(grant.storedKey, lock);
     return { kind: 'acquired', lock };
   }
-
-  private async releaseToken(storedKey: string, token: string, holdMs: number, reportExpired: boolean): Promise<void> {
-    const reply = await this.monitor.call(
-      () => RELEASE_IF_OWNER.run(this.client, [storedKey], [token, holdMs]),
-      this.options.acquireTimeoutMs,
-    );
-    if (reportExpired && reply.ok && reply.value === 0) {
-      this.options.logger.debug?.(`Lock ${storedKey} had expired before its release; it was not deleted.`);
-    }
-  }
-
-  private readonly loadScripts = (): void => {
-    for (const script of LOCK_SCRIPTS) script.load(this.client).catch(() => undefined);
-  };
 }
 
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */

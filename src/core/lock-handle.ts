@@ -23,6 +23,8 @@ export interface LockGrant {
   readonly tick: number | undefined;
   /** When the acquisition was sent: the TTL counts from no later than this. */
   readonly requestedAt: number;
+  /** What to discount from each TTL for clock drift (a quorum's allowance; 0 on one Redis). */
+  readonly driftMs: number;
 }
 
 /**
@@ -49,6 +51,7 @@ export class LockHandle {
   /** @internal */ readonly token: string;
   /** @internal */ readonly minHoldMs: number;
   private readonly ttlMs: number;
+  private readonly driftMs: number;
   /** Created on first use of `signal`: most runs never look at it. */
   private controller: AbortController | undefined;
   private lostError: LockLostError | undefined;
@@ -64,12 +67,13 @@ export class LockHandle {
     this.storedKey = grant.storedKey;
     this.token = grant.token;
     this.ttlMs = grant.ttlMs;
+    this.driftMs = grant.driftMs;
     this.fencingToken = grant.fencingToken;
     this.withoutRedis = grant.withoutRedis;
     this.minHoldMs = grant.minHoldMs;
     this.tick = grant.tick;
     this.acquiredAt = grant.requestedAt;
-    this.validUntil = grant.requestedAt + grant.ttlMs;
+    this.validUntil = grant.requestedAt + grant.ttlMs - grant.driftMs;
   }
 
   /** Aborts when the lock is lost; its `reason` is a `LockLostError`. */
@@ -103,7 +107,7 @@ export class LockHandle {
     const outcome = await this.issuer.extendHeld(this, ttlMs);
     if (outcome === 'lost') this.lose('Redis no longer had its token when it was extended');
     if (outcome !== 'extended' || this.released) return false;
-    this.validUntil = sentAt + ttlMs;
+    this.validUntil = sentAt + ttlMs - this.driftMs;
     return true;
   }
 

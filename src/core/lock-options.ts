@@ -1,5 +1,5 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ConflictingLockOptionsError, DistributedLockConfigError } from './errors';
 import { type Expectation, expectations, redactUrl } from './validation';
 
@@ -14,9 +14,15 @@ export interface LockLogger {
   error(message: string): void;
 }
 
-/** How to reach Redis when the library opens its own connection. */
+/** A host and port, as in Sentinel and Cluster node lists. */
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+/** How to reach one Redis when the library opens its own connection. */
 export interface RedisConnectionOptions {
-  /** `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Wins over nothing: give host/port or a URL. */
+  /** `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Give either a URL or host/port. */
   url?: string;
   /** @default 'localhost' */
   host?: string;
@@ -34,11 +40,24 @@ export interface RedisConnectionOptions {
 /** Options of `DistributedLockModule.forRoot()` and of the framework-agnostic `LockEngine`. */
 export interface DistributedLockOptions extends RedisConnectionOptions {
   /**
-   * An ioredis client to reuse instead of opening a connection. The library never closes it.
-   * Cannot be combined with the connection options.
+   * An ioredis `Redis` (standalone or Sentinel) or `Cluster` client to reuse instead of opening a
+   * connection. The library never closes it. Cannot be combined with connection options.
    */
-  client?: Redis;
-  /** Prepended to every key the library writes, e.g. `myapp:` → `myapp:lock:<key>`. @default '' */
+  client?: Redis | Cluster;
+  /** Redis Sentinel: the sentinels that know the master named `name`. */
+  sentinels?: RedisAddress[];
+  /** Redis Sentinel: the master's name, e.g. `mymaster`. */
+  name?: string;
+  /** Redis Sentinel: the sentinels' own password, if they have one. */
+  sentinelPassword?: string;
+  /** Redis Cluster: one or more nodes to discover the cluster from. */
+  clusterNodes?: RedisAddress[];
+  /**
+   * Redlock quorum: three or more independent Redis masters, each a URL, connection options or an
+   * ioredis client. A lock is held when a majority grants it.
+   */
+  nodes?: (string | RedisConnectionOptions | Redis)[];
+  /** Prepended to every key the library writes, e.g. `myapp:` → `myapp:lock:{<key>}`. @default '' */
   keyPrefix?: string;
   /** `open` runs the job when Redis cannot decide in time; `closed` skips it. @default 'open' */
   failMode?: FailMode;
@@ -48,13 +67,17 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   logger?: LockLogger | false;
 }
 
+/** Where the locks live, after validation. */
+export type RedisTarget =
+  | { readonly kind: 'standalone'; readonly options: RedisOptions; readonly label: string }
+  | { readonly kind: 'sentinel'; readonly options: RedisOptions; readonly label: string }
+  | { readonly kind: 'cluster'; readonly nodes: RedisAddress[]; readonly options: RedisOptions; readonly label: string }
+  | { readonly kind: 'client'; readonly client: Redis | Cluster; readonly label: string }
+  | { readonly kind: 'quorum'; readonly nodes: readonly RedisTarget[]; readonly label: string };
+
 /** The options after defaults and validation, as the engine uses them. */
 export interface ResolvedLockOptions {
-  /** Options for the connection the library opens, or undefined when `client` is reused. */
-  readonly connection: RedisOptions | undefined;
-  readonly client: Redis | undefined;
-  /** Where Redis is, for log lines; never contains a password. */
-  readonly redisLabel: string;
+  readonly target: RedisTarget;
   readonly keyPrefix: string;
   readonly failMode: FailMode;
   readonly acquireTimeoutMs: number;
@@ -82,13 +105,28 @@ export const OPTION_NAMES: SettingNames = {
   db: 'db',
   tls: 'tls',
   client: 'client',
+  sentinels: 'sentinels',
+  name: 'name',
+  sentinelPassword: 'sentinelPassword',
+  clusterNodes: 'clusterNodes',
+  nodes: 'nodes',
   keyPrefix: 'keyPrefix',
   failMode: 'failMode',
   acquireTimeoutMs: 'acquireTimeoutMs',
   logger: 'logger',
 };
 
-const CONNECTION_OPTIONS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls'] as const;
+/** The settings that choose a topology; at most one of these groups may be given. */
+const TOPOLOGIES = {
+  standalone: ['url', 'host', 'port'],
+  sentinel: ['sentinels', 'name', 'sentinelPassword'],
+  cluster: ['clusterNodes'],
+  quorum: ['nodes'],
+  client: ['client'],
+} as const satisfies Record<string, readonly (keyof DistributedLockOptions)[]>;
+
+/** Settings of one connection that a reused client or a quorum's nodes bring themselves. */
+const PER_CONNECTION = ['username', 'password', 'db', 'tls'] as const;
 
 const silentLogger: LockLogger = { warn() {}, error() {} };
 
@@ -97,6 +135,8 @@ const consoleLogger: LockLogger = {
   warn: (message) => console.warn(`[dpa-distributed-lock-cron] ${message}`),
   error: (message) => console.error(`[dpa-distributed-lock-cron] ${message}`),
 };
+
+type Check = <T>(option: keyof DistributedLockOptions, rule: Expectation<T>) => T | undefined;
 
 /**
  * Merges defaults into `options` and validates them. Every bad value is reported with the
@@ -110,58 +150,109 @@ export function resolveLockOptions(
     throw new DistributedLockConfigError('options', options, 'an object');
   }
   rejectUnknownOptions(options);
-  const check = <T>(option: keyof DistributedLockOptions, rule: Expectation<T>): T | undefined => {
+  const check: Check = (option, rule) => {
     const value = options[option];
     if (value === undefined) return undefined;
     if (!rule.test(value)) throw new DistributedLockConfigError(names[option], value, rule.expected);
     return value;
   };
-
-  const keyPrefix = check('keyPrefix', expectations.string) ?? DEFAULT_LOCK_OPTIONS.keyPrefix;
-  const failMode = check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode;
-  const acquireTimeoutMs = check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs;
-  const logger = resolveLogger(options.logger, names.logger);
-
-  if (options.client !== undefined) {
-    if (!isRedisClient(options.client)) {
-      throw new DistributedLockConfigError(names.client, options.client, 'an ioredis Redis client');
-    }
-    const given = CONNECTION_OPTIONS.filter((option) => options[option] !== undefined);
-    if (given.length > 0) {
-      throw new ConflictingLockOptionsError(
-        [names.client, ...given.map((option) => names[option])],
-        'a reused client brings its own connection settings; configure them on the client.',
-      );
-    }
-    const { host, port, db } = options.client.options;
-    return {
-      connection: undefined,
-      client: options.client,
-      redisLabel: `${host ?? 'localhost'}:${port ?? 6379}/${db ?? 0} (shared client)`,
-      keyPrefix,
-      failMode,
-      acquireTimeoutMs,
-      logger,
-    };
-  }
-
-  const connection = resolveConnection(options, names, check);
   return {
-    connection,
-    client: undefined,
-    redisLabel: labelOf(connection),
-    keyPrefix,
-    failMode,
-    acquireTimeoutMs,
-    logger,
+    target: resolveTarget(options, names, check),
+    keyPrefix: check('keyPrefix', expectations.string) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
+    failMode: check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode,
+    acquireTimeoutMs: check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
+    logger: resolveLogger(options.logger, names.logger),
   };
 }
 
-function resolveConnection(
-  options: DistributedLockOptions,
-  names: SettingNames,
-  check: <T>(option: keyof DistributedLockOptions, rule: Expectation<T>) => T | undefined,
-): RedisOptions {
+function resolveTarget(options: DistributedLockOptions, names: SettingNames, check: Check): RedisTarget {
+  const given = (Object.keys(TOPOLOGIES) as (keyof typeof TOPOLOGIES)[]).filter((topology) =>
+    TOPOLOGIES[topology].some((option) => options[option] !== undefined),
+  );
+  if (given.length > 1) {
+    const first = (topology: keyof typeof TOPOLOGIES) =>
+      TOPOLOGIES[topology].find((option) => options[option] !== undefined)!;
+    throw new ConflictingLockOptionsError(
+      given.map((topology) => names[first(topology)]),
+      'they choose different ways to reach Redis; keep one.',
+    );
+  }
+  const topology = given[0] ?? 'standalone';
+
+  if (topology === 'client' || topology === 'quorum') {
+    const brought = PER_CONNECTION.filter((option) => options[option] !== undefined);
+    if (brought.length > 0) {
+      const what = topology === 'client' ? names.client : names.nodes;
+      throw new ConflictingLockOptionsError(
+        [what, ...brought.map((option) => names[option])],
+        `each connection of ${what} brings its own settings; configure them there.`,
+      );
+    }
+  }
+  if (topology === 'client') {
+    if (!isRedisClient(options.client)) {
+      throw new DistributedLockConfigError(names.client, options.client, 'an ioredis Redis or Cluster client');
+    }
+    return { kind: 'client', client: options.client, label: clientLabel(options.client) };
+  }
+  if (topology === 'quorum') return resolveQuorum(options.nodes, names.nodes);
+
+  const connection = resolveConnection(options, names, check);
+  if (topology === 'sentinel') {
+    const sentinels = checkAddresses(options.sentinels, names.sentinels);
+    const name = check('name', expectations.nonEmptyString);
+    if (name === undefined) {
+      throw new DistributedLockConfigError(
+        names.name,
+        undefined,
+        'the master name the sentinels monitor, with sentinels',
+      );
+    }
+    const sentinelPassword = check('sentinelPassword', expectations.string);
+    const { host: _host, port: _port, ...master } = connection;
+    return {
+      kind: 'sentinel',
+      options: { ...master, sentinels, name, ...(sentinelPassword !== undefined && { sentinelPassword }) },
+      label: `sentinel master "${name}" via ${sentinels.map(addressLabel).join(',')}`,
+    };
+  }
+  if (topology === 'cluster') {
+    const nodes = checkAddresses(options.clusterNodes, names.clusterNodes);
+    if (options.db !== undefined && options.db !== 0) {
+      throw new DistributedLockConfigError(
+        names.db,
+        options.db,
+        '0 (or unset) with clusterNodes: Redis Cluster has a single database',
+      );
+    }
+    const { host: _host, port: _port, db: _db, ...perNode } = connection;
+    return { kind: 'cluster', nodes, options: perNode, label: `cluster via ${nodes.map(addressLabel).join(',')}` };
+  }
+  return { kind: 'standalone', options: connection, label: standaloneLabel(connection) };
+}
+
+function resolveQuorum(nodes: unknown, setting: string): RedisTarget {
+  const expected = 'an array of at least 3 Redis URLs, connection options or ioredis clients';
+  if (!Array.isArray(nodes) || nodes.length < 3) throw new DistributedLockConfigError(setting, nodes, expected);
+  const targets = nodes.map((node: unknown, index): RedisTarget => {
+    const name = `${setting}[${index}]`;
+    if (isRedisClient(node)) return { kind: 'client', client: node, label: clientLabel(node) };
+    const connection = typeof node === 'string' ? { url: node } : node;
+    if (connection === null || typeof connection !== 'object')
+      throw new DistributedLockConfigError(name, node, expected);
+    const resolved = resolveLockOptions(connection as DistributedLockOptions, prefixedNames(name));
+    if (resolved.target.kind !== 'standalone')
+      throw new DistributedLockConfigError(name, node, 'a single standalone Redis');
+    return resolved.target;
+  });
+  return {
+    kind: 'quorum',
+    nodes: targets,
+    label: `quorum of ${targets.length}: ${targets.map((node) => node.label).join(', ')}`,
+  };
+}
+
+function resolveConnection(options: DistributedLockOptions, names: SettingNames, check: Check): RedisOptions {
   const explicit: RedisOptions = {
     host: check('host', expectations.nonEmptyString),
     port: check('port', expectations.port),
@@ -247,6 +338,22 @@ function parseRedisUrl(url: string, setting: string): { options: RedisOptions; t
   return { options, tls: parsed.protocol === 'rediss:' };
 }
 
+function checkAddresses(addresses: unknown, setting: string): RedisAddress[] {
+  const valid =
+    Array.isArray(addresses) &&
+    addresses.length > 0 &&
+    addresses.every(
+      (address: Partial<RedisAddress> | null) =>
+        !!address && expectations.nonEmptyString.test(address.host) && expectations.port.test(address.port),
+    );
+  if (!valid) throw new DistributedLockConfigError(setting, addresses, 'a non-empty list of { host, port }');
+  return (addresses as RedisAddress[]).map(({ host, port }) => ({ host, port }));
+}
+
+function prefixedNames(prefix: string): SettingNames {
+  return Object.fromEntries(Object.keys(OPTION_NAMES).map((option) => [option, `${prefix}.${option}`])) as SettingNames;
+}
+
 function rejectUnknownOptions(options: object): void {
   for (const option of Object.keys(options)) {
     if (!(option in OPTION_NAMES)) {
@@ -269,7 +376,7 @@ function resolveLogger(logger: unknown, setting: string): LockLogger {
   throw new DistributedLockConfigError(setting, logger, 'false or an object with warn() and error() methods');
 }
 
-function isRedisClient(value: unknown): value is Redis {
+function isRedisClient(value: unknown): value is Redis | Cluster {
   const client = value as Partial<Redis> | null;
   return (
     !!client &&
@@ -279,7 +386,22 @@ function isRedisClient(value: unknown): value is Redis {
   );
 }
 
-function labelOf(connection: RedisOptions): string {
+/** True for an ioredis `Cluster` (it has a node list; a `Redis` does not). */
+export function isCluster(client: Redis | Cluster): client is Cluster {
+  return typeof (client as Cluster).nodes === 'function';
+}
+
+function clientLabel(client: Redis | Cluster): string {
+  if (isCluster(client)) return 'cluster (shared client)';
+  const { host, port, db } = client.options;
+  return `${host ?? 'localhost'}:${port ?? 6379}/${db ?? 0} (shared client)`;
+}
+
+function addressLabel({ host, port }: RedisAddress): string {
+  return `${host}:${port}`;
+}
+
+function standaloneLabel(connection: RedisOptions): string {
   const scheme = connection.tls ? 'rediss' : 'redis';
   const user = connection.username ? `${connection.username}@` : '';
   return `${scheme}://${user}${connection.host}:${connection.port}/${connection.db}`;

@@ -7,10 +7,16 @@ import {
   type DistributedLockOptions,
 } from '../../src';
 
+function standaloneOptions(options: DistributedLockOptions): unknown {
+  const { target } = resolveLockOptions(options);
+  if (target.kind !== 'standalone') throw new Error(`expected a standalone target, got ${target.kind}`);
+  return target.options;
+}
+
 describe('configuration from REDIS_* variables', () => {
   it('defaults to localhost:6379 db 0 with no prefix, fail-open and a 1 s decision deadline', () => {
     const resolved = resolveLockOptions(lockOptionsFromEnvironment({}));
-    expect(resolved.connection).toEqual({ host: 'localhost', port: 6379, db: 0 });
+    expect(resolved.target).toMatchObject({ kind: 'standalone', options: { host: 'localhost', port: 6379, db: 0 } });
     expect(resolved).toMatchObject({ keyPrefix: '', failMode: 'open', acquireTimeoutMs: 1000 });
   });
 
@@ -43,13 +49,47 @@ describe('configuration from REDIS_* variables', () => {
     expect(lockOptionsFromEnvironment({ REDIS_PASSWORD: '', REDIS_PORT: ' ', REDIS_KEY_PREFIX: '' })).toEqual({});
   });
 
+  it('reads REDIS_SENTINELS, REDIS_CLUSTER_NODES and REDIS_NODES', () => {
+    expect(
+      lockOptionsFromEnvironment({
+        REDIS_SENTINELS: 's1:26379, [::1]:26380',
+        REDIS_SENTINEL_NAME: 'mymaster',
+        REDIS_HOST: 'ignored',
+      }),
+    ).toEqual({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'mymaster',
+    });
+    expect(lockOptionsFromEnvironment({ REDIS_CLUSTER_NODES: 'c1:7000,c2:7001' })).toEqual({
+      clusterNodes: [
+        { host: 'c1', port: 7000 },
+        { host: 'c2', port: 7001 },
+      ],
+    });
+    expect(lockOptionsFromEnvironment({ REDIS_NODES: 'redis://a:1, redis://b:2,redis://c:3' })).toEqual({
+      nodes: ['redis://a:1', 'redis://b:2', 'redis://c:3'],
+    });
+  });
+
+  it('names the variable of a bad node list', () => {
+    expect(() => lockOptionsFromEnvironment({ REDIS_CLUSTER_NODES: 'c1' })).toThrow(
+      'REDIS_CLUSTER_NODES must be a non-empty list of { host, port }',
+    );
+    expect(() => lockOptionsFromEnvironment({ REDIS_NODES: 'redis://a,redis://b' })).toThrow(
+      'REDIS_NODES must be an array of at least 3',
+    );
+  });
+
   it('lets REDIS_URL win over REDIS_HOST and REDIS_PORT', () => {
     const options = lockOptionsFromEnvironment({
       REDIS_URL: 'rediss://cron:p%40ss@cache.example:6390/2',
       REDIS_HOST: 'ignored',
       REDIS_PORT: '1',
     });
-    expect(resolveLockOptions(options).connection).toEqual({
+    expect(standaloneOptions(options)).toEqual({
       host: 'cache.example',
       port: 6390,
       db: 2,
@@ -124,7 +164,7 @@ describe('configuration from forRoot options', () => {
       { logger: {} as never },
       'logger must be false or an object with warn() and error() methods, got an object (Object).',
     ],
-    [{ client: {} as never }, 'client must be an ioredis Redis client, got an object (Object).'],
+    [{ client: {} as never }, 'client must be an ioredis Redis or Cluster client, got an object (Object).'],
     [
       { url: 'mysql://db:3306' },
       'url must be a redis:// or rediss:// URL such as redis://user:password@host:6379/0, got "mysql://db:3306".',
@@ -135,8 +175,8 @@ describe('configuration from forRoot options', () => {
   });
 
   it.each<[DistributedLockOptions, string]>([
-    [{ client, host: 'elsewhere' }, 'client and host cannot be combined'],
-    [{ client, url: 'redis://x:1' }, 'client and url cannot be combined'],
+    [{ client, host: 'elsewhere' }, 'host and client cannot be combined'],
+    [{ client, url: 'redis://x:1' }, 'url and client cannot be combined'],
     [{ url: 'redis://cache:6379', host: 'cache' }, 'url and host cannot be combined'],
     [{ url: 'redis://cache:6379', port: 6380 }, 'url and port cannot be combined'],
     [{ url: 'redis://cache:6379/1', db: 2 }, 'url and db cannot be combined'],
@@ -147,14 +187,64 @@ describe('configuration from forRoot options', () => {
     expect(() => resolveLockOptions(options)).toThrow(message);
   });
 
+  it.each<[DistributedLockOptions, string]>([
+    [{ sentinels: [{ host: 's1', port: 26379 }] }, 'name must be the master name the sentinels monitor'],
+    [
+      { sentinels: [{ host: 's1', port: 0 }], name: 'mymaster' },
+      'sentinels must be a non-empty list of { host, port }',
+    ],
+    [
+      { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', host: 'cache' },
+      'host and sentinels cannot be combined',
+    ],
+    [{ clusterNodes: [{ host: 'c1', port: 7000 }], db: 2 }, 'db must be 0 (or unset) with clusterNodes'],
+    [{ clusterNodes: [] }, 'clusterNodes must be a non-empty list'],
+    [
+      { clusterNodes: [{ host: 'c1', port: 7000 }], sentinels: [{ host: 's1', port: 1 }], name: 'm' },
+      'sentinels and clusterNodes cannot be combined',
+    ],
+    [{ nodes: ['redis://a:6379', 'redis://b:6379'] }, 'nodes must be an array of at least 3'],
+    [{ nodes: ['redis://a:6379', 'redis://b:6379', 'http://c'] }, 'nodes[2].url must be a redis:// or rediss:// URL'],
+    [{ nodes: ['redis://a', 'redis://b', 'redis://c'], password: 'x' }, 'nodes and password cannot be combined'],
+    [{ client, nodes: ['redis://a', 'redis://b', 'redis://c'] }, 'nodes and client cannot be combined'],
+  ])('rejects the topology options %j', (options, message) => {
+    expect(() => resolveLockOptions(options)).toThrow(message);
+  });
+
+  it('resolves Sentinel, Cluster and quorum targets', () => {
+    expect(
+      resolveLockOptions({ sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', password: 'pw' }).target,
+    ).toMatchObject({
+      kind: 'sentinel',
+      options: { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', password: 'pw', db: 0 },
+    });
+    expect(resolveLockOptions({ clusterNodes: [{ host: 'c1', port: 7000 }], password: 'pw' }).target).toMatchObject({
+      kind: 'cluster',
+      nodes: [{ host: 'c1', port: 7000 }],
+      options: { password: 'pw' },
+    });
+    const quorum = resolveLockOptions({ nodes: ['redis://a:1', { host: 'b', port: 2 }, 'redis://:pw@c:3/1'] }).target;
+    expect(quorum.kind === 'quorum' && quorum.nodes.map((node) => node.kind === 'standalone' && node.options)).toEqual([
+      { host: 'a', port: 1, db: 0 },
+      { host: 'b', port: 2, db: 0 },
+      { host: 'c', port: 3, db: 1, password: 'pw' },
+    ]);
+  });
+
   it('fills what a URL leaves out from the separate options', () => {
-    const { connection } = resolveLockOptions({ url: 'redis://cache:6379', password: 'pw', db: 3 });
-    expect(connection).toEqual({ host: 'cache', port: 6379, db: 3, password: 'pw' });
+    expect(standaloneOptions({ url: 'redis://cache:6379', password: 'pw', db: 3 })).toEqual({
+      host: 'cache',
+      port: 6379,
+      db: 3,
+      password: 'pw',
+    });
   });
 
   it('reuses a given client and opens no connection of its own', () => {
-    const resolved = resolveLockOptions({ client, keyPrefix: 'app:' });
-    expect(resolved.client).toBe(client);
-    expect(resolved.connection).toBeUndefined();
+    expect(resolveLockOptions({ client, keyPrefix: 'app:' }).target).toEqual({
+      kind: 'client',
+      client,
+      label: 'localhost:6379/0 (shared client)',
+    });
   });
 });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { LockLogger } from '../lock-options';
 
 /** A reply from Redis, or the news that none came in time (`late` settles if it still comes). */
@@ -15,7 +15,7 @@ export class ConnectionMonitor {
   private readyWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: Redis | Cluster,
     private readonly logger: LockLogger,
     private readonly redisLabel: string,
     private readonly whileDown: string,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /** A Lua script run with EVALSHA, falling back to EVAL when Redis has lost it (restart, SCRIPT FLUSH). */
 export class LuaScript {
@@ -9,7 +9,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  run(client: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  run(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
     return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!isNoScriptError(error)) throw error;
       // EVAL runs it and caches it again, so the next call is back to one EVALSHA.
@@ -18,7 +18,7 @@ export class LuaScript {
   }
 
   /** Caches the script on the server ahead of the first call, keeping that call to one round trip. */
-  load(client: Redis): Promise<unknown> {
+  load(client: Redis | Cluster): Promise<unknown> {
     return client.script('LOAD', this.source);
   }
 }

@@ -1,22 +1,61 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { LockLogger, RedisTarget } from '../lock-options';
+import type { LockStore } from '../lock-store';
+import { QuorumStore } from './quorum-store';
+import { RedisStore } from './redis-store';
 
 /** Longest pause between two reconnection attempts while Redis is down. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 
+const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS);
+
 /**
- * Opens the connection the library owns. It is tuned so that nothing waits on Redis and
- * nothing accumulates while Redis is down; lock decisions add their own deadline on top.
+ * Settings of every connection the library opens, so that nothing waits on Redis and nothing
+ * accumulates while it is down; lock decisions add their own deadline on top.
  */
-export function createRedisClient(connection: RedisOptions): Redis {
-  return new Redis({
-    ...connection,
-    connectionName: 'dpa-distributed-lock-cron',
-    // Fail commands at once while disconnected instead of queueing them in memory.
-    enableOfflineQueue: false,
-    // A lock command sent before a disconnect must not be replayed minutes later.
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 5000,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, MAX_RECONNECT_DELAY_MS),
-  });
+const CONNECTION_TUNING: RedisOptions = {
+  connectionName: 'dpa-distributed-lock-cron',
+  // Fail commands at once while disconnected instead of queueing them in memory.
+  enableOfflineQueue: false,
+  // A lock command sent before a disconnect must not be replayed minutes later.
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  connectTimeout: 5000,
+  retryStrategy: reconnectDelay,
+  sentinelRetryStrategy: reconnectDelay,
+};
+
+/** Builds the store for a target, opening the connections it needs. */
+export function createLockStore(
+  target: RedisTarget,
+  timeoutMs: number,
+  logger: LockLogger,
+  whileDown: string,
+): LockStore {
+  switch (target.kind) {
+    case 'quorum':
+      return new QuorumStore(
+        target.nodes.map((node) => createLockStore(node, timeoutMs, logger, whileDown) as RedisStore),
+        target.label,
+      );
+    case 'client':
+      return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown);
+    case 'cluster': {
+      const cluster = new Cluster(target.nodes, {
+        redisOptions: { ...target.options, ...CONNECTION_TUNING },
+        enableOfflineQueue: false,
+        clusterRetryStrategy: reconnectDelay,
+      });
+      return new RedisStore(cluster, true, target.label, timeoutMs, logger, whileDown);
+    }
+    default:
+      return new RedisStore(
+        new Redis({ ...target.options, ...CONNECTION_TUNING }),
+        true,
+        target.label,
+        timeoutMs,
+        logger,
+        whileDown,
+      );
+  }
 }

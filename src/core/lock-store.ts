@@ -1,0 +1,42 @@
+/** One acquisition as the engine asks a store for it. */
+export interface LockRequest {
+  readonly lockKey: string;
+  readonly stateKey: string;
+  readonly token: string;
+  readonly ttlMs: number;
+  /** The scheduled tick served, in ms since the epoch, or undefined. */
+  readonly tick: number | undefined;
+}
+
+/** A store's answer to an acquisition. `unavailable`: no answer in time, so the fail mode decides. */
+export type AcquireReply =
+  | { readonly kind: 'acquired'; readonly fencingToken: number | undefined }
+  | { readonly kind: 'held' }
+  | { readonly kind: 'tick-served' }
+  | { readonly kind: 'unavailable' };
+
+/** A store's answer to an extension or release: done, refused (the lock is not ours), or no answer. */
+export type OwnerReply = 'done' | 'not-owner' | 'unknown';
+
+/**
+ * Where locks live: one Redis (standalone, Sentinel or Cluster) or a quorum of them. Every call
+ * resolves within the acquire timeout and never rejects.
+ */
+export interface LockStore {
+  /** Where it is, for log lines; no passwords. */
+  readonly label: string;
+  isReady(): boolean;
+  waitForReady(timeoutMs: number): Promise<boolean>;
+  /**
+   * Takes the lock. With `releaseIfLate`, an acquisition that lands after the deadline is released
+   * as soon as its reply arrives (the caller will not use it).
+   */
+  acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply>;
+  extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply>;
+  /** Ends our hold; `holdMs` > 0 keeps the lock that much longer instead of deleting it. */
+  release(lockKey: string, token: string, holdMs: number): Promise<OwnerReply>;
+  /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */
+  driftMs(ttlMs: number): number;
+  /** Closes the connections the store opened (not shared clients). */
+  close(): Promise<void>;
+}

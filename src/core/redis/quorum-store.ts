@@ -1,0 +1,70 @@
+import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
+import type { RedisStore } from './redis-store';
+
+/**
+ * Redlock over independent Redis masters: a lock is held when a majority granted it within its
+ * validity (TTL minus the time the acquisition took and an allowance for clock drift). Releases
+ * and extensions go to every node.
+ *
+ * No fencing tokens: each node counts on its own, and no majority's count is ordered against
+ * another's, so a number from here would promise an order it cannot keep.
+ */
+export class QuorumStore implements LockStore {
+  readonly quorum: number;
+
+  constructor(
+    private readonly nodes: readonly RedisStore[],
+    readonly label: string,
+  ) {
+    this.quorum = Math.floor(nodes.length / 2) + 1;
+  }
+
+  isReady(): boolean {
+    return this.nodes.filter((node) => node.isReady()).length >= this.quorum;
+  }
+
+  async waitForReady(timeoutMs: number): Promise<boolean> {
+    const ready = await Promise.all(this.nodes.map((node) => node.waitForReady(timeoutMs)));
+    return ready.filter(Boolean).length >= this.quorum;
+  }
+
+  async acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply> {
+    const started = Date.now();
+    const replies = await Promise.all(this.nodes.map((node) => node.acquire(request, true)));
+    const granted = replies.filter((reply) => reply.kind === 'acquired').length;
+    const validityMs = request.ttlMs - (Date.now() - started) - this.driftMs(request.ttlMs);
+    if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };
+
+    // Not ours after all: give back what the minority granted, without waiting for it.
+    if (granted > 0) void this.release(request.lockKey, request.token, 0);
+    const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
+    if (count('unavailable') > this.nodes.length - this.quorum) {
+      void releaseIfLate; // nodes that answer late release by themselves (acquired with releaseIfLate)
+      return { kind: 'unavailable' };
+    }
+    // A majority that served this tick exists once any node reports it served with no quorum granted.
+    return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
+  }
+
+  async extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
+    return this.majority(await Promise.all(this.nodes.map((node) => node.extend(lockKey, token, ttlMs))));
+  }
+
+  async release(lockKey: string, token: string, holdMs: number): Promise<OwnerReply> {
+    return this.majority(await Promise.all(this.nodes.map((node) => node.release(lockKey, token, holdMs))));
+  }
+
+  driftMs(ttlMs: number): number {
+    return Math.floor(ttlMs * 0.01) + 2; // Redlock's allowance for clock drift between the nodes
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.close()));
+  }
+
+  private majority(replies: OwnerReply[]): OwnerReply {
+    if (replies.filter((reply) => reply === 'done').length >= this.quorum) return 'done';
+    if (replies.filter((reply) => reply === 'not-owner').length > this.nodes.length - this.quorum) return 'not-owner';
+    return 'unknown';
+  }
+}
