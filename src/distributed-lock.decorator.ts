@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import { cronTick } from './core/cron-tick';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
 import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/lock-engine';
 import { expectations } from './core/validation';
@@ -80,7 +81,7 @@ export function DistributedLock(
       if (!locks) throw new LockServiceMissingError(className, String(methodName));
       // @Cron may be applied after this decorator ran, so its metadata is looked up on first call.
       isCronHandler ??= Reflect.hasOwnMetadata(CRON_METADATA, guarded);
-      const tick = isCronHandler ? currentCronTick() : undefined;
+      const tick = isCronHandler ? cronTick() : undefined;
       return locks.runJob(jobName, lockKey(key, this, args), ttlMs, () => handler.apply(this, args), {
         tick,
         minHoldMs,
@@ -90,15 +91,6 @@ export function DistributedLock(
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
     descriptor.value = guarded;
   };
-}
-
-/**
- * The cron tick this call serves. Cron schedules have one-second resolution and fire at (or a
- * little after) the scheduled second by each replica's own clock, so rounding the local time to
- * the nearest second names the same tick on every replica, whatever their clock offsets.
- */
-function currentCronTick(): number {
-  return Math.round(Date.now() / 1000) * 1000;
 }
 
 function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {

@@ -1,6 +1,7 @@
 export { LockEngine, assertLockArguments, type AcquireOptions, type LockedRun } from './lock-engine';
 export { LockHandle } from './lock-handle';
 export { currentLock } from './lock-context';
+export { cronTick } from './cron-tick';
 export {
   DEFAULT_LOCK_OPTIONS,
   resolveLockOptions,
