@@ -29,7 +29,15 @@ export class RecordingLogger implements LoggerService {
   verbose(message: string, context?: string): void {
     this.lines.push({ level: 'verbose', message, context });
   }
-  /** Messages at `level` logged by the library (context DistributedLock). */
+  /** Every message logged at `level`: use it for a logger given to the module as its `logger` option. */
+  messages(level: string): string[] {
+    return this.lines.filter((line) => line.level === level).map((line) => line.message);
+  }
+
+  /**
+   * Messages at `level` the library logged through Nest's logger (context DistributedLock). Nest's
+   * app logger is process-wide: with several apps in one process, the last app's logger gets them all.
+   */
   lockMessages(level: string): string[] {
     return this.lines
       .filter((line) => line.level === level && line.context === 'DistributedLock')
