@@ -210,6 +210,21 @@ describe('acquire with retries', () => {
     await lock!.release();
   });
 
+  it('reads a reply that arrived during a stall before deciding Redis was too slow', async () => {
+    const tick = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const served = await locks.acquire('stalled', 5_000, { tick });
+    await served!.release();
+
+    // The acquisition is on the wire; then this process stalls past acquireTimeoutMs (1 s), as in a GC pause.
+    const pending = locks.acquire('stalled', 5_000, { tick });
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      // stalled
+    }
+    // Redis answered at once that the tick was served: that answer, not the fail mode, decides.
+    expect(await pending).toBeUndefined();
+  });
+
   it('gives up at its deadline', async () => {
     await holdElsewhere('deadline', 10_000);
     const started = Date.now();

@@ -50,7 +50,10 @@ export class ConnectionMonitor {
     try {
       const pending = send();
       const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-        timer = setTimeout(resolve, remainingMs, TIMED_OUT);
+        // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
+        // deadline fires first even when the reply is already there. One setImmediate lets the
+        // poll phase read it, so only a reply that truly has not come counts as a timeout.
+        timer = setTimeout(() => setImmediate(resolve, TIMED_OUT), remainingMs);
       });
       const reply = await Promise.race([pending, timeout]);
       if (reply === TIMED_OUT) {
@@ -79,7 +82,7 @@ export class ConnectionMonitor {
     })();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, false);
+      timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // see call(): a stall must not hide a 'ready'
     });
     try {
       return await Promise.race([this.readyWaiter.promise.then(() => true), expired]);
