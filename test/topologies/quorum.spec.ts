@@ -1,0 +1,81 @@
+import { LockEngine, type FailMode } from '../../src/core';
+import { CAN_START_TOPOLOGIES, type IndependentMasters, startIndependentMasters } from '../support/redis-topologies';
+
+const describeTopology = CAN_START_TOPOLOGIES ? describe : describe.skip;
+
+describeTopology('a Redlock quorum of five independent masters', () => {
+  jest.setTimeout(60_000);
+  let group: IndependentMasters;
+  const engines: LockEngine[] = [];
+
+  beforeAll(async () => {
+    group = await startIndependentMasters(5);
+  });
+  afterAll(async () => {
+    await Promise.all(engines.map((engine) => engine.close()));
+    await group.disposeAll();
+  });
+
+  function engine(failMode: FailMode = 'open'): LockEngine {
+    const created = new LockEngine({
+      nodes: group.masters.map((master) => master.url),
+      failMode,
+      acquireTimeoutMs: 300,
+      logger: false,
+    });
+    engines.push(created);
+    return created;
+  }
+
+  async function nodesHolding(key: string, up = group.masters): Promise<number> {
+    const answers = await Promise.all(up.map((master) => master.client().exists(`lock:{${key}}`)));
+    return answers.filter((exists) => exists === 1).length;
+  }
+
+  it('grants a lock to one holder, written on every node, and releases it everywhere', async () => {
+    const [a, b] = [engine(), engine()];
+    await Promise.all([a.waitUntilConnected(3_000), b.waitUntilConnected(3_000)]);
+    const results = await Promise.all([a.acquireLock('quorum', 10_000), b.acquireLock('quorum', 10_000)]);
+    const holder = results[0] ? a : b;
+    expect([...results].sort()).toEqual([false, true]);
+    expect(await nodesHolding('quorum')).toBeGreaterThanOrEqual(3);
+    expect(holder.fencingToken('quorum')).toBeUndefined(); // a quorum issues no fencing tokens
+    await holder.releaseLock('quorum');
+    expect(await nodesHolding('quorum')).toBe(0);
+  });
+
+  it('serves each tick once across holders', async () => {
+    const holders = [engine(), engine(), engine()];
+    await Promise.all(holders.map((holder) => holder.waitUntilConnected(3_000)));
+    const tick = Date.UTC(2026, 0, 1);
+    const outcomes = await Promise.all(
+      holders.map((holder) => holder.withLock('quorum:tick', 5_000, () => 'ran', { tick })),
+    );
+    expect(outcomes.filter((outcome) => outcome.ran)).toHaveLength(1);
+  });
+
+  it('keeps working with two of five masters down', async () => {
+    const [a, b] = [engine(), engine()];
+    await Promise.all([a.waitUntilConnected(3_000), b.waitUntilConnected(3_000)]);
+    await Promise.all([group.masters[0].kill(), group.masters[1].kill()]);
+    expect(await a.acquireLock('two-down', 10_000)).toBe(true);
+    expect(await b.acquireLock('two-down', 10_000)).toBe(false);
+    expect(a.isConnected()).toBe(true);
+    await a.releaseLock('two-down');
+    expect(await b.acquireLock('two-down', 10_000)).toBe(true);
+    await b.releaseLock('two-down');
+  });
+
+  it.each<[FailMode, boolean]>([
+    ['open', true],
+    ['closed', false],
+  ])('applies fail-%s within the deadline with three of five masters down', async (failMode, expected) => {
+    if (group.masters[2].controllable) await group.masters[2].kill().catch(() => undefined);
+    const locks = engine(failMode);
+    await locks.waitUntilConnected(1_000);
+    expect(locks.isConnected()).toBe(false);
+    const started = Date.now();
+    expect(await locks.acquireLock(`three-down-${failMode}`, 10_000)).toBe(expected);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+});

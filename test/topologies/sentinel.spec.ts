@@ -1,0 +1,72 @@
+import { LockEngine } from '../../src/core';
+import { RecordingLogger } from '../support/create-replica';
+import { CAN_START_TOPOLOGIES, startSentinelGroup, type TestSentinelGroup } from '../support/redis-topologies';
+
+const describeTopology = CAN_START_TOPOLOGIES ? describe : describe.skip;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Retries `attempt` every 200 ms until it resolves true or `timeoutMs` passes; resolves the time it took. */
+async function until(attempt: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await attempt())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`not true within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+  return Date.now() - started;
+}
+
+describeTopology('locks through Redis Sentinel', () => {
+  jest.setTimeout(60_000);
+  let group: TestSentinelGroup;
+  let engines: LockEngine[];
+  const logger = new RecordingLogger();
+
+  beforeAll(async () => {
+    group = await startSentinelGroup({ replicas: 1, sentinels: 3 });
+    const options = { sentinels: [...group.sentinels], name: group.masterName, acquireTimeoutMs: 500 };
+    engines = [new LockEngine({ ...options, logger }), new LockEngine({ ...options, logger: false })];
+    for (const engine of engines) expect(await engine.waitUntilConnected(5_000)).toBe(true);
+  });
+  afterAll(async () => {
+    await Promise.all(engines.map((engine) => engine.close()));
+    await group.dispose();
+  });
+
+  it('takes, fences and releases locks on the master the sentinels name', async () => {
+    const [a, b] = engines;
+    const results = await Promise.all([a.acquireLock('sentinel', 10_000), b.acquireLock('sentinel', 10_000)]);
+    const holder = results[0] ? a : b;
+    expect([...results].sort()).toEqual([false, true]);
+    expect(holder.fencingToken('sentinel')).toBeGreaterThan(0);
+    await holder.releaseLock('sentinel');
+    expect(await b.acquireLock('sentinel', 10_000)).toBe(true);
+    await b.releaseLock('sentinel');
+  });
+
+  it('serves each tick once', async () => {
+    const tick = Date.UTC(2026, 0, 1);
+    const outcomes = await Promise.all(
+      engines.map((engine) => engine.withLock('sentinel:tick', 5_000, () => 'ran', { tick })),
+    );
+    expect(outcomes.filter((outcome) => outcome.ran)).toHaveLength(1);
+  });
+
+  it('resumes locking after the master is killed and a replica promoted, deciding within the deadline meanwhile', async () => {
+    const [a] = engines;
+    expect(await a.acquireLock('held-at-failover', 60_000)).toBe(true);
+    const killed = await group.killMaster();
+    const decisionTimes: number[] = [];
+    const tookMs = await until(async () => {
+      const started = Date.now();
+      const taken = await a.acquireLock(`after-failover-${Date.now()}`, 5_000);
+      decisionTimes.push(Date.now() - started);
+      return taken && a.isConnected();
+    }, 30_000);
+    const promoted = await group.master();
+    expect(promoted).not.toEqual(killed);
+    // While the failover ran, every decision came within the deadline (plus the connection wait).
+    expect(Math.max(...decisionTimes)).toBeLessThan(2_000);
+    expect(tookMs).toBeLessThan(30_000);
+    expect(logger.messages('warn').length).toBeGreaterThanOrEqual(1);
+  });
+});
