@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { killOnExit, startTestRedis, type TestRedis } from '../support/redis-server';
 import {
   type DriverRecord,
   FAULT_KINDS,
@@ -95,19 +95,6 @@ function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const liveChildren = new Set<ChildProcess>();
-// Whatever happens to the driver, its replicas must not outlive it: kill them by PID.
-process.once('exit', () => {
-  for (const child of liveChildren) {
-    try {
-      process.kill(child.pid!, 'SIGCONT');
-      process.kill(child.pid!, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-});
 
 /**
  * Runs replicas of the chaos app as child processes against a private redis-server and injects
@@ -330,11 +317,10 @@ export class FaultDriver {
     closeSync(out);
     const at = monoMs();
     const pid = child.pid!;
-    liveChildren.add(child);
+    killOnExit(child); // whatever happens to the driver, its replicas must not outlive it
     Object.assign(replica, { process: child, pid, killedAt: undefined });
     replica.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
-        liveChildren.delete(child);
         const killedAt = replica.pid === pid ? (replica.killedAt ?? null) : null;
         this.log.write({
           type: 'exit',

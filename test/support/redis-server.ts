@@ -64,17 +64,23 @@ export function freePort(): Promise<number> {
 }
 
 const running = new Set<ChildProcess>();
-// A crashed test run must not leave servers behind: kill what this process started, by PID.
+// A crashed test run must not leave processes behind: kill what this process started, by PID.
 process.once('exit', () => {
   for (const child of running) {
     try {
-      process.kill(child.pid!, 'SIGCONT');
+      process.kill(child.pid!, 'SIGCONT'); // a stopped process cannot act on anything else
       process.kill(child.pid!, 'SIGKILL');
     } catch {
       /* already gone */
     }
   }
 });
+
+/** Kills `child` by PID if this test process exits while it still runs. */
+export function killOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
 
 abstract class ClientTracker {
   private readonly clients: Redis[] = [];
@@ -141,7 +147,7 @@ class LocalRedisServer extends ClientTracker implements TestRedis {
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    running.add(child);
+    killOnExit(child);
     this.child = child;
     let output = '';
     await new Promise<void>((resolve, reject) => {
@@ -160,7 +166,6 @@ class LocalRedisServer extends ClientTracker implements TestRedis {
       });
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.once('exit', (code) => {
-        running.delete(child);
         if (this.child === child) this.child = undefined;
         fail(new Error(`redis-server exited with ${code}:\n${output}`));
       });

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from './redis-server';
+import { CAN_CONTROL_REDIS, killOnExit, startTestRedis, type TestRedis } from './redis-server';
 
 /**
  * Real Redis topologies for the suites: a Redis Cluster, a Sentinel group, and independent masters,
@@ -495,19 +495,10 @@ export async function startIndependentMasters(n: number, args: string[] = []): P
 // Processes, ports and polling
 // ---------------------------------------------------------------------------------------------
 
-const running = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 const claimedPorts = new Set<number>();
-// A crashed test run must not leave servers or temp dirs behind: kill what this process started, by PID.
+// A crashed test run must not leave temp dirs behind (redis-server.ts kills the processes).
 process.once('exit', () => {
-  for (const child of running) {
-    try {
-      process.kill(child.pid!, 'SIGCONT');
-      process.kill(child.pid!, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -533,7 +524,7 @@ class ServerProcess {
   async start(): Promise<void> {
     if (this.child) throw new Error(`redis-server on port ${this.port} is already running`);
     const child = spawn('redis-server', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
+    killOnExit(child);
     this.child = child;
     this.log = '';
     const keep = (chunk: Buffer): void => {
@@ -542,7 +533,6 @@ class ServerProcess {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     child.once('exit', () => {
-      running.delete(child);
       if (this.child === child) this.child = undefined;
     });
     try {
