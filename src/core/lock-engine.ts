@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { DistributedLockError, InvalidLockArgumentError, type LockLostError } from './errors';
 import { runWithLock } from './lock-context';
 import { type LockGrant, LockHandle, type LockIssuer } from './lock-handle';
 import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import type { LockStore } from './lock-store';
+import { createToken } from './token';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
 import { type Expectation, expectations } from './validation';
@@ -264,7 +264,7 @@ export class LockEngine implements LockIssuer {
   private async attempt(key: string, ttlMs: number, minHoldMs: number, tick: number | undefined): Promise<Attempt> {
     const keys = this.keysFor(key);
     if (this.closed || this.acquiring.has(keys.lock) || this.held.get(keys.lock)?.isHeld) return HELD;
-    const token = randomBytes(16).toString('base64url'); // 128 random bits: unguessable by other holders
+    const token = createToken();
     const requestedAt = Date.now();
     const failOpen = this.options.failMode === 'open';
     this.acquiring.add(keys.lock);

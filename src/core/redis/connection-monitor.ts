@@ -4,7 +4,9 @@ import type { LockLogger } from '../lock-options';
 /** A reply from Redis, or the news that none came in time (`late` settles if it still comes). */
 export type RedisOutcome<T> = { ok: true; value: T } | { ok: false; late?: Promise<T> };
 
-const TIMED_OUT = Symbol('timed out');
+const NO_REPLY: RedisOutcome<never> = { ok: false };
+
+const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
  * Runs each Redis call under a deadline and tracks outages, so an outage is logged once
@@ -35,40 +37,61 @@ export class ConnectionMonitor {
   }
 
   /** Sends one command and waits at most `timeoutMs` for it, connection wait included. */
-  async call<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+  call<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+    if (this.isReady) return this.callWithDeadline(send, timeoutMs);
+    return this.callWhenReady(send, timeoutMs);
+  }
+
+  private async callWhenReady<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+    // During a known outage, decide at once instead of making every tick wait.
+    if (this.inOutage || this.client.status === 'end') return NO_REPLY;
     const started = Date.now();
-    if (!this.isReady) {
-      // During a known outage, decide at once instead of making every tick wait.
-      if (this.inOutage || this.client.status === 'end') return { ok: false };
-      if (!(await this.waitForReady(timeoutMs))) {
-        this.startOutage(`not connected after ${timeoutMs} ms`);
-        return { ok: false };
-      }
+    if (!(await this.waitForReady(timeoutMs))) {
+      this.startOutage(`not connected after ${timeoutMs} ms`);
+      return NO_REPLY;
     }
-    const remainingMs = Math.max(1, timeoutMs - (Date.now() - started));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const pending = send();
-      const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-        // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
-        // deadline fires first even when the reply is already there. One setImmediate lets the
-        // poll phase read it, so only a reply that truly has not come counts as a timeout.
-        timer = setTimeout(() => setImmediate(resolve, TIMED_OUT), remainingMs);
-      });
-      const reply = await Promise.race([pending, timeout]);
-      if (reply === TIMED_OUT) {
+    return this.callWithDeadline(send, Math.max(1, timeoutMs - (Date.now() - started)));
+  }
+
+  /** The hot path: one promise, settled by the reply or by the deadline, whichever comes first. */
+  private callWithDeadline<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+    return new Promise((resolve) => {
+      let pending: Promise<T>;
+      try {
+        pending = send();
+      } catch (error) {
+        this.startOutage(describeError(error));
+        return resolve(NO_REPLY);
+      }
+      let settled = false;
+      // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
+      // deadline fires first even when the reply is already there. One setImmediate lets the poll
+      // phase read it, so only a reply that truly has not come counts as a timeout.
+      const timer = setTimeout(() => setImmediate(onDeadline), timeoutMs);
+      const onDeadline = (): void => {
+        if (settled) return;
+        settled = true;
         this.startOutage(`no reply within ${timeoutMs} ms`);
-        pending.catch(() => undefined); // a late failure is expected and already accounted for
-        return { ok: false, late: pending };
-      }
-      this.endOutage();
-      return { ok: true, value: reply };
-    } catch (error) {
-      this.startOutage(error instanceof Error ? error.message : String(error));
-      return { ok: false };
-    } finally {
-      clearTimeout(timer);
-    }
+        resolve({ ok: false, late: pending });
+      };
+      pending.then(
+        (value) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.endOutage();
+          resolve({ ok: true, value });
+        },
+        (error: unknown) => {
+          // A failure after the deadline is expected and already accounted for.
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.startOutage(describeError(error));
+          resolve(NO_REPLY);
+        },
+      );
+    });
   }
 
   /** Resolves true once the client is ready, false when `timeoutMs` passes first. */
