@@ -37,6 +37,9 @@ export interface AcquireOptions {
 type Attempt =
   { kind: 'acquired'; lock: LockHandle } | { kind: 'held' } | { kind: 'tick-served' } | { kind: 'unavailable' };
 
+/** How many acquisitions pass between two sweeps of expired, unreleased locks (amortized O(1)). */
+const SWEEP_EVERY_GRANTS = 1024;
+
 const HELD: Attempt = { kind: 'held' };
 const TICK_SERVED: Attempt = { kind: 'tick-served' };
 const UNAVAILABLE: Attempt = { kind: 'unavailable' };
@@ -61,6 +64,7 @@ export class LockEngine implements LockIssuer {
   /** Keys with an acquisition in flight, so a concurrent one in this instance is refused at once. */
   private readonly acquiring = new Set<string>();
   private closed = false;
+  private grantsSinceSweep = 0;
 
   constructor(options: DistributedLockOptions = {}) {
     this.options = resolveLockOptions(options);
@@ -300,7 +304,16 @@ export class LockEngine implements LockIssuer {
   private grant(grant: LockGrant): Attempt {
     const lock = new LockHandle(this, grant);
     this.held.set(grant.storedKey, lock);
+    if (++this.grantsSinceSweep >= SWEEP_EVERY_GRANTS) this.forgetExpired();
     return { kind: 'acquired', lock };
+  }
+
+  /** Drops locks left to expire without a release, so keys never taken again do not pile up. */
+  private forgetExpired(): void {
+    this.grantsSinceSweep = 0;
+    for (const [storedKey, lock] of this.held) {
+      if (!lock.isHeld && lock.markReleased()) this.held.delete(storedKey);
+    }
   }
 }
 

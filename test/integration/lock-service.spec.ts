@@ -94,6 +94,17 @@ describe('DistributedLockService on a real Redis', () => {
     expect(await redis.client().get('lock:{foreign}')).toBe('someone-else');
   });
 
+  it('forgets locks left to expire without a release, so one-off keys do not pile up in memory', async () => {
+    const locks = await lockService();
+    const held = (locks as unknown as { held: Map<string, unknown> }).held;
+    await Promise.all(Array.from({ length: 1_100 }, (_, i) => locks.acquireLock(`one-off:${i}`, 100)));
+    expect(held.size).toBeGreaterThanOrEqual(1_000);
+    await sleep(200); // every one of them has expired
+    await Promise.all(Array.from({ length: 1_024 }, (_, i) => locks.acquireLock(`later:${i}`, 60_000)));
+    expect(held.size).toBeLessThanOrEqual(1_024);
+    expect(locks.holdsLock('later:0')).toBe(true);
+  });
+
   it('extends only a lock it still owns', async () => {
     const [owner, other] = await Promise.all([lockService(), lockService()]);
     expect(await owner.acquireLock('extend', 1_000)).toBe(true);
