@@ -6,13 +6,28 @@ import { parseReplicaMessage, type ReadyMessage, type RunMessage } from './repli
 import { type TallySummary, TickTally } from './tick-tally';
 
 /**
- * Runs three replicas of the app in ./app.module.ts as separate node processes against one Redis,
- * prints which replica ran each one-second cron tick, then a summary. Exits non-zero when a tick
- * ran on more than one replica.
+ * Runs three replicas of an example app as separate node processes against one Redis, prints
+ * which replica ran each one-second cron tick, then a summary. Exits non-zero when a tick ran on
+ * more than one replica.
  *
- * Usage: node examples/dist/cron-replicas/demo.js [--seconds N]
+ * Usage: node examples/dist/cron-replicas/demo.js [--seconds N] [--app nest|fastify]
  * Redis: REDIS_URL or REDIS_HOST (+ REDIS_PORT) when set, otherwise a redis-server started here.
  */
+
+/** The replica apps the launcher can run. */
+const APPS = {
+  nest: {
+    script: join(__dirname, 'replica.js'),
+    description:
+      "examples/cron-replicas: @Cron(EVERY_SECOND) + @DistributedLock('demo:every-second', 5000), 200–400 ms of work per run.",
+  },
+  fastify: {
+    script: join(__dirname, '..', 'fastify-node-cron', 'replica.js'),
+    description:
+      "examples/fastify-node-cron: Fastify + node-cron every second, guarded by LockEngine.withLock('fastify:every-second', 5000, job, { tick: cronTick() }), 200–400 ms of work per run.",
+  },
+} as const;
+type AppName = keyof typeof APPS;
 
 const REPLICA_COUNT = 3;
 const DEFAULT_SECONDS = 15;
@@ -41,7 +56,7 @@ const aborted = new Promise<never>((_, reject) => (abort = reject));
 aborted.catch(() => undefined); // observed through Promise.race below
 
 async function main(): Promise<void> {
-  const seconds = parseSeconds(process.argv.slice(2));
+  const { seconds, app } = parseArguments(process.argv.slice(2));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => abort(new Interrupted(signal)));
   }
@@ -50,7 +65,7 @@ async function main(): Promise<void> {
 
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   try {
-    await Promise.race([run(seconds), aborted]);
+    await Promise.race([run(seconds, app), aborted]);
   } catch (error) {
     outcome = error instanceof Interrupted ? 'interrupted' : 'failed';
     console.error(outcome === 'interrupted' ? '\nInterrupted.' : `\nDemo failed: ${(error as Error).message}`);
@@ -68,13 +83,12 @@ async function main(): Promise<void> {
   process.exit(summary.duplicates > 0 ? 1 : 0);
 }
 
-async function run(seconds: number): Promise<void> {
+async function run(seconds: number, app: AppName): Promise<void> {
   const redisEnv = await prepareRedis();
-  const replicas = Array.from({ length: REPLICA_COUNT }, (_, i) => startReplica(`replica-${i + 1}`, redisEnv));
-  console.log(
-    `Starting ${REPLICA_COUNT} replicas of examples/cron-replicas: @Cron(EVERY_SECOND) + ` +
-      `@DistributedLock('demo:every-second', 5000), 200–400 ms of work per run.`,
+  const replicas = Array.from({ length: REPLICA_COUNT }, (_, i) =>
+    startReplica(`replica-${i + 1}`, APPS[app].script, redisEnv),
   );
+  console.log(`Starting ${REPLICA_COUNT} replicas of ${APPS[app].description}`);
   const ready = await withTimeout(Promise.all(replicas.map(whenReady)), BOOT_TIMEOUT_MS, 'replicas to boot');
   for (const message of ready) {
     if (!message.connected) throw new Error(`${message.replica} could not connect to Redis (see its warning above).`);
@@ -115,8 +129,8 @@ async function prepareRedis(): Promise<NodeJS.ProcessEnv> {
   };
 }
 
-function startReplica(name: string, redisEnv: NodeJS.ProcessEnv): Replica {
-  const child = spawn(process.execPath, [join(__dirname, 'replica.js')], {
+function startReplica(name: string, script: string, redisEnv: NodeJS.ProcessEnv): Replica {
+  const child = spawn(process.execPath, [script], {
     env: { ...process.env, ...redisEnv, REPLICA_NAME: name },
     // stdin stays open: the replica exits when it closes. Its own process group: Ctrl-C reaches
     // the launcher only, which then stops every replica by PID.
@@ -218,22 +232,31 @@ function kill(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function parseSeconds(args: string[]): number {
+function parseArguments(args: string[]): { seconds: number; app: AppName } {
   let seconds = DEFAULT_SECONDS;
+  let app: AppName = 'nest';
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split('=', 2);
-    if (flag !== '--seconds') usage(`unknown argument ${args[i]}`);
     const value = inline ?? args[++i];
-    seconds = Number(value);
-    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_SECONDS) {
-      usage(`--seconds must be a whole number from 1 to ${MAX_SECONDS}, got ${value}`);
+    if (flag === '--seconds') {
+      seconds = Number(value);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_SECONDS) {
+        usage(`--seconds must be a whole number from 1 to ${MAX_SECONDS}, got ${value}`);
+      }
+    } else if (flag === '--app') {
+      if (!(value in APPS)) usage(`--app must be one of ${Object.keys(APPS).join(', ')}, got ${value}`);
+      app = value as AppName;
+    } else {
+      usage(`unknown argument ${args[i]}`);
     }
   }
-  return seconds;
+  return { seconds, app };
 }
 
 function usage(problem: string): never {
-  console.error(`${problem}\nUsage: npm run demo -- [--seconds N]   (default ${DEFAULT_SECONDS})`);
+  console.error(
+    `${problem}\nUsage: npm run demo -- [--seconds N] [--app nest|fastify]   (default ${DEFAULT_SECONDS} s, nest)`,
+  );
   process.exit(2);
 }
 
