@@ -88,8 +88,12 @@ export class RedisStore implements LockStore {
     this.client.off('ready', this.loadScripts);
     this.monitor.detach();
     if (!this.ownsClient) return;
+    // The client is being discarded: errors of a connection cut short must not reach ioredis's
+    // "Unhandled error event" printer.
+    this.client.on('error', () => undefined);
     if (this.client.status === 'ready') await this.monitor.call(() => this.client.quit(), this.timeoutMs);
     this.client.disconnect();
+    markEnded(this.client);
   }
 
   private readonly loadScripts = (): void => {
@@ -99,4 +103,13 @@ export class RedisStore implements LockStore {
       for (const script of LOCK_SCRIPTS) script.load(target).catch(() => undefined);
     }
   };
+}
+
+/**
+ * ioredis ends a client when its socket closes; a client waiting between reconnection attempts has
+ * none, so after `disconnect()` it would report 'reconnecting' forever although it never reconnects.
+ */
+function markEnded(client: Redis | Cluster): void {
+  const settable = client as unknown as { setStatus?: (status: 'end') => void };
+  if (client.status === 'reconnecting' && typeof settable.setStatus === 'function') settable.setStatus('end');
 }
