@@ -123,17 +123,20 @@ describe('exactly once per tick, on a real Redis', () => {
     });
 
     // Flushes the server: only on a Redis the suite started itself, never on one named by REDIS_URL.
-    (CAN_CONTROL_REDIS ? it : it.skip)('keeps tokens growing after Redis lost its data, by seeding a new counter from the server clock', async () => {
-      const locks = a.get(DistributedLockService);
-      expect(await locks.acquireLock('reseeded', 5_000)).toBe(true);
-      const before = locks.fencingToken('reseeded')!;
-      await locks.releaseLock('reseeded');
-      await redis.client().flushall(); // as a restart without persistence would
-      expect(await locks.acquireLock('reseeded', 5_000)).toBe(true);
-      expect(locks.fencingToken('reseeded')).toBeGreaterThan(before);
-      expect(Number.isSafeInteger(locks.fencingToken('reseeded'))).toBe(true);
-      await locks.releaseLock('reseeded');
-    });
+    (CAN_CONTROL_REDIS ? it : it.skip)(
+      'keeps tokens growing after Redis lost its data, by seeding a new counter from the server clock',
+      async () => {
+        const locks = a.get(DistributedLockService);
+        expect(await locks.acquireLock('reseeded', 5_000)).toBe(true);
+        const before = locks.fencingToken('reseeded')!;
+        await locks.releaseLock('reseeded');
+        await redis.client().flushall(); // as a restart without persistence would
+        expect(await locks.acquireLock('reseeded', 5_000)).toBe(true);
+        expect(locks.fencingToken('reseeded')).toBeGreaterThan(before);
+        expect(Number.isSafeInteger(locks.fencingToken('reseeded'))).toBe(true);
+        await locks.releaseLock('reseeded');
+      },
+    );
 
     it('hands the running decorated job its fencing token', async () => {
       await atNextSecond(0);
