@@ -37,3 +37,19 @@ export function parseReplicaMessage(line: string): ReplicaMessage | undefined {
     return undefined;
   }
 }
+
+/**
+ * The demo job: 200–400 ms of stand-in work, then a report to the launcher. The tick is named from
+ * the start time, independently of the lock, so the launcher can check the lock's work.
+ */
+export async function runDemoJob(startedAt = Date.now()): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 200));
+  // Crons fire a few ms after the second they are scheduled for: the nearest second names the tick.
+  report({
+    type: 'run',
+    replica: replicaName(),
+    tick: Math.round(startedAt / 1000) * 1000,
+    startedAt,
+    endedAt: Date.now(),
+  });
+}

@@ -1,9 +1,7 @@
 import Fastify from 'fastify';
 import { schedule } from 'node-cron';
 import { cronTick, LockEngine, lockOptionsFromEnvironment } from 'dpa-distributed-lock-cron/core';
-import { replicaName, report } from '../cron-replicas/replica-messages';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { replicaName, report, runDemoJob } from '../cron-replicas/replica-messages';
 
 /**
  * One replica of a Fastify app that schedules a job every second with node-cron and guards it with
@@ -19,22 +17,7 @@ async function main(): Promise<void> {
   const task = schedule('* * * * * *', async () => {
     const startedAt = Date.now();
     // cronTick() names the scheduled second, so replicas that fire it at slightly different moments agree.
-    await locks.withLock(
-      'fastify:every-second',
-      5000,
-      async () => {
-        await sleep(200 + Math.random() * 200); // stands in for real work: 200–400 ms
-        // The launcher checks the tick from the start time itself, not from the lock.
-        report({
-          type: 'run',
-          replica: replicaName(),
-          tick: Math.round(startedAt / 1000) * 1000,
-          startedAt,
-          endedAt: Date.now(),
-        });
-      },
-      { tick: cronTick(startedAt) },
-    );
+    await locks.withLock('fastify:every-second', 5000, () => runDemoJob(startedAt), { tick: cronTick(startedAt) });
   });
 
   let closing = false;
