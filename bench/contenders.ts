@@ -1,0 +1,367 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
+import { Redis } from 'ioredis';
+import { Mutex } from 'redis-semaphore';
+import Redlock from 'redlock';
+import { DistributedLock, DistributedLockModule, type DistributedLockOptions, DistributedLockService } from '../src';
+import { ACQUIRE, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
+
+/** Every contender takes its locks with this TTL, long enough never to expire during a run. */
+export const TTL_MS = 30_000;
+
+/** One connection's worth of a lock implementation, doing a whole acquire + release per `cycle`. */
+export interface Cycler {
+  /** Acquires `key`, runs nothing, releases it; rejects when the lock was not granted. */
+  cycle(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A lock implementation split into its two halves, for contention and held-lock memory. */
+export interface LockClient {
+  /** One attempt, no retry: an opaque handle when granted, `undefined` when held elsewhere. */
+  tryAcquire(key: string): Promise<unknown>;
+  release(held: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Contender {
+  readonly id: string;
+  readonly label: string;
+  readonly kind: 'floor' | 'library' | 'alternative';
+  /** What one cycle does, for the report. */
+  readonly note: string;
+  open(url: string): Promise<Cycler>;
+  /** Present when the contender can hold a lock outside a callback (contention, memory scenarios). */
+  lockClient?(url: string): Promise<LockClient>;
+}
+
+class NotGrantedError extends Error {
+  constructor(id: string, key: string) {
+    super(`${id} did not get the free lock ${key}`);
+  }
+}
+
+function connect(url: string): Redis {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  return client;
+}
+
+async function connected(client: Redis): Promise<Redis> {
+  if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
+  return client;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: the fewest round trips and the least client work a correct lock can do.
+
+const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** Raw ioredis: `SET key token NX PX ttl`, then EVALSHA of a preloaded compare-and-delete. */
+class FloorClient implements LockClient {
+  // A random per-process prefix plus a counter: unique tokens without a random draw per call.
+  private readonly prefix = randomBytes(12).toString('base64url');
+  private counter = 0;
+
+  private constructor(
+    private readonly client: Redis,
+    private readonly sha: string,
+  ) {}
+
+  static async open(url: string): Promise<FloorClient> {
+    const client = await connected(connect(url));
+    const sha = (await client.script('LOAD', COMPARE_AND_DELETE)) as string;
+    return new FloorClient(client, sha);
+  }
+
+  async tryAcquire(key: string): Promise<unknown> {
+    const token = `${this.prefix}${++this.counter}`;
+    const reply = await this.client.set(key, token, 'PX', TTL_MS, 'NX');
+    return reply === 'OK' ? [key, token] : undefined;
+  }
+
+  async release(held: unknown): Promise<void> {
+    const [key, token] = held as [string, string];
+    await this.client.evalsha(this.sha, 1, key, token);
+  }
+
+  async cycle(key: string): Promise<void> {
+    const held = await this.tryAcquire(key);
+    if (!held) throw new NotGrantedError('floor', key);
+    await this.release(held);
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
+/**
+ * The floor again, but sending this library's own scripts (acquire with fencing counter, release
+ * with minimum hold) on its key layout: what remains between it and the library is client-side.
+ */
+class ScriptsFloorClient implements LockClient {
+  private readonly prefix = randomBytes(12).toString('base64url');
+  private counter = 0;
+
+  private constructor(private readonly client: Redis) {}
+
+  static async open(url: string): Promise<ScriptsFloorClient> {
+    const client = await connected(connect(url));
+    await Promise.all([ACQUIRE.load(client), RELEASE_IF_OWNER.load(client)]);
+    return new ScriptsFloorClient(client);
+  }
+
+  async tryAcquire(key: string): Promise<unknown> {
+    const token = `${this.prefix}${++this.counter}`;
+    const lock = `lock:{${key}}`;
+    const fence = await this.client.evalsha(ACQUIRE.sha, 2, lock, `${lock}:state`, token, TTL_MS, '');
+    return Number(fence) > 0 ? [lock, token] : undefined;
+  }
+
+  async release(held: unknown): Promise<void> {
+    const [lock, token] = held as [string, string];
+    await this.client.evalsha(RELEASE_IF_OWNER.sha, 1, lock, token, 0);
+  }
+
+  async cycle(key: string): Promise<void> {
+    const held = await this.tryAcquire(key);
+    if (!held) throw new NotGrantedError('floor-scripts', key);
+    await this.release(held);
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// This library, through a real Nest application context.
+
+@Injectable()
+class BenchJobs {
+  /** The decorated no-op; the lock name is its argument, so concurrent workers take distinct locks. */
+  @DistributedLock({ key: (key: string) => key, ttlMs: TTL_MS })
+  async noop(_key: string): Promise<boolean> {
+    return true;
+  }
+}
+
+/** A Nest application context with `DistributedLockModule.forRoot({ url })` (or other options) and the decorated provider. */
+export async function createLockApp(target: string | DistributedLockOptions): Promise<INestApplicationContext> {
+  const options = typeof target === 'string' ? { url: target } : target;
+  @Module({ imports: [DistributedLockModule.forRoot({ ...options, logger: false })], providers: [BenchJobs] })
+  class BenchModule {}
+  return NestFactory.createApplicationContext(BenchModule, { logger: false, abortOnError: false });
+}
+
+/** Calls the decorated no-op once; rejects if the lock was not granted (the method did not run). */
+export async function callDecorated(app: INestApplicationContext, key: string): Promise<void> {
+  if ((await app.get(BenchJobs).noop(key)) !== true) throw new NotGrantedError('decorator', key);
+}
+
+async function openService(url: string): Promise<Cycler & { service: DistributedLockService }> {
+  const app = await createLockApp(url);
+  const service = app.get(DistributedLockService);
+  return {
+    service,
+    async cycle(key) {
+      if (!(await service.acquireLock(key, TTL_MS))) throw new NotGrantedError('service', key);
+      await service.releaseLock(key);
+    },
+    close: () => app.close(),
+  };
+}
+
+const noop = async (): Promise<boolean> => true;
+
+// ---------------------------------------------------------------------------------------------
+// The alternatives, one client each, retries off.
+
+/** Both Redlock flavours throw when a resource is locked; with retryCount 0 that is one attempt. */
+interface RedlockLike {
+  acquire(resources: string[], duration: number): Promise<{ release(): Promise<unknown> }>;
+  using<T>(resources: string[], duration: number, routine: () => Promise<T>): Promise<T>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+function redlockClient(id: string, client: Redis, redlock: RedlockLike): LockClient & Cycler {
+  // Redlock emits every refused vote as an 'error' event; unhandled, the EventEmitter would throw.
+  redlock.on('error', () => undefined);
+  return {
+    async tryAcquire(key) {
+      try {
+        return await redlock.acquire([key], TTL_MS);
+      } catch {
+        return undefined;
+      }
+    },
+    async release(held) {
+      await (held as { release(): Promise<unknown> }).release();
+    },
+    async cycle(key) {
+      const lock = await redlock.acquire([key], TTL_MS).catch(() => {
+        throw new NotGrantedError(id, key);
+      });
+      await lock.release();
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+function redlockUsing(id: string, client: Redis, redlock: RedlockLike): Cycler {
+  redlock.on('error', () => undefined);
+  return {
+    async cycle(key) {
+      if ((await redlock.using([key], TTL_MS, noop)) !== true) throw new NotGrantedError(id, key);
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+const REDLOCK_SETTINGS = { retryCount: 0 };
+
+async function openRedlock(url: string): Promise<[Redis, RedlockLike]> {
+  const client = await connected(connect(url));
+  return [client, new Redlock([client], REDLOCK_SETTINGS) as unknown as RedlockLike];
+}
+
+async function openSesame(url: string): Promise<[Redis, RedlockLike]> {
+  const client = await connected(connect(url));
+  return [client, new SesameRedlock([client], REDLOCK_SETTINGS) as unknown as RedlockLike];
+}
+
+/**
+ * redis-semaphore's Mutex: one instance per acquisition (its identifier, a randomUUID, is drawn per
+ * instance). `refreshInterval: 0` turns off its refresh timer, like `acquireLock` and Redlock's
+ * `acquire`; `acquireAttemptsLimit: 1` makes one attempt; a failed attempt still waits
+ * `retryInterval` before giving up, so that is set to 0.
+ */
+function semaphoreClient(client: Redis): LockClient & Cycler {
+  const options = { lockTimeout: TTL_MS, acquireAttemptsLimit: 1, retryInterval: 0, refreshInterval: 0 };
+  return {
+    async tryAcquire(key) {
+      const mutex = new Mutex(client, key, options);
+      return (await mutex.tryAcquire()) ? mutex : undefined;
+    },
+    async release(held) {
+      await (held as Mutex).release();
+    },
+    async cycle(key) {
+      const mutex = new Mutex(client, key, options);
+      if (!(await mutex.tryAcquire())) throw new NotGrantedError('redis-semaphore', key);
+      await mutex.release();
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export const CONTENDERS: Contender[] = [
+  {
+    id: 'floor',
+    label: 'floor (ioredis SET NX PX + EVALSHA)',
+    kind: 'floor',
+    note: 'SET key token PX ttl NX, then EVALSHA of a preloaded compare-and-delete; token = random prefix + counter',
+    open: (url) => FloorClient.open(url),
+    lockClient: (url) => FloorClient.open(url),
+  },
+  {
+    id: 'floor-scripts',
+    label: "floor with this library's Lua scripts",
+    kind: 'floor',
+    note: "raw ioredis EVALSHA of the library's acquire script (SET NX PX + fencing counter), then EVALSHA of its release script",
+    open: (url) => ScriptsFloorClient.open(url),
+    lockClient: (url) => ScriptsFloorClient.open(url),
+  },
+  {
+    id: 'service',
+    label: 'this library: acquireLock/releaseLock',
+    kind: 'library',
+    note: 'DistributedLockService.acquireLock(key, ttl) then releaseLock(key)',
+    open: openService,
+    async lockClient(url) {
+      // A replica in the contention race: the service as DistributedLockModule provides it, minus Nest.
+      const service = new DistributedLockService({ url, logger: false });
+      await service.waitUntilConnected();
+      return {
+        tryAcquire: async (key) => ((await service.acquireLock(key, TTL_MS)) ? key : undefined),
+        release: (held) => service.releaseLock(held as string),
+        close: () => service.close(),
+      };
+    },
+  },
+  {
+    id: 'withLock',
+    label: 'this library: withLock',
+    kind: 'library',
+    note: 'DistributedLockService.withLock(key, ttl, noop) (auto-extension timer on, the default)',
+    async open(url) {
+      const { service, close } = await openService(url);
+      return {
+        async cycle(key) {
+          if (!(await service.withLock(key, TTL_MS, noop)).ran) throw new NotGrantedError('withLock', key);
+        },
+        close,
+      };
+    },
+  },
+  {
+    id: 'decorator',
+    label: 'this library: @DistributedLock',
+    kind: 'library',
+    note: 'a call of an @DistributedLock({ key: (k) => k, ttlMs }) no-op method of a Nest provider',
+    async open(url) {
+      const app = await createLockApp(url);
+      return { cycle: (key) => callDecorated(app, key), close: () => app.close() };
+    },
+  },
+  {
+    id: 'redlock',
+    label: 'redlock 5 (beta): acquire/release',
+    kind: 'alternative',
+    note: 'new Redlock([client], { retryCount: 0 }); acquire([key], ttl) then lock.release()',
+    open: async (url) => redlockClient('redlock', ...(await openRedlock(url))),
+    lockClient: async (url) => redlockClient('redlock', ...(await openRedlock(url))),
+  },
+  {
+    id: 'redlock-using',
+    label: 'redlock 5 (beta): using',
+    kind: 'alternative',
+    note: 'redlock.using([key], ttl, noop) (auto-extension timer on, its default)',
+    open: async (url) => redlockUsing('redlock-using', ...(await openRedlock(url))),
+  },
+  {
+    id: 'sesame',
+    label: '@sesamecare-oss/redlock: acquire/release',
+    kind: 'alternative',
+    note: 'new Redlock([client], { retryCount: 0 }); acquire([key], ttl) then lock.release()',
+    open: async (url) => redlockClient('sesame', ...(await openSesame(url))),
+    lockClient: async (url) => redlockClient('sesame', ...(await openSesame(url))),
+  },
+  {
+    id: 'sesame-using',
+    label: '@sesamecare-oss/redlock: using',
+    kind: 'alternative',
+    note: 'redlock.using([key], ttl, noop) (auto-extension timer on, its default)',
+    open: async (url) => redlockUsing('sesame-using', ...(await openSesame(url))),
+  },
+  {
+    id: 'semaphore',
+    label: 'redis-semaphore: Mutex',
+    kind: 'alternative',
+    note: 'new Mutex(client, key, { refreshInterval: 0, acquireAttemptsLimit: 1 }); tryAcquire() then release()',
+    open: async (url) => semaphoreClient(await connected(connect(url))),
+    lockClient: async (url) => semaphoreClient(await connected(connect(url))),
+  },
+];
