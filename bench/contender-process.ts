@@ -38,6 +38,18 @@ interface Requests {
   close: [Record<string, never>, void];
 }
 
+const live = new Set<ChildProcess>();
+// The parent ending for any reason (including the SIGINT/SIGTERM handler of redis-server.ts) ends its children.
+process.once('exit', () => {
+  for (const child of live) {
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
 type Request = { [K in keyof Requests]: { seq: number; type: K; args: Requests[K][0] } }[keyof Requests];
 type Reply = { seq: number; result?: unknown; error?: string; progress?: string };
 
@@ -73,6 +85,8 @@ export class ContenderProcess {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    live.add(child);
+    child.once('exit', () => live.delete(child));
     return new ContenderProcess(id, child, onProgress);
   }
 
@@ -99,6 +113,9 @@ export class ContenderProcess {
 // The child side.
 
 async function serve(id: string, url: string, redisPid: number): Promise<void> {
+  // The parent going away (crash, Ctrl-C) ends this process too, also if it went while this one loaded.
+  process.on('disconnect', () => process.exit(1));
+  if (!process.connected) process.exit(1);
   const contender = CONTENDERS.find((c) => c.id === id);
   if (!contender) throw new Error(`Unknown contender ${id}`);
   let cycler: Cycler | undefined;
@@ -175,8 +192,6 @@ async function serve(id: string, url: string, redisPid: number): Promise<void> {
         send({ seq: request.seq, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
     );
   });
-  // The parent going away (crash, Ctrl-C) ends this process too.
-  process.on('disconnect', () => process.exit(1));
 }
 
 if (require.main === module) {

@@ -14,7 +14,8 @@ export interface BenchRedis {
 }
 
 const started = new Set<ChildProcess>();
-// A crashed run must not leave its server behind.
+// A crashed or interrupted run must not leave its server behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 process.once('exit', () => {
   for (const child of started) {
     try {

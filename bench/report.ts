@@ -74,7 +74,9 @@ export function renderMarkdown(results: BenchResults): string {
     `Measured ${results.date.slice(0, 10)} on ${machine.cpu} (${machine.cores} cores, shared), Node ${machine.node}, ` +
       `Redis ${machine.redis}, all contenders against one local redis-server in the same run. ` +
       `Medians of ${config.reps} interleaved repetitions; "vs floor" is the median of per-repetition ratios.` +
-      ` Pinning: latency ${PINNING[results.pinning.latency]}; other scenarios ${PINNING[results.pinning.others]}.`,
+      (Object.keys(results.latency).length
+        ? ` Pinning: latency ${PINNING[results.pinning.latency]}; other scenarios ${PINNING[results.pinning.others]}.`
+        : ` Pinning: ${PINNING[results.pinning.others]}.`),
     '',
   );
 

@@ -8,6 +8,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import * as prettier from 'prettier';
 import { ContenderProcess } from './contender-process';
 import { CONTENDERS, type Contender, TTL_MS } from './contenders';
 import { captureCommands, elide, type MonitoredCommand } from './monitor-capture';
@@ -212,8 +213,11 @@ async function main(): Promise<void> {
   results.durationSec = Math.round((Date.now() - startedAt) / 1000);
 
   mkdirSync(resolve(options.out, '..'), { recursive: true });
-  writeFileSync(`${options.out}.json`, `${JSON.stringify(results, null, 2)}\n`);
-  const markdown = renderMarkdown(results);
+  // Written as the repository's Prettier settings would, so `npm run format` leaves them alone.
+  const format = async (file: string, text: string): Promise<string> =>
+    prettier.format(text, { ...(await prettier.resolveConfig(file)), filepath: file });
+  writeFileSync(`${options.out}.json`, await format(`${options.out}.json`, JSON.stringify(results)));
+  const markdown = await format(`${options.out}.md`, renderMarkdown(results));
   writeFileSync(`${options.out}.md`, markdown);
   process.stdout.write(markdown);
   const chart = spawnSync(process.execPath, [join(BENCH_DIR, 'render-chart.mjs'), `${options.out}.json`], {
