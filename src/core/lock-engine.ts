@@ -279,7 +279,12 @@ export class LockEngine implements LockIssuer {
     } finally {
       this.acquiring.delete(keys.lock);
     }
-    const grant = {
+    if (reply.kind === 'tick-served') return TICK_SERVED;
+    if (reply.kind === 'held') return HELD;
+    const withoutRedis = reply.kind === 'unavailable';
+    if (withoutRedis && !failOpen) return UNAVAILABLE;
+    // One object of the final shape: copying a half-built one cost more than the rest of the call.
+    return this.grant({
       key,
       storedKey: keys.lock,
       token,
@@ -288,17 +293,9 @@ export class LockEngine implements LockIssuer {
       tick,
       requestedAt,
       driftMs: this.store.driftMs(ttlMs),
-    };
-    switch (reply.kind) {
-      case 'acquired':
-        return this.grant({ ...grant, fencingToken: reply.fencingToken, withoutRedis: false });
-      case 'unavailable':
-        return failOpen ? this.grant({ ...grant, fencingToken: undefined, withoutRedis: true }) : UNAVAILABLE;
-      case 'tick-served':
-        return TICK_SERVED;
-      default:
-        return HELD;
-    }
+      fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
+      withoutRedis,
+    });
   }
 
   private grant(grant: LockGrant): Attempt {
