@@ -237,6 +237,7 @@ function parseArguments(args: string[]): { seconds: number; app: AppName } {
   let app: AppName = 'nest';
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split('=', 2);
+    if (flag !== '--seconds' && flag !== '--app') usage(`unknown argument ${args[i]}`);
     const value = inline ?? args[++i];
     if (flag === '--seconds') {
       seconds = Number(value);
@@ -246,8 +247,6 @@ function parseArguments(args: string[]): { seconds: number; app: AppName } {
     } else if (flag === '--app') {
       if (!(value in APPS)) usage(`--app must be one of ${Object.keys(APPS).join(', ')}, got ${value}`);
       app = value as AppName;
-    } else {
-      usage(`unknown argument ${args[i]}`);
     }
   }
   return { seconds, app };
