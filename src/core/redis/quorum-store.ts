@@ -28,7 +28,8 @@ export class QuorumStore implements LockStore {
     return ready.filter(Boolean).length >= this.quorum;
   }
 
-  async acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply> {
+  /** Each node releases a late acquisition by itself, whatever the caller asks (`_releaseIfLate`). */
+  async acquire(request: LockRequest, _releaseIfLate: boolean): Promise<AcquireReply> {
     const started = Date.now();
     const replies = await Promise.all(this.nodes.map((node) => node.acquire(request, true)));
     const granted = replies.filter((reply) => reply.kind === 'acquired').length;
@@ -38,10 +39,7 @@ export class QuorumStore implements LockStore {
     // Not ours after all: give back what the minority granted, without waiting for it.
     if (granted > 0) void this.release(request.lockKey, request.token, 0);
     const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
-    if (count('unavailable') > this.nodes.length - this.quorum) {
-      void releaseIfLate; // nodes that answer late release by themselves (acquired with releaseIfLate)
-      return { kind: 'unavailable' };
-    }
+    if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
     // A majority that served this tick exists once any node reports it served with no quorum granted.
     return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
   }
