@@ -37,7 +37,7 @@ export const CAN_CONTROL_REDIS = !process.env.REDIS_URL && hasRedisBinary();
 /** Starts a Redis for a suite. `args` are extra redis-server arguments, e.g. `['--requirepass', 's3cret']`. */
 export async function startTestRedis(args: string[] = []): Promise<TestRedis> {
   if (process.env.REDIS_URL) return externalRedis(process.env.REDIS_URL);
-  if (hasRedisBinary()) return LocalRedisServer.start(args);
+  if (hasRedisBinary()) return startLocalRedisServer(args);
   return containerRedis(args);
 }
 
@@ -98,7 +98,15 @@ abstract class ClientTracker {
   }
 }
 
-class LocalRedisServer extends ClientTracker implements TestRedis {
+/**
+ * Starts a private `redis-server` on a free loopback port, whatever `REDIS_URL` says (the
+ * benchmarks need their own server). `args` are extra redis-server arguments.
+ */
+export function startLocalRedisServer(args: string[] = []): Promise<LocalRedisServer> {
+  return LocalRedisServer.start(args);
+}
+
+export class LocalRedisServer extends ClientTracker implements TestRedis {
   readonly host = '127.0.0.1';
   readonly controllable = true;
   private child: ChildProcess | undefined;
@@ -112,6 +120,11 @@ class LocalRedisServer extends ClientTracker implements TestRedis {
 
   get url(): string {
     return `redis://${this.host}:${this.port}`;
+  }
+
+  /** The server's PID while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   static async start(args: string[]): Promise<LocalRedisServer> {
