@@ -27,6 +27,8 @@ export interface DistributedLockDecoratorOptions {
   minHoldMs?: number;
   /** Extend the lock every ttlMs/3 while the method runs. @default true */
   autoExtend?: boolean;
+  /** Issue a fencing token, read with `currentLock().fencingToken`. @default the module's `fencing` option */
+  fencing?: boolean;
 }
 
 /** Where `@nestjs/schedule` keeps a `@Cron` handler's settings (the same key in versions 4 to 12). */
@@ -57,11 +59,11 @@ export function DistributedLock(
   keyOrOptions: string | LockKeyFactory | DistributedLockDecoratorOptions,
   ttl?: number,
 ): MethodDecorator {
-  const { key, ttlMs, minHoldMs = 0, autoExtend = true } = normalizeArguments(keyOrOptions, ttl);
+  const { key, ttlMs, minHoldMs = 0, autoExtend = true, fencing } = normalizeArguments(keyOrOptions, ttl);
   // Checked while the class is being defined, so a bad argument stops the app before it schedules.
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);
-  checkAcquireOptions({ minHoldMs });
+  checkAcquireOptions({ minHoldMs, fencing });
   if (typeof autoExtend !== 'boolean') throw new InvalidLockArgumentError('autoExtend', autoExtend, 'true or false');
   const injectLockService = Inject(DistributedLockService);
 
@@ -86,6 +88,7 @@ export function DistributedLock(
         tick,
         minHoldMs,
         autoExtend,
+        fencing,
       });
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us

@@ -18,6 +18,7 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   keyPrefix: 'REDIS_KEY_PREFIX',
   failMode: 'DISTRIBUTED_LOCK_FAIL_MODE',
   acquireTimeoutMs: 'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS',
+  fencing: 'DISTRIBUTED_LOCK_FENCING',
   logger: 'logger (no variable)',
 };
 
@@ -60,6 +61,7 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     keyPrefix: read('keyPrefix'),
     failMode: read('failMode')?.trim().toLowerCase() as DistributedLockOptions['failMode'],
     acquireTimeoutMs: toInteger(read('acquireTimeoutMs')),
+    fencing: toBoolean(read('fencing')),
   };
   for (const key of Object.keys(options) as (keyof DistributedLockOptions)[]) {
     if (options[key] === undefined) delete options[key];

@@ -6,6 +6,8 @@ export interface LockRequest {
   readonly ttlMs: number;
   /** The scheduled tick served, in ms since the epoch, or undefined. */
   readonly tick: number | undefined;
+  /** Issue a fencing token (a store that cannot order them issues none). */
+  readonly fencing: boolean;
 }
 
 /** A store's answer to an acquisition. `unavailable`: no answer in time, so the fail mode decides. */

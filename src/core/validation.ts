@@ -32,6 +32,10 @@ export const expectations = {
     expected: 'a string',
     test: (v: unknown): v is string => typeof v === 'string',
   },
+  boolean: {
+    expected: 'true or false',
+    test: (v: unknown): v is boolean => typeof v === 'boolean',
+  },
   failMode: {
     expected: '"open" or "closed"',
     test: (v: unknown): v is 'open' | 'closed' => v === 'open' || v === 'closed',

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   @Module({
     imports: [
       ScheduleModule.forRoot(),
-      DistributedLockModule.forRoot({ url: required('CHAOS_REDIS_URL'), keyPrefix: 'chaos:' }),
+      DistributedLockModule.forRoot({ url: required('CHAOS_REDIS_URL'), keyPrefix: 'chaos:', fencing: true }),
     ],
     providers: [ChaosJob, { provide: CHAOS_LOG, useValue: log }],
   })

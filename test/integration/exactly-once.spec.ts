@@ -17,8 +17,8 @@ describe('exactly once per tick, on a real Redis', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     [a, b] = await Promise.all([
-      createReplica([DistributedLockModule.forRoot({ url: redis.url })], [ExactlyOnceJobs], logger),
-      createReplica([DistributedLockModule.forRoot({ url: redis.url })], [ExactlyOnceJobs], logger),
+      createReplica([DistributedLockModule.forRoot({ url: redis.url, fencing: true })], [ExactlyOnceJobs], logger),
+      createReplica([DistributedLockModule.forRoot({ url: redis.url, fencing: true })], [ExactlyOnceJobs], logger),
     ]);
   });
   afterAll(async () => {
@@ -105,7 +105,7 @@ describe('exactly once per tick, on a real Redis', () => {
   });
 
   describe('fencing tokens', () => {
-    it('gives each acquisition of a key a larger token, across replicas and APIs', async () => {
+    it('gives each fenced acquisition of a key a larger token, across replicas and APIs', async () => {
       const tokens: number[] = [];
       for (let i = 0; i < 3; i++) {
         for (const app of [a, b]) {

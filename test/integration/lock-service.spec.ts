@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { DistributedLockModule, DistributedLockService, type DistributedLockOptions } from '../../src';
 import { createReplica } from '../support/create-replica';
+import { recordCommands } from '../support/record-commands';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,6 +43,47 @@ describe('DistributedLockService on a real Redis', () => {
       await locks.releaseLock('token');
     }
     expect(tokens.size).toBe(20);
+  });
+
+  it('takes a plain lock with one SET NX PX and gives it back with one compare-and-delete, leaving nothing', async () => {
+    const locks = await lockService();
+    let token = '';
+    const commands = await recordCommands(redis.url, 'lock:{plain}', async () => {
+      expect(await locks.acquireLock('plain', 10_000)).toBe(true);
+      token = (await redis.client().get('lock:{plain}'))!;
+      await locks.releaseLock('plain');
+    });
+    const sentByLibrary = commands.filter((command) => command.words[0] !== 'get' || command.source === 'lua');
+    expect(sentByLibrary.map((command) => command.words.slice(0, 1).concat(command.words.slice(3)))).toEqual([
+      ['set', 'PX', '10000', 'NX'],
+      ['evalsha', 'lock:{plain}', token, '0'],
+      ['get'], // the compare inside the release script
+      ['del'],
+    ]);
+    expect(sentByLibrary[0].words.slice(1, 3)).toEqual(['lock:{plain}', token]);
+    expect(await redis.client().keys('lock:{plain}*')).toEqual([]);
+  });
+
+  it('issues fencing tokens only when asked, per call or for the whole module', async () => {
+    const plain = await lockService();
+    const fenced = await lockService({ fencing: true });
+    const observer = redis.client();
+
+    expect(await plain.withLock('unfenced', 10_000, (lock) => lock.fencingToken)).toEqual({
+      ran: true,
+      result: undefined,
+    });
+    expect(await observer.exists('lock:{unfenced}:state')).toBe(0);
+
+    const perCall = await plain.withLock('fenced-per-call', 10_000, (lock) => lock.fencingToken, { fencing: true });
+    expect(perCall.ran && perCall.result).toBe(Number(await observer.hget('lock:{fenced-per-call}:state', 'fence')));
+
+    expect(await fenced.acquireLock('fenced-module', 10_000)).toBe(true);
+    expect(fenced.fencingToken('fenced-module')).toBe(
+      Number(await observer.hget('lock:{fenced-module}:state', 'fence')),
+    );
+    const optedOut = await fenced.withLock('fenced-opt-out', 10_000, (lock) => lock.fencingToken, { fencing: false });
+    expect(optedOut).toEqual({ ran: true, result: undefined });
   });
 
   it('lets only the owner release: another instance releasing leaves the lock in place', async () => {
@@ -141,12 +183,19 @@ describe('DistributedLockService on a real Redis', () => {
     expect(await observer.exists('lock:{with}')).toBe(0);
   });
 
-  it('reloads its release script with one fallback after SCRIPT FLUSH or a restart', async () => {
-    const locks = await lockService();
+  it('reloads its scripts with one fallback after SCRIPT FLUSH or a restart', async () => {
+    const [plain, fenced] = await Promise.all([lockService(), lockService({ fencing: true })]);
     await redis.client().script('FLUSH');
-    expect(await locks.acquireLock('noscript', 10_000)).toBe(true);
-    await locks.releaseLock('noscript');
+    expect(await plain.acquireLock('noscript', 10_000)).toBe(true);
+    await plain.releaseLock('noscript');
     expect(await redis.client().exists('lock:{noscript}')).toBe(0);
+
+    await redis.client().script('FLUSH');
+    expect(await fenced.acquireLock('noscript-fenced', 10_000)).toBe(true);
+    expect(fenced.fencingToken('noscript-fenced')).toBeGreaterThan(1);
+    expect(await fenced.extendLock('noscript-fenced', 20_000)).toBe(true);
+    await fenced.releaseLock('noscript-fenced');
+    expect(await redis.client().exists('lock:{noscript-fenced}')).toBe(0);
   });
 
   it('writes under keyPrefix into the configured db', async () => {

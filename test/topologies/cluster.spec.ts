@@ -16,6 +16,7 @@ describeTopology('locks on a Redis Cluster', () => {
       clusterNodes: [...cluster.nodes],
       keyPrefix: 'app:',
       acquireTimeoutMs: 500,
+      fencing: true,
       logger: false as const,
     };
     engines = [new LockEngine(options), new LockEngine(options)];

@@ -23,7 +23,7 @@ describeTopology('locks through Redis Sentinel', () => {
 
   beforeAll(async () => {
     group = await startSentinelGroup({ replicas: 1, sentinels: 3 });
-    const options = { sentinels: [...group.sentinels], name: group.masterName, acquireTimeoutMs: 500 };
+    const options = { sentinels: [...group.sentinels], name: group.masterName, acquireTimeoutMs: 500, fencing: true };
     engines = [new LockEngine({ ...options, logger }), new LockEngine({ ...options, logger: false })];
     for (const engine of engines) expect(await engine.waitUntilConnected(5_000)).toBe(true);
   });

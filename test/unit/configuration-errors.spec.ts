@@ -14,10 +14,10 @@ function standaloneOptions(options: DistributedLockOptions): unknown {
 }
 
 describe('configuration from REDIS_* variables', () => {
-  it('defaults to localhost:6379 db 0 with no prefix, fail-open and a 1 s decision deadline', () => {
+  it('defaults to localhost:6379 db 0 with no prefix, fail-open, a 1 s decision deadline and no fencing', () => {
     const resolved = resolveLockOptions(lockOptionsFromEnvironment({}));
     expect(resolved.target).toMatchObject({ kind: 'standalone', options: { host: 'localhost', port: 6379, db: 0 } });
-    expect(resolved).toMatchObject({ keyPrefix: '', failMode: 'open', acquireTimeoutMs: 1000 });
+    expect(resolved).toMatchObject({ keyPrefix: '', failMode: 'open', acquireTimeoutMs: 1000, fencing: false });
   });
 
   it('reads every variable', () => {
@@ -31,6 +31,7 @@ describe('configuration from REDIS_* variables', () => {
       REDIS_KEY_PREFIX: 'myapp:',
       DISTRIBUTED_LOCK_FAIL_MODE: 'closed',
       DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS: '250',
+      DISTRIBUTED_LOCK_FENCING: 'on',
     });
     expect(options).toEqual({
       host: 'redis.internal',
@@ -42,6 +43,7 @@ describe('configuration from REDIS_* variables', () => {
       keyPrefix: 'myapp:',
       failMode: 'closed',
       acquireTimeoutMs: 250,
+      fencing: true,
     });
   });
 
@@ -110,6 +112,7 @@ describe('configuration from REDIS_* variables', () => {
       { DISTRIBUTED_LOCK_FAIL_MODE: 'sometimes' },
       'DISTRIBUTED_LOCK_FAIL_MODE must be "open" or "closed", got "sometimes".',
     ],
+    [{ DISTRIBUTED_LOCK_FENCING: 'sometimes' }, 'DISTRIBUTED_LOCK_FENCING must be true or false, got "sometimes".'],
     [
       { DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS: '-5' },
       'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS must be a positive integer number of milliseconds, at most 2147483647, got -5.',
@@ -160,6 +163,7 @@ describe('configuration from forRoot options', () => {
     [{ acquireTimeoutMs: 2 ** 31 }, 'got 2147483648.'],
     [{ failMode: 'sometimes' as never }, 'failMode must be "open" or "closed", got "sometimes".'],
     [{ keyPrefix: 42 as never }, 'keyPrefix must be a string, got 42.'],
+    [{ fencing: 'yes' as never }, 'fencing must be true or false, got "yes".'],
     [
       { logger: {} as never },
       'logger must be false or an object with warn() and error() methods, got an object (Object).',

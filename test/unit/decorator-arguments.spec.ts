@@ -32,6 +32,14 @@ describe('@DistributedLock arguments, checked when the class is defined', () => 
     expect(defineJobClass(() => DistributedLock({ key: 'job', ttlMs: 0 }))).toThrow('ttlMs must be');
   });
 
+  it.each([
+    [{ minHoldMs: -1 }, 'minHoldMs must be a non-negative integer number of milliseconds, at most 2147483647, got -1.'],
+    [{ autoExtend: 'yes' }, 'autoExtend must be true or false, got "yes".'],
+    [{ fencing: 1 }, 'fencing must be true or false, got 1.'],
+  ])('rejects the option %j, naming it and its value', (option, message) => {
+    expect(defineJobClass(() => DistributedLock({ key: 'job', ttlMs: 1000, ...(option as object) }))).toThrow(message);
+  });
+
   it('accepts the largest TTL a timer can hold', () => {
     expect(defineJobClass(() => DistributedLock('job', 2 ** 31 - 1))).not.toThrow();
   });

@@ -31,11 +31,15 @@ function isNoScriptError(error: unknown): boolean {
 export const ACQUIRE_HELD = 0;
 /** ACQUIRE's reply when the tick asked for was already served by some holder. */
 export const ACQUIRE_TICK_DONE = -1;
+/** ACQUIRE's reply when it took the lock without issuing a fencing token. */
+export const ACQUIRE_UNFENCED = 1;
 
 /**
- * Takes the lock and returns its fencing token (>= 1), or ACQUIRE_HELD / ACQUIRE_TICK_DONE.
+ * Takes the lock for a scheduled tick or with a fencing token; a plain acquisition is a `SET NX PX`
+ * of its own. Returns the fencing token (> 1), ACQUIRE_UNFENCED, ACQUIRE_HELD or ACQUIRE_TICK_DONE.
  * KEYS[1] lock key; KEYS[2] state hash (same hash slot); ARGV[1] token; ARGV[2] TTL in ms;
- * ARGV[3] tick in ms since the epoch, or '' when the caller serves no scheduled tick.
+ * ARGV[3] tick in ms since the epoch, or '' when the caller serves no scheduled tick;
+ * ARGV[4] '1' to issue a fencing token, '' not to.
  *
  * The state hash keeps, without expiry, the per-key fencing counter (so tokens only grow) and
  * the latest tick served (so a replica whose clock or timer runs late cannot serve it again).
@@ -49,6 +53,7 @@ if tick ~= '' then
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 if tick ~= '' then redis.call('HSET', KEYS[2], 'tick', tick) end
+if ARGV[4] ~= '1' then return 1 end
 local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
 if fence == 1 then
   -- A new (or lost) counter starts at the server time in microseconds, so tokens stay above

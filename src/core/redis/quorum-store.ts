@@ -31,7 +31,8 @@ export class QuorumStore implements LockStore {
   /** Each node releases a late acquisition by itself, whatever the caller asks (`_releaseIfLate`). */
   async acquire(request: LockRequest, _releaseIfLate: boolean): Promise<AcquireReply> {
     const started = Date.now();
-    const replies = await Promise.all(this.nodes.map((node) => node.acquire(request, true)));
+    const perNode = { ...request, fencing: false };
+    const replies = await Promise.all(this.nodes.map((node) => node.acquire(perNode, true)));
     const granted = replies.filter((reply) => reply.kind === 'acquired').length;
     const validityMs = request.ttlMs - (Date.now() - started) - this.driftMs(request.ttlMs);
     if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };

@@ -6,11 +6,13 @@ import {
   ACQUIRE,
   ACQUIRE_HELD,
   ACQUIRE_TICK_DONE,
+  ACQUIRE_UNFENCED,
   EXTEND_IF_OWNER,
   LOCK_SCRIPTS,
   RELEASE_IF_OWNER,
 } from './lock-scripts';
 
+const ACQUIRED_UNFENCED: AcquireReply = { kind: 'acquired', fencingToken: undefined };
 const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
 const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
@@ -41,22 +43,28 @@ export class RedisStore implements LockStore {
   }
 
   async acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply> {
-    const { lockKey, stateKey, token, ttlMs, tick } = request;
-    const reply = await this.monitor.call(
-      () => ACQUIRE.run(this.client, [lockKey, stateKey], [token, ttlMs, tick ?? '']),
+    const { lockKey, stateKey, token, ttlMs, tick, fencing } = request;
+    // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
+    const plain = tick === undefined && !fencing;
+    const reply = await this.monitor.call<unknown>(
+      () =>
+        plain
+          ? this.client.set(lockKey, token, 'PX', ttlMs, 'NX')
+          : ACQUIRE.run(this.client, [lockKey, stateKey], [token, ttlMs, tick ?? '', fencing ? '1' : '']),
       this.timeoutMs,
     );
     if (reply.ok) {
-      const fencingToken = Number(reply.value);
-      if (fencingToken === ACQUIRE_HELD) return HELD;
-      if (fencingToken === ACQUIRE_TICK_DONE) return TICK_SERVED;
-      return { kind: 'acquired', fencingToken };
+      if (plain) return reply.value === 'OK' ? ACQUIRED_UNFENCED : HELD;
+      const code = Number(reply.value);
+      if (code === ACQUIRE_HELD) return HELD;
+      if (code === ACQUIRE_TICK_DONE) return TICK_SERVED;
+      return code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code };
     }
     if (releaseIfLate) {
       // An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out.
       reply.late?.then(
         (value) => {
-          if (Number(value) > 0) void this.release(lockKey, token, 0);
+          if (value === 'OK' || Number(value) > 0) void this.release(lockKey, token, 0);
         },
         () => undefined,
       );
