@@ -1,9 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
 import { DistributedLockError, InvalidLockArgumentError, type LockLostError } from './errors';
 import { runWithLock } from './lock-context';
-import { type LockGrant, LockHandle, type LockIssuer } from './lock-handle';
+import { LockHandle, type LockIssuer } from './lock-handle';
 import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
-import type { LockStore } from './lock-store';
+import type { AcquireReply, LockRequest, LockStore } from './lock-store';
 import { createToken } from './token';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
@@ -38,17 +38,38 @@ export interface AcquireOptions {
    * engine's `fencing` option (off unless set).
    */
   fencing?: boolean;
+  /**
+   * `withLock` and the decorator: keep the lock as `currentLock()` across the run's awaits, in
+   * everything it calls (AsyncLocalStorage). Without it, `currentLock()` answers until the run's
+   * first `await`. On Node < 24 the first such run slows every later promise of the process
+   * (AsyncLocalStorage's promise hooks), so it is off by default. @default false
+   */
+  lockContext?: boolean;
 }
 
-type Attempt =
-  { kind: 'acquired'; lock: LockHandle } | { kind: 'held' } | { kind: 'tick-served' } | { kind: 'unavailable' };
+/** What one acquisition round trip came to: the new lock, or why there is none. */
+type Attempt = LockHandle | 'held' | 'tick-served' | 'unavailable';
+
+/** `AcquireOptions` after checking, with defaults filled in (`fencing` stays unset for the engine's default). */
+export interface AcquireSettings {
+  readonly minHoldMs: number;
+  readonly waitMs: number;
+  readonly retryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+  readonly tick: number | undefined;
+  readonly fencing: boolean | undefined;
+  readonly autoExtend: boolean;
+  readonly lockContext: boolean;
+  readonly signal: AbortSignal | undefined;
+}
 
 /** How many acquisitions pass between two sweeps of expired, unreleased locks (amortized O(1)). */
 const SWEEP_EVERY_GRANTS = 1024;
 
-const HELD: Attempt = { kind: 'held' };
-const TICK_SERVED: Attempt = { kind: 'tick-served' };
-const UNAVAILABLE: Attempt = { kind: 'unavailable' };
+const RESOLVED: Promise<void> = Promise.resolve();
+const NOT_RAN: { ran: false } = Object.freeze({ ran: false });
+const same = <T>(value: T): T => value;
+const isLock = (attempt: Attempt): boolean => typeof attempt !== 'string';
 
 /**
  * Mutual exclusion across processes on one Redis, with no framework attached.
@@ -67,14 +88,20 @@ const UNAVAILABLE: Attempt = { kind: 'unavailable' };
 export class LockEngine implements LockIssuer {
   protected readonly options: ResolvedLockOptions;
   private readonly store: LockStore;
+  /** By lock name as given (not the Redis key: building that string costs a hash per lookup). */
   private readonly held = new Map<string, LockHandle>();
-  /** Keys with an acquisition in flight, so a concurrent one in this instance is refused at once. */
+  /** Names with an acquisition in flight, so a concurrent one in this instance is refused at once. */
   private readonly acquiring = new Set<string>();
   private closed = false;
   private grantsSinceSweep = 0;
+  private readonly failOpen: boolean;
+  /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
+  private readonly plainSettings: AcquireSettings;
 
   constructor(options: DistributedLockOptions = {}) {
     this.options = resolveLockOptions(options);
+    this.failOpen = this.options.failMode === 'open';
+    this.plainSettings = checkAcquireOptions({}, false);
     const whileDown = this.options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
     this.store = createLockStore(this.options.target, this.options.acquireTimeoutMs, this.options.logger, whileDown);
   }
@@ -100,8 +127,8 @@ export class LockEngine implements LockIssuer {
    * Both carry the hash tag `{<key>}`, so they share a Redis Cluster slot.
    */
   keysFor(key: string): { lock: string; state: string } {
-    const lock = `${this.options.keyPrefix}lock:{${key}}`;
-    return { lock, state: `${lock}:state` };
+    const lock = this.lockKeyOf(key);
+    return { lock, state: stateKeyOf(lock) };
   }
 
   /**
@@ -109,9 +136,13 @@ export class LockEngine implements LockIssuer {
    * now holds it, `false` when another holder (or this instance, already) has it. When Redis
    * cannot answer within `acquireTimeoutMs`, the fail mode decides: `open` → `true`, `closed` → `false`.
    */
-  async acquireLock(key: string, ttlMs: number): Promise<boolean> {
-    assertLockArguments(key, ttlMs);
-    return (await this.attempt(key, ttlMs, 0, undefined, this.options.fencing)).kind === 'acquired';
+  acquireLock(key: string, ttlMs: number): Promise<boolean> {
+    try {
+      assertLockArguments(key, ttlMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.attempt(key, ttlMs, this.plainSettings, undefined, isLock);
   }
 
   /**
@@ -119,9 +150,14 @@ export class LockEngine implements LockIssuer {
    * that expired and was taken by another holder is left alone. Releasing a key this instance does
    * not hold does nothing. Never rejects: if Redis is down, the lock expires by its TTL.
    */
-  async releaseLock(key: string): Promise<void> {
-    assertKey(key);
-    await this.held.get(this.keysFor(key).lock)?.release();
+  releaseLock(key: string): Promise<void> {
+    try {
+      assertKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const lock = this.held.get(key);
+    return lock ? this.releaseHeld(lock) : RESOLVED;
   }
 
   /**
@@ -130,14 +166,14 @@ export class LockEngine implements LockIssuer {
    */
   async extendLock(key: string, ttlMs: number): Promise<boolean> {
     assertLockArguments(key, ttlMs);
-    const lock = this.held.get(this.keysFor(key).lock);
+    const lock = this.held.get(key);
     return lock ? lock.extend(ttlMs) : false;
   }
 
   /** True while this instance holds `key` by its own reckoning (taken, not released, TTL not passed). */
   holdsLock(key: string): boolean {
     assertKey(key);
-    return this.held.get(this.keysFor(key).lock)?.isHeld ?? false;
+    return this.held.get(key)?.isHeld ?? false;
   }
 
   /**
@@ -147,7 +183,7 @@ export class LockEngine implements LockIssuer {
    */
   fencingToken(key: string): number | undefined {
     assertKey(key);
-    const lock = this.held.get(this.keysFor(key).lock);
+    const lock = this.held.get(key);
     return lock?.isHeld ? lock.fencingToken : undefined;
   }
 
@@ -162,32 +198,14 @@ export class LockEngine implements LockIssuer {
    */
   async acquire(key: string, ttlMs: number, options: AcquireOptions = {}): Promise<LockHandle | undefined> {
     assertLockArguments(key, ttlMs);
-    const settings = checkAcquireOptions(options);
-    const deadline = Date.now() + settings.waitMs;
-    const fencing = settings.fencing ?? this.options.fencing;
-    for (let retry = 0; ; retry++) {
-      options.signal?.throwIfAborted();
-      const attempt = await this.attempt(key, ttlMs, settings.minHoldMs, settings.tick, fencing);
-      if (attempt.kind === 'acquired') {
-        if (options.signal?.aborted) {
-          await attempt.lock.release();
-          options.signal.throwIfAborted();
-        }
-        if (options.autoExtend) attempt.lock.keepAlive();
-        return attempt.lock;
-      }
-      const remainingMs = deadline - Date.now();
-      if (attempt.kind === 'tick-served' || remainingMs <= 0 || this.closed) return undefined;
-      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
-      // Equal jitter: replicas that collided once do not retry in lockstep.
-      await sleep(Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)), options.signal);
-    }
+    const settings = checkAcquireOptions(options, false);
+    return this.acquireChecked(key, ttlMs, settings, settings.tick);
   }
 
   /**
    * Runs `fn` only if the lock is acquired and releases it afterwards, also when `fn` throws (the
    * error propagates). The lock is extended while `fn` runs (`autoExtend: false` to opt out);
-   * `fn` receives the handle, also reachable as `currentLock()`.
+   * `fn` receives the handle, also reachable as `currentLock()` (see `lockContext`).
    *
    * @example
    * const outcome = await lockService.withLock('invoices:send', 30_000, () => this.sendInvoices());
@@ -199,13 +217,9 @@ export class LockEngine implements LockIssuer {
     fn: (lock: LockHandle) => T | Promise<T>,
     options: AcquireOptions = {},
   ): Promise<LockedRun<Awaited<T>>> {
-    const lock = await this.acquire(key, ttlMs, { ...options, autoExtend: options.autoExtend ?? true });
-    if (!lock) return { ran: false };
-    try {
-      return { ran: true, result: await runWithLock(lock, () => fn(lock)) };
-    } finally {
-      await lock.release();
-    }
+    assertLockArguments(key, ttlMs);
+    const settings = checkAcquireOptions(options, true);
+    return this.runLocked(key, ttlMs, fn, settings, settings.tick);
   }
 
   /**
@@ -219,7 +233,21 @@ export class LockEngine implements LockIssuer {
     fn: () => T | Promise<T>,
     options: AcquireOptions = {},
   ): Promise<Awaited<T> | undefined> {
-    const outcome = await this.withLock(key, ttlMs, fn, options);
+    assertLockArguments(key, ttlMs);
+    const settings = checkAcquireOptions(options, true);
+    return this.runGuarded(jobName, key, ttlMs, fn, settings, settings.tick);
+  }
+
+  /** @internal `runJob` with options checked beforehand, as the decorator does once per method. */
+  async runGuarded<T>(
+    jobName: string,
+    key: string,
+    ttlMs: number,
+    fn: () => T | Promise<T>,
+    settings: AcquireSettings,
+    tick: number | undefined,
+  ): Promise<Awaited<T> | undefined> {
+    const outcome = await this.runLocked(key, ttlMs, fn, settings, tick);
     if (outcome.ran) return outcome.result;
     this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" is held elsewhere or its tick was already run.`);
     return undefined;
@@ -256,74 +284,155 @@ export class LockEngine implements LockIssuer {
   }
 
   /** @internal */
-  async releaseHeld(lock: LockHandle): Promise<void> {
-    if (!lock.markReleased()) return;
-    if (this.held.get(lock.storedKey) === lock) this.held.delete(lock.storedKey);
-    const holdMs = Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
-    const reply = await this.store.release(lock.storedKey, lock.token, holdMs);
-    if (reply === 'not-owner' && !lock.withoutRedis) {
-      this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
-    }
+  releaseHeld(lock: LockHandle): Promise<void> {
+    if (!lock.markReleased()) return RESOLVED;
+    if (this.held.get(lock.key) === lock) this.held.delete(lock.key);
+    const holdMs = lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
+    return this.store.release(lock.storedKey, lock.token, holdMs, (reply) => {
+      if (reply === 'not-owner' && !lock.withoutRedis) {
+        this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
+      }
+    });
   }
 
   /** @internal */
   lockLost(lock: LockHandle, error: LockLostError): void {
-    if (this.held.get(lock.storedKey) === lock) this.held.delete(lock.storedKey);
+    if (this.held.get(lock.key) === lock) this.held.delete(lock.key);
     this.options.logger.error(error.message);
   }
 
-  /** One acquisition round trip, deciding by the fail mode when Redis cannot answer in time. */
-  private async attempt(
+  private lockKeyOf(key: string): string {
+    return `${this.options.keyPrefix}lock:{${key}}`;
+  }
+
+  /** `acquire` after its arguments are checked: one attempt, or retries until `waitMs` has passed. */
+  private acquireChecked(
     key: string,
     ttlMs: number,
-    minHoldMs: number,
+    settings: AcquireSettings,
     tick: number | undefined,
-    fencing: boolean,
-  ): Promise<Attempt> {
-    const keys = this.keysFor(key);
-    if (this.closed || this.acquiring.has(keys.lock) || this.held.get(keys.lock)?.isHeld) return HELD;
-    const token = createToken();
-    const requestedAt = Date.now();
-    const failOpen = this.options.failMode === 'open';
-    this.acquiring.add(keys.lock);
-    let reply;
-    try {
-      // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
-      reply = await this.store.acquire({ lockKey: keys.lock, stateKey: keys.state, token, ttlMs, tick, fencing }, !failOpen);
-    } finally {
-      this.acquiring.delete(keys.lock);
+  ): Promise<LockHandle | undefined> {
+    if (settings.waitMs > 0 || settings.signal) return this.acquireWithRetries(key, ttlMs, settings, tick);
+    return this.attempt(key, ttlMs, settings, tick, (attempt) => this.handOver(attempt, settings));
+  }
+
+  private async acquireWithRetries(
+    key: string,
+    ttlMs: number,
+    settings: AcquireSettings,
+    tick: number | undefined,
+  ): Promise<LockHandle | undefined> {
+    const { signal } = settings;
+    const deadline = Date.now() + settings.waitMs;
+    for (let retry = 0; ; retry++) {
+      signal?.throwIfAborted();
+      const attempt = await this.attempt(key, ttlMs, settings, tick, same);
+      if (isLock(attempt)) {
+        const lock = attempt as LockHandle;
+        if (signal?.aborted) {
+          await lock.release();
+          signal.throwIfAborted();
+        }
+        return this.handOver(lock, settings);
+      }
+      const remainingMs = deadline - Date.now();
+      if (attempt === 'tick-served' || remainingMs <= 0 || this.closed) return undefined;
+      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
+      // Equal jitter: replicas that collided once do not retry in lockstep.
+      await sleep(Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)), signal);
     }
-    if (reply.kind === 'tick-served') return TICK_SERVED;
-    if (reply.kind === 'held') return HELD;
-    const withoutRedis = reply.kind === 'unavailable';
-    if (withoutRedis && !failOpen) return UNAVAILABLE;
-    // One object of the final shape: copying a half-built one cost more than the rest of the call.
-    return this.grant({
-      key,
-      storedKey: keys.lock,
-      token,
+  }
+
+  private handOver(attempt: Attempt, settings: AcquireSettings): LockHandle | undefined {
+    if (!isLock(attempt)) return undefined;
+    const lock = attempt as LockHandle;
+    if (settings.autoExtend) lock.keepAlive();
+    return lock;
+  }
+
+  /** Runs `fn` holding the lock, and releases it however `fn` ends. */
+  private async runLocked<T>(
+    key: string,
+    ttlMs: number,
+    fn: (lock: LockHandle) => T | Promise<T>,
+    settings: AcquireSettings,
+    tick: number | undefined,
+  ): Promise<LockedRun<Awaited<T>>> {
+    const lock = await this.acquireChecked(key, ttlMs, settings, tick);
+    if (!lock) return NOT_RAN;
+    try {
+      return { ran: true, result: await runWithLock(lock, fn, settings.lockContext) };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * One acquisition round trip, deciding by the fail mode when Redis cannot answer in time. The
+   * store hands its reply to `then`, so no promise is added between Redis and the caller.
+   */
+  private attempt<R>(
+    key: string,
+    ttlMs: number,
+    settings: AcquireSettings,
+    tick: number | undefined,
+    then: (attempt: Attempt) => R,
+  ): Promise<R> {
+    if (this.closed || this.acquiring.has(key) || this.held.get(key)?.isHeld) {
+      return Promise.resolve(then('held'));
+    }
+    const lockKey = this.lockKeyOf(key);
+    const fencing = settings.fencing ?? this.options.fencing;
+    const request: LockRequest = {
+      lockKey,
+      stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
+      token: createToken(),
       ttlMs,
-      minHoldMs,
       tick,
-      requestedAt,
-      driftMs: this.store.driftMs(ttlMs),
-      fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
-      withoutRedis,
+      fencing,
+    };
+    const requestedAt = Date.now();
+    this.acquiring.add(key);
+    // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
+    return this.store.acquire(request, !this.failOpen, (reply) => {
+      this.acquiring.delete(key);
+      return then(this.decide(key, request, reply, settings.minHoldMs, requestedAt));
     });
   }
 
-  private grant(grant: LockGrant): Attempt {
-    const lock = new LockHandle(this, grant);
-    this.held.set(grant.storedKey, lock);
+  private decide(
+    key: string,
+    request: LockRequest,
+    reply: AcquireReply,
+    minHoldMs: number,
+    requestedAt: number,
+  ): Attempt {
+    if (reply.kind === 'held' || reply.kind === 'tick-served') return reply.kind;
+    const withoutRedis = reply.kind === 'unavailable';
+    if (withoutRedis && !this.failOpen) return 'unavailable';
+    // One object of the final shape: copying a half-built one cost more than the rest of the call.
+    const lock = new LockHandle(this, {
+      key,
+      storedKey: request.lockKey,
+      token: request.token,
+      ttlMs: request.ttlMs,
+      minHoldMs,
+      tick: request.tick,
+      requestedAt,
+      driftMs: this.store.driftMs(request.ttlMs),
+      fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
+      withoutRedis,
+    });
+    this.held.set(key, lock);
     if (++this.grantsSinceSweep >= SWEEP_EVERY_GRANTS) this.forgetExpired();
-    return { kind: 'acquired', lock };
+    return lock;
   }
 
   /** Drops locks left to expire without a release, so keys never taken again do not pile up. */
   private forgetExpired(): void {
     this.grantsSinceSweep = 0;
-    for (const [storedKey, lock] of this.held) {
-      if (!lock.isHeld && lock.markReleased()) this.held.delete(storedKey);
+    for (const [key, lock] of this.held) {
+      if (!lock.isHeld && lock.markReleased()) this.held.delete(key);
     }
   }
 }
@@ -347,20 +456,29 @@ function assertArgument<T>(name: string, value: unknown, rule: Expectation<T>): 
   if (!rule.test(value)) throw new InvalidLockArgumentError(name, value, rule.expected);
 }
 
-/** Checks `AcquireOptions` (and so the decorator's) and fills in defaults. */
-export function checkAcquireOptions(options: AcquireOptions): {
-  minHoldMs: number;
-  waitMs: number;
-  retryDelayMs: number;
-  maxRetryDelayMs: number;
-  tick: number | undefined;
-  fencing: boolean | undefined;
-} {
-  const { minHoldMs = 0, waitMs = 0, retryDelayMs = 50, maxRetryDelayMs = 1000, tick, signal, fencing } = options;
+/**
+ * Checks `AcquireOptions` (and so the decorator's) and fills in defaults; `autoExtend` defaults to
+ * `autoExtendByDefault` (on for `withLock` and the decorator, off for `acquire`).
+ */
+export function checkAcquireOptions(options: AcquireOptions, autoExtendByDefault: boolean): AcquireSettings {
+  const {
+    minHoldMs = 0,
+    waitMs = 0,
+    retryDelayMs = 50,
+    maxRetryDelayMs = 1000,
+    tick,
+    signal,
+    fencing,
+    autoExtend = autoExtendByDefault,
+    lockContext = false,
+  } = options;
   assertArgument('minHoldMs', minHoldMs, expectations.nonNegativeMs);
   assertArgument('waitMs', waitMs, expectations.nonNegativeMs);
   assertArgument('retryDelayMs', retryDelayMs, expectations.positiveMs);
   assertArgument('maxRetryDelayMs', maxRetryDelayMs, expectations.positiveMs);
+  assertArgument('autoExtend', autoExtend, expectations.boolean);
+  assertArgument('lockContext', lockContext, expectations.boolean);
+  if (fencing !== undefined) assertArgument('fencing', fencing, expectations.boolean);
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidLockArgumentError('signal', signal, 'an AbortSignal');
   }
@@ -368,8 +486,12 @@ export function checkAcquireOptions(options: AcquireOptions): {
   if (tickMs !== undefined && !Number.isSafeInteger(tickMs)) {
     throw new InvalidLockArgumentError('tick', tick, 'a Date or an integer number of ms since the epoch');
   }
-  if (fencing !== undefined) assertArgument('fencing', fencing, expectations.boolean);
-  return { minHoldMs, waitMs, retryDelayMs, maxRetryDelayMs, tick: tickMs, fencing };
+  return { minHoldMs, waitMs, retryDelayMs, maxRetryDelayMs, tick: tickMs, fencing, autoExtend, lockContext, signal };
+}
+
+/** The state hash of a lock: its fencing counter and last tick, in the lock's hash slot. */
+function stateKeyOf(lockKey: string): string {
+  return `${lockKey}:state`;
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */

@@ -1,6 +1,7 @@
 /** One acquisition as the engine asks a store for it. */
 export interface LockRequest {
   readonly lockKey: string;
+  /** The state hash (fencing counter, last tick); only read when `tick` or `fencing` is set. */
   readonly stateKey: string;
   readonly token: string;
   readonly ttlMs: number;
@@ -22,7 +23,9 @@ export type OwnerReply = 'done' | 'not-owner' | 'unknown';
 
 /**
  * Where locks live: one Redis (standalone, Sentinel or Cluster) or a quorum of them. Every call
- * resolves within the acquire timeout and never rejects.
+ * resolves within the acquire timeout and never rejects. `acquire` and `release` hand their reply
+ * to the caller's `then` and resolve with what it returns, so a lock decision costs no promise
+ * beyond the store's own.
  */
 export interface LockStore {
   /** Where it is, for log lines; no passwords. */
@@ -33,10 +36,10 @@ export interface LockStore {
    * Takes the lock. With `releaseIfLate`, an acquisition that lands after the deadline is released
    * as soon as its reply arrives (the caller will not use it).
    */
-  acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply>;
+  acquire<R>(request: LockRequest, releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R>;
   extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply>;
   /** Ends our hold; `holdMs` > 0 keeps the lock that much longer instead of deleting it. */
-  release(lockKey: string, token: string, holdMs: number): Promise<OwnerReply>;
+  release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R>;
   /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */
   driftMs(ttlMs: number): number;
   /** Closes the connections the store opened (not shared clients). */

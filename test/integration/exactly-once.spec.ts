@@ -147,6 +147,13 @@ describe('exactly once per tick, on a real Redis', () => {
     });
   });
 
+  it('keeps currentLock() across the awaits of a method decorated with lockContext', async () => {
+    const { atStart, afterAwait } = (await a.get(ExactlyOnceJobs).seesItsLockAfterAwaits())!;
+    expect(atStart).toBeDefined();
+    expect(atStart!.key).toBe('context');
+    expect(afterAwait).toBe(atStart);
+  });
+
   describe('minimum hold', () => {
     it('keeps an @Interval job locked for minHoldMs after a fast run, then frees it', async () => {
       await a.get(ExactlyOnceJobs).heldInterval();

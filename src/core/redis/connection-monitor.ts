@@ -1,12 +1,18 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { LockLogger } from '../lock-options';
 
-/** A reply from Redis, or the news that none came in time (`late` settles if it still comes). */
-export type RedisOutcome<T> = { ok: true; value: T } | { ok: false; late?: Promise<T> };
+/** What `call` hands its `settle` callback when no reply came in time. */
+export const NO_REPLY: unique symbol = Symbol('no reply from Redis in time');
 
-const NO_REPLY: RedisOutcome<never> = { ok: false };
+/** Sends one command. `afterNoScript`: Redis lost the script, so send its source with EVAL. */
+export type SendCommand<T> = (afterNoScript: boolean) => Promise<T>;
+
+/** Turns a reply, or NO_REPLY (then `late` settles if the reply still comes), into the caller's answer. */
+export type SettleReply<T, R> = (reply: T | typeof NO_REPLY, late?: Promise<T>) => R;
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+const isNoScriptError = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
 
 /**
  * Runs each Redis call under a deadline and tracks outages, so an outage is logged once
@@ -23,6 +29,8 @@ export class ConnectionMonitor {
     private readonly whileDown: string,
     /** Only for a client the library owns: a shared client's errors are its owner's to handle. */
     private readonly handleClientErrors: boolean,
+    /** How long one call may take, connection wait included. */
+    private readonly timeoutMs: number,
   ) {
     client.on('ready', this.onReady);
     if (handleClientErrors) client.on('error', this.onClientError);
@@ -36,61 +44,71 @@ export class ConnectionMonitor {
     return this.outageReason !== undefined;
   }
 
-  /** Sends one command and waits at most `timeoutMs` for it, connection wait included. */
-  call<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
-    if (this.isReady) return this.callWithDeadline(send, timeoutMs);
-    return this.callWhenReady(send, timeoutMs);
+  /**
+   * Sends one command and settles with what `settle` makes of its reply, or of NO_REPLY when none
+   * came within the deadline. Never rejects (unless `settle` throws).
+   */
+  call<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>): Promise<R> {
+    if (this.isReady) return this.callWithDeadline(send, settle, this.timeoutMs);
+    return this.callWhenReady(send, settle);
   }
 
-  private async callWhenReady<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+  private async callWhenReady<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>): Promise<R> {
     // During a known outage, decide at once instead of making every tick wait.
-    if (this.inOutage || this.client.status === 'end') return NO_REPLY;
+    if (this.inOutage || this.client.status === 'end') return settle(NO_REPLY);
     const started = Date.now();
-    if (!(await this.waitForReady(timeoutMs))) {
-      this.startOutage(`not connected after ${timeoutMs} ms`);
-      return NO_REPLY;
+    if (!(await this.waitForReady(this.timeoutMs))) {
+      this.startOutage(`not connected after ${this.timeoutMs} ms`);
+      return settle(NO_REPLY);
     }
-    return this.callWithDeadline(send, Math.max(1, timeoutMs - (Date.now() - started)));
+    return this.callWithDeadline(send, settle, Math.max(1, this.timeoutMs - (Date.now() - started)));
   }
 
-  /** The hot path: one promise, settled by the reply or by the deadline, whichever comes first. */
-  private callWithDeadline<T>(send: () => Promise<T>, timeoutMs: number): Promise<RedisOutcome<T>> {
+  /** The hot path: one promise of our own, settled by the reply or by the deadline, whichever comes first. */
+  private callWithDeadline<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>, timeoutMs: number): Promise<R> {
     return new Promise((resolve) => {
       let pending: Promise<T>;
-      try {
-        pending = send();
-      } catch (error) {
-        this.startOutage(describeError(error));
-        return resolve(NO_REPLY);
-      }
       let settled = false;
-      // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
-      // deadline fires first even when the reply is already there. One setImmediate lets the poll
-      // phase read it, so only a reply that truly has not come counts as a timeout.
-      const timer = setTimeout(() => setImmediate(onDeadline), timeoutMs);
+      let retriedScript = false;
       const onDeadline = (): void => {
         if (settled) return;
         settled = true;
         this.startOutage(`no reply within ${timeoutMs} ms`);
-        resolve({ ok: false, late: pending });
+        resolve(settle(NO_REPLY, pending));
       };
-      pending.then(
-        (value) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          this.endOutage();
-          resolve({ ok: true, value });
-        },
-        (error: unknown) => {
-          // A failure after the deadline is expected and already accounted for.
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          this.startOutage(describeError(error));
-          resolve(NO_REPLY);
-        },
-      );
+      // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
+      // deadline fires first even when the reply is already there. One setImmediate lets the poll
+      // phase read it, so only a reply that truly has not come counts as a timeout.
+      const timer = setTimeout(() => setImmediate(onDeadline), timeoutMs);
+      const onReply = (value: T): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.endOutage();
+        resolve(settle(value));
+      };
+      const onError = (error: unknown): void => {
+        // A failure after the deadline is expected and already accounted for.
+        if (settled) return;
+        if (!retriedScript && isNoScriptError(error)) {
+          // Redis restarted or flushed its scripts: EVAL runs the source and caches it again.
+          retriedScript = true;
+          return sendSafely(true);
+        }
+        settled = true;
+        clearTimeout(timer);
+        this.startOutage(describeError(error));
+        resolve(settle(NO_REPLY));
+      };
+      const sendSafely = (afterNoScript: boolean): void => {
+        try {
+          pending = send(afterNoScript);
+        } catch (error) {
+          pending = Promise.reject(error);
+        }
+        pending.then(onReply, onError);
+      };
+      sendSafely(false);
     });
   }
 

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 
-/** A Lua script run with EVALSHA, falling back to EVAL when Redis has lost it (restart, SCRIPT FLUSH). */
+/**
+ * A Lua script sent with EVALSHA. When Redis has lost it (restart, SCRIPT FLUSH) and replies
+ * NOSCRIPT, the caller sends it again with `afterNoScript`: one EVAL, which caches it again.
+ */
 export class LuaScript {
   readonly sha: string;
 
@@ -9,22 +12,21 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  run(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
-    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
-      if (!isNoScriptError(error)) throw error;
-      // EVAL runs it and caches it again, so the next call is back to one EVALSHA.
-      return client.eval(this.source, keys.length, ...keys, ...args);
-    });
+  send(
+    client: Redis | Cluster,
+    afterNoScript: boolean,
+    numKeys: number,
+    ...keysAndArgs: (string | number)[]
+  ): Promise<unknown> {
+    return afterNoScript
+      ? client.eval(this.source, numKeys, ...keysAndArgs)
+      : client.evalsha(this.sha, numKeys, ...keysAndArgs);
   }
 
   /** Caches the script on the server ahead of the first call, keeping that call to one round trip. */
   load(client: Redis | Cluster): Promise<unknown> {
     return client.script('LOAD', this.source);
   }
-}
-
-function isNoScriptError(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
 /** ACQUIRE's reply when the lock is held by someone (ourselves included). */

@@ -1,6 +1,8 @@
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
 import type { RedisStore } from './redis-store';
 
+const same = <T>(reply: T): T => reply;
+
 /**
  * Redlock over independent Redis masters: a lock is held when a majority granted it within its
  * validity (TTL minus the time the acquisition took and an allowance for clock drift). Releases
@@ -29,28 +31,16 @@ export class QuorumStore implements LockStore {
   }
 
   /** Each node releases a late acquisition by itself, whatever the caller asks (`_releaseIfLate`). */
-  async acquire(request: LockRequest, _releaseIfLate: boolean): Promise<AcquireReply> {
-    const started = Date.now();
-    const perNode = { ...request, fencing: false };
-    const replies = await Promise.all(this.nodes.map((node) => node.acquire(perNode, true)));
-    const granted = replies.filter((reply) => reply.kind === 'acquired').length;
-    const validityMs = request.ttlMs - (Date.now() - started) - this.driftMs(request.ttlMs);
-    if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };
-
-    // Not ours after all: give back what the minority granted, without waiting for it.
-    if (granted > 0) void this.release(request.lockKey, request.token, 0);
-    const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
-    if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
-    // A majority that served this tick exists once any node reports it served with no quorum granted.
-    return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
+  async acquire<R>(request: LockRequest, _releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+    return then(await this.acquireOnMajority(request));
   }
 
   async extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
     return this.majority(await Promise.all(this.nodes.map((node) => node.extend(lockKey, token, ttlMs))));
   }
 
-  async release(lockKey: string, token: string, holdMs: number): Promise<OwnerReply> {
-    return this.majority(await Promise.all(this.nodes.map((node) => node.release(lockKey, token, holdMs))));
+  async release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R> {
+    return then(this.majority(await Promise.all(this.nodes.map((node) => node.release(lockKey, token, holdMs, same)))));
   }
 
   driftMs(ttlMs: number): number {
@@ -59,6 +49,22 @@ export class QuorumStore implements LockStore {
 
   async close(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.close()));
+  }
+
+  private async acquireOnMajority(request: LockRequest): Promise<AcquireReply> {
+    const started = Date.now();
+    const perNode = { ...request, fencing: false };
+    const replies = await Promise.all(this.nodes.map((node) => node.acquire(perNode, true, same)));
+    const granted = replies.filter((reply) => reply.kind === 'acquired').length;
+    const validityMs = request.ttlMs - (Date.now() - started) - this.driftMs(request.ttlMs);
+    if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };
+
+    // Not ours after all: give back what the minority granted, without waiting for it.
+    if (granted > 0) void this.release(request.lockKey, request.token, 0, same);
+    const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
+    if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
+    // A majority that served this tick exists once any node reports it served with no quorum granted.
+    return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
   }
 
   private majority(replies: OwnerReply[]): OwnerReply {

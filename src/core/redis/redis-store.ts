@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
 import { isCluster, type LockLogger } from '../lock-options';
-import { ConnectionMonitor } from './connection-monitor';
+import { ConnectionMonitor, NO_REPLY } from './connection-monitor';
 import {
   ACQUIRE,
   ACQUIRE_HELD,
@@ -17,6 +17,10 @@ const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
 const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
 
+/** What an EXTEND_IF_OWNER or RELEASE_IF_OWNER reply means. */
+const toOwnerReply = (reply: unknown): OwnerReply =>
+  reply === NO_REPLY ? 'unknown' : reply === 1 ? 'done' : 'not-owner';
+
 /** Locks on one Redis deployment: a standalone server, a Sentinel-managed master, or a Cluster. */
 export class RedisStore implements LockStore {
   private readonly monitor: ConnectionMonitor;
@@ -25,11 +29,11 @@ export class RedisStore implements LockStore {
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
     readonly label: string,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     logger: LockLogger,
     whileDown: string,
   ) {
-    this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient);
+    this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs);
     client.on('ready', this.loadScripts);
     if (client.status === 'ready') this.loadScripts();
   }
@@ -42,50 +46,57 @@ export class RedisStore implements LockStore {
     return this.monitor.waitForReady(timeoutMs);
   }
 
-  async acquire(request: LockRequest, releaseIfLate: boolean): Promise<AcquireReply> {
-    const { lockKey, stateKey, token, ttlMs, tick, fencing } = request;
+  acquire<R>(request: LockRequest, releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+    const { lockKey, token, ttlMs, tick, fencing } = request;
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
-    const plain = tick === undefined && !fencing;
-    const reply = await this.monitor.call<unknown>(
-      () =>
-        plain
-          ? this.client.set(lockKey, token, 'PX', ttlMs, 'NX')
-          : ACQUIRE.run(this.client, [lockKey, stateKey], [token, ttlMs, tick ?? '', fencing ? '1' : '']),
-      this.timeoutMs,
-    );
-    if (reply.ok) {
-      if (plain) return reply.value === 'OK' ? ACQUIRED_UNFENCED : HELD;
-      const code = Number(reply.value);
-      if (code === ACQUIRE_HELD) return HELD;
-      if (code === ACQUIRE_TICK_DONE) return TICK_SERVED;
-      return code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code };
-    }
-    if (releaseIfLate) {
-      // An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out.
-      reply.late?.then(
-        (value) => {
-          if (value === 'OK' || Number(value) > 0) void this.release(lockKey, token, 0);
+    if (tick === undefined && !fencing) {
+      return this.monitor.call(
+        () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
+        (reply, late) => {
+          if (reply !== NO_REPLY) return then(reply === 'OK' ? ACQUIRED_UNFENCED : HELD);
+          if (releaseIfLate) this.releaseWhenLate(late, (value) => value === 'OK', lockKey, token);
+          return then(UNAVAILABLE);
         },
-        () => undefined,
       );
     }
-    return UNAVAILABLE;
+    return this.monitor.call(
+      (afterNoScript) =>
+        ACQUIRE.send(
+          this.client,
+          afterNoScript,
+          2,
+          lockKey,
+          request.stateKey,
+          token,
+          ttlMs,
+          tick ?? '',
+          fencing ? '1' : '',
+        ),
+      (reply, late) => {
+        if (reply === NO_REPLY) {
+          if (releaseIfLate) this.releaseWhenLate(late, (value) => Number(value) > 0, lockKey, token);
+          return then(UNAVAILABLE);
+        }
+        const code = Number(reply);
+        if (code === ACQUIRE_HELD) return then(HELD);
+        if (code === ACQUIRE_TICK_DONE) return then(TICK_SERVED);
+        return then(code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code });
+      },
+    );
   }
 
-  async extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
-    const reply = await this.monitor.call(
-      () => EXTEND_IF_OWNER.run(this.client, [lockKey], [token, ttlMs]),
-      this.timeoutMs,
+  extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
+    return this.monitor.call(
+      (afterNoScript) => EXTEND_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, ttlMs),
+      toOwnerReply,
     );
-    return !reply.ok ? 'unknown' : reply.value === 1 ? 'done' : 'not-owner';
   }
 
-  async release(lockKey: string, token: string, holdMs: number): Promise<OwnerReply> {
-    const reply = await this.monitor.call(
-      () => RELEASE_IF_OWNER.run(this.client, [lockKey], [token, holdMs]),
-      this.timeoutMs,
+  release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R> {
+    return this.monitor.call(
+      (afterNoScript) => RELEASE_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, holdMs),
+      (reply) => then(toOwnerReply(reply)),
     );
-    return !reply.ok ? 'unknown' : reply.value === 1 ? 'done' : 'not-owner';
   }
 
   driftMs(): number {
@@ -99,9 +110,28 @@ export class RedisStore implements LockStore {
     // The client is being discarded: errors of a connection cut short must not reach ioredis's
     // "Unhandled error event" printer.
     this.client.on('error', () => undefined);
-    if (this.client.status === 'ready') await this.monitor.call(() => this.client.quit(), this.timeoutMs);
+    if (this.client.status === 'ready')
+      await this.monitor.call(
+        () => this.client.quit(),
+        () => undefined,
+      );
     this.client.disconnect();
     markEnded(this.client);
+  }
+
+  /** An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out. */
+  private releaseWhenLate(
+    late: Promise<unknown> | undefined,
+    granted: (reply: unknown) => boolean,
+    lockKey: string,
+    token: string,
+  ): void {
+    late?.then(
+      (reply) => {
+        if (granted(reply)) void this.release(lockKey, token, 0, () => undefined);
+      },
+      () => undefined,
+    );
   }
 
   private readonly loadScripts = (): void => {
