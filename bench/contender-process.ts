@@ -1,7 +1,7 @@
 /**
  * Each contender runs in a process of its own, driven by the parent over IPC, one request at a
  * time. Process-wide state then stays with the contender that caused it: on Node 20 the first
- * `AsyncLocalStorage.run()` (this library's `withLock` and decorator use one for `currentLock()`)
+ * `AsyncLocalStorage.run()` (this library's `lockContext` option makes one per run)
  * installs promise hooks that slow every later promise of the process, and heaps and JIT state
  * differ between libraries. The parent still interleaves the contenders slice by slice.
  */

@@ -100,8 +100,9 @@ class FloorClient implements LockClient {
 }
 
 /**
- * The floor again, but sending this library's own scripts (acquire with fencing counter, release
- * with minimum hold) on its key layout: what remains between it and the library is client-side.
+ * The floor again, but sending this library's fenced acquisition script (SET NX PX plus the
+ * fencing counter, what `fencing: true` and cron ticks send) and its release script: what fencing
+ * costs in Redis.
  */
 class ScriptsFloorClient implements LockClient {
   private readonly prefix = randomBytes(12).toString('base64url');
@@ -118,7 +119,7 @@ class ScriptsFloorClient implements LockClient {
   async tryAcquire(key: string): Promise<unknown> {
     const token = `${this.prefix}${++this.counter}`;
     const lock = `lock:{${key}}`;
-    const fence = await this.client.evalsha(ACQUIRE.sha, 2, lock, `${lock}:state`, token, TTL_MS, '');
+    const fence = await this.client.evalsha(ACQUIRE.sha, 2, lock, `${lock}:state`, token, TTL_MS, '', '1');
     return Number(fence) > 0 ? [lock, token] : undefined;
   }
 
@@ -278,9 +279,9 @@ export const CONTENDERS: Contender[] = [
   },
   {
     id: 'floor-scripts',
-    label: "floor with this library's Lua scripts",
+    label: "floor with this library's fenced-acquire script",
     kind: 'floor',
-    note: "raw ioredis EVALSHA of the library's acquire script (SET NX PX + fencing counter), then EVALSHA of its release script",
+    note: "raw ioredis EVALSHA of the library's fenced acquire script (SET NX PX + fencing counter, as with fencing: true), then EVALSHA of its release script",
     open: (url) => ScriptsFloorClient.open(url),
     lockClient: (url) => ScriptsFloorClient.open(url),
   },

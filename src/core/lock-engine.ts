@@ -67,6 +67,7 @@ export interface AcquireSettings {
 const SWEEP_EVERY_GRANTS = 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const ACQUIRING: unique symbol = Symbol('acquisition in flight');
 const NOT_RAN: { ran: false } = Object.freeze({ ran: false });
 const same = <T>(value: T): T => value;
 const isLock = (attempt: Attempt): boolean => typeof attempt !== 'string';
@@ -88,10 +89,13 @@ const isLock = (attempt: Attempt): boolean => typeof attempt !== 'string';
 export class LockEngine implements LockIssuer {
   protected readonly options: ResolvedLockOptions;
   private readonly store: LockStore;
-  /** By lock name as given (not the Redis key: building that string costs a hash per lookup). */
-  private readonly held = new Map<string, LockHandle>();
-  /** Names with an acquisition in flight, so a concurrent one in this instance is refused at once. */
-  private readonly acquiring = new Set<string>();
+  /**
+   * By lock name as given (building the Redis key would cost a hash per lookup): the lock taken
+   * last, held or not, or ACQUIRING while an acquisition is in flight, so a concurrent one in this
+   * instance is refused at once. Released locks stay until the next acquisition of their name or
+   * the next sweep: replacing an entry is cheaper than deleting and re-adding it.
+   */
+  private readonly held = new Map<string, LockHandle | typeof ACQUIRING>();
   private closed = false;
   private grantsSinceSweep = 0;
   private readonly failOpen: boolean;
@@ -156,7 +160,7 @@ export class LockEngine implements LockIssuer {
     } catch (error) {
       return Promise.reject(error);
     }
-    const lock = this.held.get(key);
+    const lock = this.lockNamed(key);
     return lock ? this.releaseHeld(lock) : RESOLVED;
   }
 
@@ -166,14 +170,14 @@ export class LockEngine implements LockIssuer {
    */
   async extendLock(key: string, ttlMs: number): Promise<boolean> {
     assertLockArguments(key, ttlMs);
-    const lock = this.held.get(key);
+    const lock = this.lockNamed(key);
     return lock ? lock.extend(ttlMs) : false;
   }
 
   /** True while this instance holds `key` by its own reckoning (taken, not released, TTL not passed). */
   holdsLock(key: string): boolean {
     assertKey(key);
-    return this.held.get(key)?.isHeld ?? false;
+    return this.lockNamed(key)?.isHeld ?? false;
   }
 
   /**
@@ -183,7 +187,7 @@ export class LockEngine implements LockIssuer {
    */
   fencingToken(key: string): number | undefined {
     assertKey(key);
-    const lock = this.held.get(key);
+    const lock = this.lockNamed(key);
     return lock?.isHeld ? lock.fencingToken : undefined;
   }
 
@@ -268,7 +272,7 @@ export class LockEngine implements LockIssuer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.held.values()].map((lock) => lock.release()));
+    await Promise.all([...this.held.keys()].map((key) => this.lockNamed(key)?.release()));
     await this.store.close();
   }
 
@@ -286,7 +290,6 @@ export class LockEngine implements LockIssuer {
   /** @internal */
   releaseHeld(lock: LockHandle): Promise<void> {
     if (!lock.markReleased()) return RESOLVED;
-    if (this.held.get(lock.key) === lock) this.held.delete(lock.key);
     const holdMs = lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
     return this.store.release(lock.storedKey, lock.token, holdMs, (reply) => {
       if (reply === 'not-owner' && !lock.withoutRedis) {
@@ -296,8 +299,7 @@ export class LockEngine implements LockIssuer {
   }
 
   /** @internal */
-  lockLost(lock: LockHandle, error: LockLostError): void {
-    if (this.held.get(lock.key) === lock) this.held.delete(lock.key);
+  lockLost(_lock: LockHandle, error: LockLostError): void {
     this.options.logger.error(error.message);
   }
 
@@ -378,9 +380,8 @@ export class LockEngine implements LockIssuer {
     tick: number | undefined,
     then: (attempt: Attempt) => R,
   ): Promise<R> {
-    if (this.closed || this.acquiring.has(key) || this.held.get(key)?.isHeld) {
-      return Promise.resolve(then('held'));
-    }
+    const previous = this.held.get(key);
+    if (this.closed || previous === ACQUIRING || previous?.isHeld) return Promise.resolve(then('held'));
     const lockKey = this.lockKeyOf(key);
     const fencing = settings.fencing ?? this.options.fencing;
     const request: LockRequest = {
@@ -392,11 +393,14 @@ export class LockEngine implements LockIssuer {
       fencing,
     };
     const requestedAt = Date.now();
-    this.acquiring.add(key);
+    this.held.set(key, ACQUIRING);
     // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
     return this.store.acquire(request, !this.failOpen, (reply) => {
-      this.acquiring.delete(key);
-      return then(this.decide(key, request, reply, settings.minHoldMs, requestedAt));
+      const attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt);
+      if (isLock(attempt)) this.held.set(key, attempt as LockHandle);
+      else if (previous) this.held.set(key, previous);
+      else this.held.delete(key);
+      return then(attempt);
     });
   }
 
@@ -423,17 +427,24 @@ export class LockEngine implements LockIssuer {
       fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
       withoutRedis,
     });
-    this.held.set(key, lock);
     if (++this.grantsSinceSweep >= SWEEP_EVERY_GRANTS) this.forgetExpired();
     return lock;
   }
 
-  /** Drops locks left to expire without a release, so keys never taken again do not pile up. */
+  /** Drops released locks and those left to expire, so names never taken again do not pile up. */
   private forgetExpired(): void {
     this.grantsSinceSweep = 0;
     for (const [key, lock] of this.held) {
-      if (!lock.isHeld && lock.markReleased()) this.held.delete(key);
+      if (lock === ACQUIRING || lock.isHeld) continue;
+      lock.markReleased(); // stops the renewal of one left to expire
+      this.held.delete(key);
     }
+  }
+
+  /** The lock last taken under `key`, held or not. */
+  private lockNamed(key: string): LockHandle | undefined {
+    const lock = this.held.get(key);
+    return lock === ACQUIRING ? undefined : lock;
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { LockLogger } from '../lock-options';
+import { Deadlined, DeadlineQueue } from './deadline-queue';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
 export const NO_REPLY: unique symbol = Symbol('no reply from Redis in time');
@@ -19,6 +20,8 @@ const isNoScriptError = (error: unknown): boolean => error instanceof Error && e
  * when it starts and once when it ends, however many ticks fall inside it.
  */
 export class ConnectionMonitor {
+  /** @internal Deadlines of the calls in flight. */
+  readonly deadlines = new DeadlineQueue();
   private outageReason: string | undefined;
   private readyWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
 
@@ -66,50 +69,17 @@ export class ConnectionMonitor {
 
   /** The hot path: one promise of our own, settled by the reply or by the deadline, whichever comes first. */
   private callWithDeadline<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>, timeoutMs: number): Promise<R> {
-    return new Promise((resolve) => {
-      let pending: Promise<T>;
-      let settled = false;
-      let retriedScript = false;
-      const onDeadline = (): void => {
-        if (settled) return;
-        settled = true;
-        this.startOutage(`no reply within ${timeoutMs} ms`);
-        resolve(settle(NO_REPLY, pending));
-      };
-      // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the
-      // deadline fires first even when the reply is already there. One setImmediate lets the poll
-      // phase read it, so only a reply that truly has not come counts as a timeout.
-      const timer = setTimeout(() => setImmediate(onDeadline), timeoutMs);
-      const onReply = (value: T): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.endOutage();
-        resolve(settle(value));
-      };
-      const onError = (error: unknown): void => {
-        // A failure after the deadline is expected and already accounted for.
-        if (settled) return;
-        if (!retriedScript && isNoScriptError(error)) {
-          // Redis restarted or flushed its scripts: EVAL runs the source and caches it again.
-          retriedScript = true;
-          return sendSafely(true);
-        }
-        settled = true;
-        clearTimeout(timer);
-        this.startOutage(describeError(error));
-        resolve(settle(NO_REPLY));
-      };
-      const sendSafely = (afterNoScript: boolean): void => {
-        try {
-          pending = send(afterNoScript);
-        } catch (error) {
-          pending = Promise.reject(error);
-        }
-        pending.then(onReply, onError);
-      };
-      sendSafely(false);
-    });
+    return new Promise((resolve) => new PendingCall(this, send, settle, resolve, timeoutMs).send(false));
+  }
+
+  /** @internal A reply came: Redis works. */
+  replied(): void {
+    this.endOutage();
+  }
+
+  /** @internal A call failed, or got no reply in time. */
+  failed(reason: string): void {
+    this.startOutage(reason);
   }
 
   /** Resolves true once the client is ready, false when `timeoutMs` passes first. */
@@ -161,4 +131,55 @@ export class ConnectionMonitor {
     const log = this.logger.log ?? this.logger.warn;
     log.call(this.logger, `Redis at ${this.redisLabel} is reachable again; locks are taken in Redis again.`);
   }
+}
+
+/** One command in flight, settled once: by its reply, by an error, or by its deadline. */
+class PendingCall<T, R> extends Deadlined {
+  private pending: Promise<T> | undefined;
+  private retriedScript = false;
+
+  constructor(
+    private readonly monitor: ConnectionMonitor,
+    private readonly sendCommand: SendCommand<T>,
+    private readonly settle: SettleReply<T, R>,
+    private readonly resolve: (answer: R) => void,
+    private readonly timeoutMs: number,
+  ) {
+    super(Date.now() + timeoutMs);
+    monitor.deadlines.add(this);
+  }
+
+  send(afterNoScript: boolean): void {
+    try {
+      this.pending = this.sendCommand(afterNoScript);
+    } catch (error) {
+      this.pending = Promise.reject(error);
+    }
+    this.pending.then(this.onReply, this.onError);
+  }
+
+  expire(): void {
+    this.monitor.failed(`no reply within ${this.timeoutMs} ms`);
+    this.resolve(this.settle(NO_REPLY, this.pending));
+  }
+
+  private readonly onReply = (value: T): void => {
+    if (!this.queued) return; // already expired
+    this.monitor.deadlines.remove(this);
+    this.monitor.replied();
+    this.resolve(this.settle(value));
+  };
+
+  private readonly onError = (error: unknown): void => {
+    // A failure after the deadline is expected and already accounted for.
+    if (!this.queued) return;
+    if (!this.retriedScript && isNoScriptError(error)) {
+      // Redis restarted or flushed its scripts: EVAL runs the source and caches it again.
+      this.retriedScript = true;
+      return this.send(true);
+    }
+    this.monitor.deadlines.remove(this);
+    this.monitor.failed(describeError(error));
+    this.resolve(this.settle(NO_REPLY));
+  };
 }

@@ -1,0 +1,69 @@
+/** Something waiting on Redis that must give up at `deadline` (ms since the epoch). */
+export abstract class Deadlined {
+  /** @internal */ previous: Deadlined | undefined;
+  /** @internal */ next: Deadlined | undefined;
+  /** @internal */ queued = false;
+
+  constructor(readonly deadline: number) {}
+
+  /** Called once when the deadline has passed and the entry is still queued. */
+  abstract expire(): void;
+}
+
+/**
+ * Deadlines of calls in flight, in deadline order, served by one timer for all of them: a call
+ * costs a link and an unlink instead of a timer of its own.
+ */
+export class DeadlineQueue {
+  private head: Deadlined | undefined;
+  private tail: Deadlined | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueAt = Infinity;
+
+  add(entry: Deadlined): void {
+    // Calls mostly share one timeout, so the new one belongs at the end; walk back only if not.
+    let after = this.tail;
+    while (after && after.deadline > entry.deadline) after = after.previous;
+    entry.previous = after;
+    entry.next = after ? after.next : this.head;
+    if (entry.next) entry.next.previous = entry;
+    else this.tail = entry;
+    if (after) after.next = entry;
+    else this.head = entry;
+    entry.queued = true;
+    if (entry.deadline < this.timerDueAt) this.arm(entry.deadline);
+  }
+
+  remove(entry: Deadlined): void {
+    if (!entry.queued) return;
+    entry.queued = false;
+    if (entry.previous) entry.previous.next = entry.next;
+    else this.head = entry.next;
+    if (entry.next) entry.next.previous = entry.previous;
+    else this.tail = entry.previous;
+    entry.previous = entry.next = undefined;
+  }
+
+  private arm(dueAt: number): void {
+    clearTimeout(this.timer);
+    this.timerDueAt = dueAt;
+    // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the timer
+    // fires first even when replies are already there. One setImmediate lets the poll phase read
+    // them, so only a reply that truly has not come counts as late.
+    this.timer = setTimeout(() => setImmediate(this.expireDue), Math.max(1, dueAt - Date.now()));
+    // Whatever a call waits on (its socket, a reconnection timer) keeps the process alive; this does not need to.
+    this.timer.unref();
+  }
+
+  private readonly expireDue = (): void => {
+    this.timer = undefined;
+    this.timerDueAt = Infinity;
+    const now = Date.now();
+    while (this.head && this.head.deadline <= now) {
+      const entry = this.head;
+      this.remove(entry);
+      entry.expire();
+    }
+    if (this.head) this.arm(this.head.deadline);
+  };
+}
