@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { DistributedLockModule, DistributedLockService, type DistributedLockOptions } from '../../src';
 import { createReplica } from '../support/create-replica';
 import { recordCommands } from '../support/record-commands';
-import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -64,6 +64,21 @@ describe('DistributedLockService on a real Redis', () => {
     ]);
     expect(sentByLibrary[0].words.slice(1, 3)).toEqual(['lock:{plain}', token]);
     expect(await redis.client().keys('lock:{plain}*')).toEqual([]);
+  });
+
+  // Reads the server's own I/O counters: only on a Redis the suite started itself.
+  (CAN_CONTROL_REDIS ? it : it.skip)('sends the commands of locks taken at once in one write', async () => {
+    const locks = await lockService();
+    const observer = redis.client();
+    const readsByServer = async () => Number(/total_reads_processed:(\d+)/.exec(await observer.info('stats'))![1]);
+    const keys = Array.from({ length: 64 }, (_, i) => `at-once:${i}`);
+
+    const before = await readsByServer();
+    expect(await Promise.all(keys.map((key) => locks.acquireLock(key, 10_000)))).toEqual(keys.map(() => true));
+    const reads = (await readsByServer()) - before - 1; // less the INFO that asked
+
+    expect(reads).toBeLessThanOrEqual(2); // one write of 64 SETs, however the kernel splits it
+    await Promise.all(keys.map((key) => locks.releaseLock(key)));
   });
 
   it('issues fencing tokens only when asked, per call or for the whole module', async () => {

@@ -36,6 +36,22 @@ describe('DeadlineQueue', () => {
     expect([a, b, c, d].some((call) => call.queued)).toBe(false);
   });
 
+  it('postpones calls whose commands left late, and keeps the others on time', () => {
+    const expired: string[] = [];
+    const queue = new DeadlineQueue();
+    const [early, late] = [new Call('early', Date.now() + 100, expired), new Call('late', Date.now() + 100, expired)];
+    queue.add(early);
+    queue.add(late);
+    queue.postpone([late], 500); // its command left 500 ms after it was sent: the process had stalled
+
+    jest.advanceTimersByTime(101);
+    expect(expired).toEqual(['early']);
+    jest.advanceTimersByTime(400);
+    expect(expired).toEqual(['early']);
+    jest.advanceTimersByTime(101);
+    expect(expired).toEqual(['early', 'late']);
+  });
+
   it('keeps one timer for all calls in flight', () => {
     const queue = new DeadlineQueue();
     for (let i = 0; i < 1_000; i++) queue.add(new Call(`call-${i}`, Date.now() + 1_000, []));

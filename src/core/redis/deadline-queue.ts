@@ -4,7 +4,7 @@ export abstract class Deadlined {
   /** @internal */ next: Deadlined | undefined;
   /** @internal */ queued = false;
 
-  constructor(readonly deadline: number) {}
+  constructor(public deadline: number) {}
 
   /** Called once when the deadline has passed and the entry is still queued. */
   abstract expire(): void;
@@ -42,6 +42,16 @@ export class DeadlineQueue {
     if (entry.next) entry.next.previous = entry.previous;
     else this.tail = entry.previous;
     entry.previous = entry.next = undefined;
+  }
+
+  /** Moves the deadlines of `entries` (those still queued) `ms` later, keeping the queue in order. */
+  postpone(entries: readonly Deadlined[], ms: number): void {
+    for (const entry of entries) {
+      if (!entry.queued) continue;
+      this.remove(entry);
+      entry.deadline += ms;
+      this.add(entry);
+    }
   }
 
   private arm(dueAt: number): void {
