@@ -70,7 +70,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const ACQUIRING: unique symbol = Symbol('acquisition in flight');
 const NOT_RAN: { ran: false } = Object.freeze({ ran: false });
 const same = <T>(value: T): T => value;
-const isLock = (attempt: Attempt): boolean => typeof attempt !== 'string';
+const isLock = (attempt: Attempt): attempt is LockHandle => typeof attempt !== 'string';
 
 /**
  * Mutual exclusion across processes on one Redis, with no framework attached.
@@ -330,12 +330,11 @@ export class LockEngine implements LockIssuer {
       signal?.throwIfAborted();
       const attempt = await this.attempt(key, ttlMs, settings, tick, same);
       if (isLock(attempt)) {
-        const lock = attempt as LockHandle;
         if (signal?.aborted) {
-          await lock.release();
+          await attempt.release();
           signal.throwIfAborted();
         }
-        return this.handOver(lock, settings);
+        return this.handOver(attempt, settings);
       }
       const remainingMs = deadline - Date.now();
       if (attempt === 'tick-served' || remainingMs <= 0 || this.closed) return undefined;
@@ -347,9 +346,8 @@ export class LockEngine implements LockIssuer {
 
   private handOver(attempt: Attempt, settings: AcquireSettings): LockHandle | undefined {
     if (!isLock(attempt)) return undefined;
-    const lock = attempt as LockHandle;
-    if (settings.autoExtend) lock.keepAlive();
-    return lock;
+    if (settings.autoExtend) attempt.keepAlive();
+    return attempt;
   }
 
   /** Runs `fn` holding the lock, and releases it however `fn` ends. */
@@ -397,7 +395,7 @@ export class LockEngine implements LockIssuer {
     // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
     return this.store.acquire(request, !this.failOpen, (reply) => {
       const attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt);
-      if (isLock(attempt)) this.held.set(key, attempt as LockHandle);
+      if (isLock(attempt)) this.held.set(key, attempt);
       else if (previous) this.held.set(key, previous);
       else this.held.delete(key);
       return then(attempt);
