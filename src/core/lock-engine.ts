@@ -299,7 +299,7 @@ export class LockEngine implements LockIssuer {
   }
 
   /** @internal */
-  lockLost(_lock: LockHandle, error: LockLostError): void {
+  lockLost(error: LockLostError): void {
     this.options.logger.error(error.message);
   }
 

@@ -5,7 +5,7 @@ export interface LockIssuer {
   /** Asks Redis to extend; 'unknown' when Redis could not answer in time. */
   extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'>;
   releaseHeld(lock: LockHandle): Promise<void>;
-  lockLost(lock: LockHandle, error: LockLostError): void;
+  lockLost(error: LockLostError): void;
 }
 
 /** How a lock was taken, as the engine hands it to the handle. */
@@ -152,7 +152,7 @@ export class LockHandle {
     clearTimeout(this.renewTimer);
     this.lostError = new LockLostError(this.key, detail);
     this.controller?.abort(this.lostError);
-    this.issuer.lockLost(this, this.lostError);
+    this.issuer.lockLost(this.lostError);
   }
 }
 

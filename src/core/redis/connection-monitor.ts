@@ -136,7 +136,7 @@ export class ConnectionMonitor {
     })();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // see call(): a stall must not hide a 'ready'
+      timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // as in DeadlineQueue: a stall must not hide a 'ready'
     });
     try {
       return await Promise.race([this.readyWaiter.promise.then(() => true), expired]);

@@ -110,11 +110,12 @@ export class RedisStore implements LockStore {
     // The client is being discarded: errors of a connection cut short must not reach ioredis's
     // "Unhandled error event" printer.
     this.client.on('error', () => undefined);
-    if (this.client.status === 'ready')
+    if (this.client.status === 'ready') {
       await this.monitor.call(
         () => this.client.quit(),
         () => undefined,
       );
+    }
     this.client.disconnect();
     markEnded(this.client);
   }
