@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
-import { cronTick } from './core/cron-tick';
+import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/acquire-options';
+import { CronSchedule } from './core/cron-schedule';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
-import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/lock-engine';
 import { expectations } from './core/validation';
 import { DistributedLockService } from './distributed-lock.service';
 import { copyMethodMetadata } from './utils/copy-method-metadata';
@@ -39,6 +39,13 @@ export interface DistributedLockDecoratorOptions {
 
 /** Where `@nestjs/schedule` keeps a `@Cron` handler's settings (the same key in versions 4 to 12). */
 const CRON_METADATA = 'SCHEDULE_CRON_OPTIONS';
+
+/** What `@Cron` stores: its expression (or date) and the zone it is read in. */
+interface CronMetadata {
+  cronTime: string | Date | { toMillis(): number };
+  timeZone?: string;
+  utcOffset?: string | number;
+}
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
 const LOCK_SERVICE = Symbol(
@@ -81,14 +88,16 @@ export function DistributedLock(
     }
     // Property injection reaches the service of the app that created this instance.
     injectLockService(target, LOCK_SERVICE);
-    let isCronHandler: boolean | undefined;
+    /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
+    let schedule: CronSchedule | null | undefined;
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
       if (!locks) throw new LockServiceMissingError(className, String(methodName));
-      // @Cron may be applied after this decorator ran, so its metadata is looked up on first call.
-      isCronHandler ??= Reflect.hasOwnMetadata(CRON_METADATA, guarded);
-      const tick = isCronHandler ? cronTick() : undefined;
+      schedule ??= scheduleOf(guarded);
+      // The occurrence is named from the schedule and the wall clock, so a late callback (a busy
+      // event loop) still names the occurrence it serves, and fake timers drive it in tests.
+      const tick = schedule?.occurrenceAt(Date.now());
       return locks.runGuarded(
         jobName,
         lockKey(key, this, args),
@@ -96,11 +105,24 @@ export function DistributedLock(
         () => handler.apply(this, args),
         settings,
         tick,
+        schedule?.periodMs ?? 0,
       );
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
     descriptor.value = guarded;
   };
+}
+
+/**
+ * The schedule of a `@Cron` handler, or null for anything else (`@Interval`, `@Timeout`, a job added
+ * with `SchedulerRegistry.addCronJob`, a direct call): those serve no named occurrence, and the
+ * lock alone keeps their runs apart.
+ */
+function scheduleOf(method: object): CronSchedule | null {
+  const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
+  if (!cron) return null;
+  const utcOffset = cron.utcOffset === undefined ? undefined : Number(cron.utcOffset);
+  return new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset });
 }
 
 function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {

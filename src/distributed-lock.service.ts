@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { LockEngine } from './core/lock-engine';
 import type { DistributedLockOptions } from './core/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS } from './distributed-lock.constants';
@@ -15,7 +22,10 @@ import { DISTRIBUTED_LOCK_OPTIONS } from './distributed-lock.constants';
  * }
  */
 @Injectable()
-export class DistributedLockService extends LockEngine implements OnModuleInit, OnApplicationShutdown {
+export class DistributedLockService
+  extends LockEngine
+  implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
   constructor(@Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions) {
     super({ ...options, logger: options.logger ?? new Logger('DistributedLock') });
   }
@@ -25,7 +35,15 @@ export class DistributedLockService extends LockEngine implements OnModuleInit, 
     await this.waitUntilConnected();
   }
 
-  /** Releases this application's locks and closes the connection the module opened. */
+  /**
+   * Stops taking locks and waits (up to `shutdownTimeoutMs`) for guarded runs in progress to
+   * finish, so Nest does not close the app under a running job. See `drain()`.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.drain();
+  }
+
+  /** Closes the connection the module opened, once runs in progress are drained. */
   async onApplicationShutdown(): Promise<void> {
     await this.close();
   }

@@ -3,6 +3,8 @@ import { schedule } from 'node-cron';
 import { cronTick, LockEngine, lockOptionsFromEnvironment } from 'dpa-distributed-lock-cron/core';
 import { replicaName, report, runDemoJob } from '../cron-replicas/replica-messages';
 
+const EVERY_SECOND = '* * * * * *';
+
 /**
  * One replica of a Fastify app that schedules a job every second with node-cron and guards it with
  * the framework-agnostic core (no Nest anywhere). Started by the demo launcher with `--app fastify`.
@@ -14,10 +16,11 @@ async function main(): Promise<void> {
   app.get('/health', async () => ({ redis: locks.isConnected() }));
   await app.listen({ host: '127.0.0.1', port: 0 });
 
-  const task = schedule('* * * * * *', async () => {
+  const task = schedule(EVERY_SECOND, async () => {
     const startedAt = Date.now();
-    // cronTick() names the scheduled second, so replicas that fire it at slightly different moments agree.
-    await locks.withLock('fastify:every-second', 5000, () => runDemoJob(startedAt), { tick: cronTick(startedAt) });
+    // cronTick() names the scheduled occurrence, so replicas that fire it at different moments agree.
+    const tick = cronTick(EVERY_SECOND, { now: startedAt });
+    await locks.withLock('fastify:every-second', 5000, () => runDemoJob(startedAt), { tick });
   });
 
   let closing = false;
@@ -27,7 +30,7 @@ async function main(): Promise<void> {
     setTimeout(() => process.exit(0), 3_000).unref(); // do not linger if Redis is already gone
     await task.stop();
     await app.close();
-    await locks.close(); // releases this replica's locks and closes its Redis connection
+    await locks.close(); // waits for a run in progress, then closes its Redis connection
     process.exit(0);
   };
   process.once('SIGTERM', close);

@@ -19,6 +19,9 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   failMode: 'DISTRIBUTED_LOCK_FAIL_MODE',
   acquireTimeoutMs: 'DISTRIBUTED_LOCK_ACQUIRE_TIMEOUT_MS',
   fencing: 'DISTRIBUTED_LOCK_FENCING',
+  shutdownTimeoutMs: 'DISTRIBUTED_LOCK_SHUTDOWN_TIMEOUT_MS',
+  tickAheadLimitMs: 'DISTRIBUTED_LOCK_TICK_AHEAD_LIMIT_MS',
+  stateRetentionMs: 'DISTRIBUTED_LOCK_STATE_RETENTION_MS',
   logger: 'logger (no variable)',
 };
 
@@ -62,6 +65,9 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     failMode: read('failMode')?.trim().toLowerCase() as DistributedLockOptions['failMode'],
     acquireTimeoutMs: toInteger(read('acquireTimeoutMs')),
     fencing: toBoolean(read('fencing')),
+    shutdownTimeoutMs: toInteger(read('shutdownTimeoutMs')),
+    tickAheadLimitMs: toInteger(read('tickAheadLimitMs')),
+    stateRetentionMs: toInteger(read('stateRetentionMs')),
   };
   for (const key of Object.keys(options) as (keyof DistributedLockOptions)[]) {
     if (options[key] === undefined) delete options[key];

@@ -1,7 +1,8 @@
-export { LockEngine, assertLockArguments, type AcquireOptions, type LockedRun } from './lock-engine';
+export { LockEngine, type LockedRun, type SkipReason } from './lock-engine';
+export { assertLockArguments, type AcquireOptions } from './acquire-options';
 export { LockHandle } from './lock-handle';
 export { currentLock } from './lock-context';
-export { cronTick } from './cron-tick';
+export { cronTick, CronSchedule, EARLY_FIRING_TOLERANCE_MS, type CronZone } from './cron-schedule';
 export {
   DEFAULT_LOCK_OPTIONS,
   resolveLockOptions,

@@ -1,113 +1,82 @@
 import type { Cluster, Redis } from 'ioredis';
-import { DistributedLockError, InvalidLockArgumentError, type LockLostError } from './errors';
+import {
+  type AcquireOptions,
+  type AcquireSettings,
+  assertKey,
+  assertLockArguments,
+  checkAcquireOptions,
+} from './acquire-options';
+import { monotonicNow } from './clock';
+import { DistributedLockError } from './errors';
+import {
+  type Attempt,
+  isLock,
+  LockAcquirer,
+  NO_OCCURRENCE,
+  type Occurrence,
+  type SkipReason,
+  stateKeyOf,
+  TICK_FIELD,
+} from './lock-acquirer';
 import { runWithLock } from './lock-context';
-import { LockHandle, type LockIssuer } from './lock-handle';
+import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
-import type { AcquireReply, LockRequest, LockStore } from './lock-store';
-import { createToken } from './token';
+import type { LockStore } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
-import { type Expectation, expectations } from './validation';
+import { RunDrain } from './run-drain';
 
-/** What `withLock` reports: whether `fn` ran, and its result when it did. */
-export type LockedRun<T> = { ran: true; result: T } | { ran: false };
+export type { SkipReason } from './lock-acquirer';
 
-/** Options of `acquire` and `withLock`. */
-export interface AcquireOptions {
-  /** Keep the lock at least this long after acquisition, even if released sooner (ShedLock's lockAtLeastFor). @default 0 */
-  minHoldMs?: number;
-  /** How long to keep retrying while the lock is held elsewhere. @default 0 (one attempt) */
-  waitMs?: number;
-  /** First retry delay; it doubles per attempt up to `maxRetryDelayMs`, with random jitter. @default 50 */
-  retryDelayMs?: number;
-  /** @default 1000 */
-  maxRetryDelayMs?: number;
-  /** Cancels the wait: `acquire` rejects with the signal's reason. */
-  signal?: AbortSignal;
-  /**
-   * The scheduled run this acquisition serves, as a time. An acquisition for a tick at or before
-   * the latest tick already served for this key is refused, whoever served it. `@DistributedLock`
-   * passes the cron tick itself.
-   */
-  tick?: number | Date;
-  /** Extend the lock every third of its TTL while held, and abort its signal if that fails. Default: on in `withLock`, off in `acquire`. */
-  autoExtend?: boolean;
-  /**
-   * Issue a fencing token (`lock.fencingToken`), a number that grows with every fenced
-   * acquisition of the key. It costs a Lua call instead of a plain `SET NX PX`. Default: the
-   * engine's `fencing` option (off unless set).
-   */
-  fencing?: boolean;
-  /**
-   * `withLock` and the decorator: keep the lock as `currentLock()` across the run's awaits, in
-   * everything it calls (AsyncLocalStorage). Without it, `currentLock()` answers until the run's
-   * first `await`. On Node < 24 the first such run slows every later promise of the process
-   * (AsyncLocalStorage's promise hooks), so it is off by default. @default false
-   */
-  lockContext?: boolean;
-}
+/** What `withLock` reports: whether `fn` ran, and its result when it did, or why it did not. */
+export type LockedRun<T> = { ran: true; result: T } | { ran: false; reason: SkipReason };
 
-/** What one acquisition round trip came to: the new lock, or why there is none. */
-type Attempt = LockHandle | 'held' | 'tick-served' | 'unavailable';
+const NOT_RUN = Object.fromEntries(
+  (['held', 'tick-served', 'clock-skew', 'unavailable', 'closed'] as const).map((reason) => [
+    reason,
+    Object.freeze({ ran: false, reason }),
+  ]),
+) as Record<SkipReason, { ran: false; reason: SkipReason }>;
 
-/** `AcquireOptions` after checking, with defaults filled in (`fencing` stays unset for the engine's default). */
-export interface AcquireSettings {
-  readonly minHoldMs: number;
-  readonly waitMs: number;
-  readonly retryDelayMs: number;
-  readonly maxRetryDelayMs: number;
-  readonly tick: number | undefined;
-  readonly fencing: boolean | undefined;
-  readonly autoExtend: boolean;
-  readonly lockContext: boolean;
-  readonly signal: AbortSignal | undefined;
-}
-
-/** How many acquisitions pass between two sweeps of expired, unreleased locks (amortized O(1)). */
-const SWEEP_EVERY_GRANTS = 1024;
-
-const RESOLVED: Promise<void> = Promise.resolve();
-const ACQUIRING: unique symbol = Symbol('acquisition in flight');
-const NOT_RAN: { ran: false } = Object.freeze({ ran: false });
-const same = <T>(value: T): T => value;
-const isLock = (attempt: Attempt): attempt is LockHandle => typeof attempt !== 'string';
+const SKIP_DESCRIPTIONS: Record<SkipReason, string> = {
+  held: 'is held elsewhere',
+  'tick-served': 'already served this occurrence',
+  'clock-skew': 'was asked for an occurrence too far from the Redis clock',
+  unavailable: 'could not be taken: Redis is unavailable (fail-closed)',
+  closed: 'is not taken: the application is shutting down',
+};
 
 /**
  * Mutual exclusion across processes on one Redis, with no framework attached.
  *
  * A lock `key` is the string `<keyPrefix>lock:{<key>}` holding a unique token, taken with
  * `SET NX PX`. A fenced acquisition, or one serving a scheduled tick, runs the same `SET` inside a
- * Lua call that also keeps the key's fencing counter and last tick in the hash
+ * Lua call that also keeps the key's fencing counter and latest ticks in the hash
  * `<keyPrefix>lock:{<key>}:state`. Only the holder of the token can release or extend it. Locks
  * are not reentrant: asking again for a key this instance already holds returns `false`.
  *
  * @example
  * const locks = new LockEngine({ url: 'redis://localhost:6379' });
  * const outcome = await locks.withLock('reports:nightly', 60_000, () => buildReport());
- * if (!outcome.ran) console.log('another process is building it');
+ * if (!outcome.ran) console.log('not run:', outcome.reason);
+ * await locks.close(); // waits for runs in progress, then disconnects
  */
-export class LockEngine implements LockIssuer {
+export class LockEngine {
   protected readonly options: ResolvedLockOptions;
   private readonly store: LockStore;
-  /**
-   * By lock name as given (building the Redis key would cost a hash per lookup): the lock taken
-   * last, held or not, or ACQUIRING while an acquisition is in flight, so a concurrent one in this
-   * instance is refused at once. Released locks stay until the next acquisition of their name or
-   * the next sweep: replacing an entry is cheaper than deleting and re-adding it.
-   */
-  private readonly held = new Map<string, LockHandle | typeof ACQUIRING>();
-  private closed = false;
-  private grantsSinceSweep = 0;
-  private readonly failOpen: boolean;
+  private readonly drainer = new RunDrain();
+  private readonly locks: LockAcquirer;
+  private draining: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
   private readonly plainSettings: AcquireSettings;
 
   constructor(options: DistributedLockOptions = {}) {
     this.options = resolveLockOptions(options);
-    this.failOpen = this.options.failMode === 'open';
     this.plainSettings = checkAcquireOptions({}, false);
     const whileDown = this.options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
     this.store = createLockStore(this.options.target, this.options.acquireTimeoutMs, this.options.logger, whileDown);
+    this.locks = new LockAcquirer(this.options, this.store, this.drainer);
   }
 
   /**
@@ -127,11 +96,11 @@ export class LockEngine implements LockIssuer {
   }
 
   /**
-   * The Redis keys of lock `key`: the lock itself and its state hash (fencing counter, last tick).
-   * Both carry the hash tag `{<key>}`, so they share a Redis Cluster slot.
+   * The Redis keys of lock `key`: the lock itself and its state hash (fencing counter, latest
+   * ticks). Both carry the hash tag `{<key>}`, so they share a Redis Cluster slot.
    */
   keysFor(key: string): { lock: string; state: string } {
-    const lock = this.lockKeyOf(key);
+    const lock = this.locks.lockKeyOf(key);
     return { lock, state: stateKeyOf(lock) };
   }
 
@@ -146,7 +115,7 @@ export class LockEngine implements LockIssuer {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.attempt(key, ttlMs, this.plainSettings, undefined, isLock);
+    return this.locks.attempt(key, ttlMs, this.plainSettings, NO_OCCURRENCE, isLock);
   }
 
   /**
@@ -154,14 +123,10 @@ export class LockEngine implements LockIssuer {
    * that expired and was taken by another holder is left alone. Releasing a key this instance does
    * not hold does nothing. Never rejects: if Redis is down, the lock expires by its TTL.
    */
-  releaseLock(key: string): Promise<void> {
-    try {
-      assertKey(key);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const lock = this.lockNamed(key);
-    return lock ? this.releaseHeld(lock) : RESOLVED;
+  async releaseLock(key: string): Promise<void> {
+    assertKey(key);
+    const lock = this.locks.lockNamed(key);
+    if (lock) await this.locks.releaseHeld(lock);
   }
 
   /**
@@ -170,14 +135,14 @@ export class LockEngine implements LockIssuer {
    */
   async extendLock(key: string, ttlMs: number): Promise<boolean> {
     assertLockArguments(key, ttlMs);
-    const lock = this.lockNamed(key);
+    const lock = this.locks.lockNamed(key);
     return lock ? lock.extend(ttlMs) : false;
   }
 
   /** True while this instance holds `key` by its own reckoning (taken, not released, TTL not passed). */
   holdsLock(key: string): boolean {
     assertKey(key);
-    return this.lockNamed(key)?.isHeld ?? false;
+    return this.locks.lockNamed(key)?.isHeld ?? false;
   }
 
   /**
@@ -187,13 +152,14 @@ export class LockEngine implements LockIssuer {
    */
   fencingToken(key: string): number | undefined {
     assertKey(key);
-    const lock = this.lockNamed(key);
+    const lock = this.locks.lockNamed(key);
     return lock?.isHeld ? lock.fencingToken : undefined;
   }
 
   /**
    * Takes the lock and returns its handle, or `undefined` when it stays held elsewhere until
    * `waitMs` has passed. Retries back off exponentially with jitter; `signal` cancels the wait.
+   * A handle with `autoExtend` counts as a run in progress: closing waits for its release.
    *
    * @example
    * const lock = await lockService.acquire('ledger', 10_000, { waitMs: 5_000, signal });
@@ -203,7 +169,8 @@ export class LockEngine implements LockIssuer {
   async acquire(key: string, ttlMs: number, options: AcquireOptions = {}): Promise<LockHandle | undefined> {
     assertLockArguments(key, ttlMs);
     const settings = checkAcquireOptions(options, false);
-    return this.acquireChecked(key, ttlMs, settings, settings.tick);
+    const attempt = await this.locks.acquire(key, ttlMs, settings, occurrenceOf(settings, TICK_FIELD));
+    return isLock(attempt) ? attempt : undefined;
   }
 
   /**
@@ -223,12 +190,13 @@ export class LockEngine implements LockIssuer {
   ): Promise<LockedRun<Awaited<T>>> {
     assertLockArguments(key, ttlMs);
     const settings = checkAcquireOptions(options, true);
-    return this.runLocked(key, ttlMs, fn, settings, settings.tick);
+    return this.runLocked(key, ttlMs, fn, settings, occurrenceOf(settings, TICK_FIELD));
   }
 
   /**
    * Runs a guarded job (what `@DistributedLock` calls): `fn` when the lock is taken, nothing
-   * (resolving `undefined`, logged at debug level) when it is held elsewhere or its tick was served.
+   * (resolving `undefined`, logged at debug level with the reason) otherwise. A job's served ticks
+   * are kept under its own name, so jobs sharing a lock key do not use up each other's ticks.
    */
   async runJob<T>(
     jobName: string,
@@ -239,10 +207,13 @@ export class LockEngine implements LockIssuer {
   ): Promise<Awaited<T> | undefined> {
     assertLockArguments(key, ttlMs);
     const settings = checkAcquireOptions(options, true);
-    return this.runGuarded(jobName, key, ttlMs, fn, settings, settings.tick);
+    return this.runGuarded(jobName, key, ttlMs, fn, settings, settings.tick, 0);
   }
 
-  /** @internal `runJob` with options checked beforehand, as the decorator does once per method. */
+  /**
+   * @internal `runJob` with options checked beforehand, as the decorator does once per method;
+   * `periodMs` is the schedule's period, which the state's retention must exceed.
+   */
   async runGuarded<T>(
     jobName: string,
     key: string,
@@ -250,104 +221,61 @@ export class LockEngine implements LockIssuer {
     fn: () => T | Promise<T>,
     settings: AcquireSettings,
     tick: number | undefined,
+    periodMs: number,
   ): Promise<Awaited<T> | undefined> {
-    const outcome = await this.runLocked(key, ttlMs, fn, settings, tick);
+    const occurrence: Occurrence = { tick, tickField: `${TICK_FIELD}:${jobName}`, periodMs };
+    const outcome = await this.runLocked(key, ttlMs, fn, settings, occurrence);
     if (outcome.ran) return outcome.result;
-    this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" is held elsewhere or its tick was already run.`);
+    this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" ${SKIP_DESCRIPTIONS[outcome.reason]}.`);
     return undefined;
   }
 
   /**
    * Waits up to `timeoutMs` (default `acquireTimeoutMs`) for the connection. Resolves whether it is up;
-   * never rejects, so a replica can start while Redis is down.
+   * never rejects, so a replica can start while Redis is down. After `close()`: false.
    */
   waitUntilConnected(timeoutMs = this.options.acquireTimeoutMs): Promise<boolean> {
     return this.store.waitForReady(timeoutMs);
   }
 
   /**
-   * Releases every lock this instance holds and closes the connection it opened (a client passed
-   * as `client` stays open). Later acquisitions resolve `false`.
+   * The first half of closing, which `close()` includes: no acquisition is granted from now on
+   * (one in flight is undone when its reply comes); runs in progress keep their lock, still
+   * extended, until they settle or `shutdownTimeoutMs` passes. Runs still going then have their
+   * signal aborted with a `LockLostError` and their locks left to expire by TTL: a lock whose
+   * holder may still be working is never deleted. Locks taken without auto-extension
+   * (`acquireLock`) keep their TTL. Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...this.held.keys()].map((key) => this.lockNamed(key)?.release()));
-    await this.store.close();
+  drain(): Promise<void> {
+    return (this.draining ??= this.drainRuns());
   }
 
-  /** @internal */
-  async extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'> {
-    const reply = await this.store.extend(lock.storedKey, lock.token, ttlMs);
-    return reply === 'done' ? 'extended' : reply === 'not-owner' ? 'lost' : 'unknown';
+  /**
+   * Drains (see `drain`), then closes the connection the engine opened (a client passed as
+   * `client` stays open). Later acquisitions resolve `false`; no timer of the engine stays armed.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.drain().then(() => this.store.close()));
   }
 
-  /** @internal How much of a TTL the holder discounts for clock drift between it and Redis. */
-  driftMs(ttlMs: number): number {
-    return this.store.driftMs(ttlMs);
-  }
-
-  /** @internal */
-  releaseHeld(lock: LockHandle): Promise<void> {
-    if (!lock.markReleased()) return RESOLVED;
-    const holdMs = lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (Date.now() - lock.acquiredAt)));
-    return this.store.release(lock.storedKey, lock.token, holdMs, (reply) => {
-      if (reply === 'not-owner' && !lock.withoutRedis) {
-        this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
-      }
-    });
-  }
-
-  /** @internal */
-  lockLost(error: LockLostError): void {
-    this.options.logger.error(error.message);
-  }
-
-  private lockKeyOf(key: string): string {
-    return `${this.options.keyPrefix}lock:{${key}}`;
-  }
-
-  /** `acquire` after its arguments are checked: one attempt, or retries until `waitMs` has passed. */
-  private acquireChecked(
-    key: string,
-    ttlMs: number,
-    settings: AcquireSettings,
-    tick: number | undefined,
-  ): Promise<LockHandle | undefined> {
-    if (settings.waitMs > 0 || settings.signal) return this.acquireWithRetries(key, ttlMs, settings, tick);
-    return this.attempt(key, ttlMs, settings, tick, (attempt) => this.handOver(attempt, settings));
-  }
-
-  private async acquireWithRetries(
-    key: string,
-    ttlMs: number,
-    settings: AcquireSettings,
-    tick: number | undefined,
-  ): Promise<LockHandle | undefined> {
-    const { signal } = settings;
-    const deadline = Date.now() + settings.waitMs;
-    for (let retry = 0; ; retry++) {
-      signal?.throwIfAborted();
-      const attempt = await this.attempt(key, ttlMs, settings, tick, same);
-      if (isLock(attempt)) {
-        if (signal?.aborted) {
-          await attempt.release();
-          signal.throwIfAborted();
-        }
-        return this.handOver(attempt, settings);
-      }
-      const remainingMs = deadline - Date.now();
-      if (attempt === 'tick-served' || remainingMs <= 0 || this.closed) return undefined;
-      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
-      // Equal jitter: replicas that collided once do not retry in lockstep.
-      await sleep(Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)), signal);
+  private async drainRuns(): Promise<void> {
+    this.locks.stopGranting();
+    const started = monotonicNow();
+    const waitedFor = this.drainer.runningKeys();
+    const left = await this.drainer.untilIdle(this.options.shutdownTimeoutMs);
+    const ms = Math.round(monotonicNow() - started);
+    const { shutdownTimeoutMs, logger } = this.options;
+    const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
+    for (const lock of left) lock.abandon(reason);
+    const finished = waitedFor.length - left.length;
+    if (finished > 0)
+      (logger.log ?? logger.warn).call(logger, `Shutdown waited ${ms} ms for ${finished} run(s) to finish.`);
+    if (left.length > 0) {
+      logger.warn(
+        `Shutdown left ${left.length} run(s) still going after ${ms} ms: ${left.map((lock) => `"${lock.key}"`).join(', ')}. ` +
+          'Their signals are aborted; their locks are no longer extended and expire by their TTL.',
+      );
     }
-  }
-
-  private handOver(attempt: Attempt, settings: AcquireSettings): LockHandle | undefined {
-    if (!isLock(attempt)) return undefined;
-    if (settings.autoExtend) attempt.keepAlive();
-    return attempt;
   }
 
   /** Runs `fn` holding the lock, and releases it however `fn` ends. */
@@ -356,164 +284,19 @@ export class LockEngine implements LockIssuer {
     ttlMs: number,
     fn: (lock: LockHandle) => T | Promise<T>,
     settings: AcquireSettings,
-    tick: number | undefined,
+    occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
-    const lock = await this.acquireChecked(key, ttlMs, settings, tick);
-    if (!lock) return NOT_RAN;
+    const lock: Attempt = await this.locks.acquire(key, ttlMs, settings, occurrence);
+    if (!isLock(lock)) return NOT_RUN[lock];
+    this.drainer.hold(lock);
     try {
       return { ran: true, result: await runWithLock(lock, fn, settings.lockContext) };
     } finally {
       await lock.release();
     }
   }
-
-  /**
-   * One acquisition round trip, deciding by the fail mode when Redis cannot answer in time. The
-   * store hands its reply to `then`, so no promise is added between Redis and the caller.
-   */
-  private attempt<R>(
-    key: string,
-    ttlMs: number,
-    settings: AcquireSettings,
-    tick: number | undefined,
-    then: (attempt: Attempt) => R,
-  ): Promise<R> {
-    const previous = this.held.get(key);
-    if (this.closed || previous === ACQUIRING || previous?.isHeld) return Promise.resolve(then('held'));
-    const lockKey = this.lockKeyOf(key);
-    const fencing = settings.fencing ?? this.options.fencing;
-    const request: LockRequest = {
-      lockKey,
-      stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
-      token: createToken(),
-      ttlMs,
-      tick,
-      fencing,
-    };
-    const requestedAt = Date.now();
-    this.held.set(key, ACQUIRING);
-    // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
-    return this.store.acquire(request, !this.failOpen, (reply) => {
-      const attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt);
-      if (isLock(attempt)) this.held.set(key, attempt);
-      else if (previous) this.held.set(key, previous);
-      else this.held.delete(key);
-      return then(attempt);
-    });
-  }
-
-  private decide(
-    key: string,
-    request: LockRequest,
-    reply: AcquireReply,
-    minHoldMs: number,
-    requestedAt: number,
-  ): Attempt {
-    if (reply.kind === 'held' || reply.kind === 'tick-served') return reply.kind;
-    const withoutRedis = reply.kind === 'unavailable';
-    if (withoutRedis && !this.failOpen) return 'unavailable';
-    // One object of the final shape: copying a half-built one cost more than the rest of the call.
-    const lock = new LockHandle(this, {
-      key,
-      storedKey: request.lockKey,
-      token: request.token,
-      ttlMs: request.ttlMs,
-      minHoldMs,
-      tick: request.tick,
-      requestedAt,
-      driftMs: this.store.driftMs(request.ttlMs),
-      fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
-      withoutRedis,
-    });
-    if (++this.grantsSinceSweep >= SWEEP_EVERY_GRANTS) this.forgetExpired();
-    return lock;
-  }
-
-  /** Drops released locks and those left to expire, so names never taken again do not pile up. */
-  private forgetExpired(): void {
-    this.grantsSinceSweep = 0;
-    for (const [key, lock] of this.held) {
-      if (lock === ACQUIRING || lock.isHeld) continue;
-      lock.markReleased(); // stops the renewal of one left to expire
-      this.held.delete(key);
-    }
-  }
-
-  /** The lock last taken under `key`, held or not. */
-  private lockNamed(key: string): LockHandle | undefined {
-    const lock = this.held.get(key);
-    return lock === ACQUIRING ? undefined : lock;
-  }
 }
 
-/** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
-export function assertLockArguments(key: unknown, ttlMs: unknown): void {
-  assertKey(key);
-  assertTtl(ttlMs);
-}
-
-/** Validates a lock TTL: a positive integer number of ms that a timer can hold. */
-export function assertTtl(ttlMs: unknown): asserts ttlMs is number {
-  assertArgument('ttlMs', ttlMs, expectations.positiveMs);
-}
-
-function assertKey(key: unknown): asserts key is string {
-  assertArgument('key', key, expectations.nonEmptyString);
-}
-
-function assertArgument<T>(name: string, value: unknown, rule: Expectation<T>): asserts value is T {
-  if (!rule.test(value)) throw new InvalidLockArgumentError(name, value, rule.expected);
-}
-
-/**
- * Checks `AcquireOptions` (and so the decorator's) and fills in defaults; `autoExtend` defaults to
- * `autoExtendByDefault` (on for `withLock` and the decorator, off for `acquire`).
- */
-export function checkAcquireOptions(options: AcquireOptions, autoExtendByDefault: boolean): AcquireSettings {
-  const {
-    minHoldMs = 0,
-    waitMs = 0,
-    retryDelayMs = 50,
-    maxRetryDelayMs = 1000,
-    tick,
-    signal,
-    fencing,
-    autoExtend = autoExtendByDefault,
-    lockContext = false,
-  } = options;
-  assertArgument('minHoldMs', minHoldMs, expectations.nonNegativeMs);
-  assertArgument('waitMs', waitMs, expectations.nonNegativeMs);
-  assertArgument('retryDelayMs', retryDelayMs, expectations.positiveMs);
-  assertArgument('maxRetryDelayMs', maxRetryDelayMs, expectations.positiveMs);
-  assertArgument('autoExtend', autoExtend, expectations.boolean);
-  assertArgument('lockContext', lockContext, expectations.boolean);
-  if (fencing !== undefined) assertArgument('fencing', fencing, expectations.boolean);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new InvalidLockArgumentError('signal', signal, 'an AbortSignal');
-  }
-  const tickMs = tick instanceof Date ? tick.getTime() : tick;
-  if (tickMs !== undefined && !Number.isSafeInteger(tickMs)) {
-    throw new InvalidLockArgumentError('tick', tick, 'a Date or an integer number of ms since the epoch');
-  }
-  return { minHoldMs, waitMs, retryDelayMs, maxRetryDelayMs, tick: tickMs, fencing, autoExtend, lockContext, signal };
-}
-
-/** The state hash of a lock: its fencing counter and last tick, in the lock's hash slot. */
-function stateKeyOf(lockKey: string): string {
-  return `${lockKey}:state`;
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+function occurrenceOf(settings: AcquireSettings, tickField: string): Occurrence {
+  return settings.tick === undefined ? NO_OCCURRENCE : { tick: settings.tick, tickField, periodMs: 0 };
 }

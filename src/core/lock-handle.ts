@@ -1,3 +1,4 @@
+import { clearTimeout, monotonicNow, setTimeout } from './clock';
 import { LockLostError } from './errors';
 
 /** What a lock handle needs from the engine that issued it. */
@@ -21,7 +22,7 @@ export interface LockGrant {
   readonly minHoldMs: number;
   /** The scheduled tick this acquisition serves, in ms since the epoch, if any. */
   readonly tick: number | undefined;
-  /** When the acquisition was sent: the TTL counts from no later than this. */
+  /** When the acquisition was sent, on the monotonic clock: the TTL counts from no later than this. */
   readonly requestedAt: number;
   /** What to discount from each TTL for clock drift (a quorum's allowance; 0 on one Redis). */
   readonly driftMs: number;
@@ -46,7 +47,10 @@ export class LockHandle {
   readonly withoutRedis: boolean;
   /** The scheduled tick it serves (ms since the epoch): a `@Cron` handler's scheduled second. */
   readonly tick: number | undefined;
+  /** When the acquisition was sent, in ms since the epoch (wall time, for logs and records). */
   readonly acquiredAt: number;
+  /** @internal When the acquisition was sent, on the monotonic clock. */
+  readonly requestedAt: number;
   /** @internal */ readonly storedKey: string;
   /** @internal */ readonly token: string;
   /** @internal */ readonly minHoldMs: number;
@@ -72,7 +76,8 @@ export class LockHandle {
     this.withoutRedis = grant.withoutRedis;
     this.minHoldMs = grant.minHoldMs;
     this.tick = grant.tick;
-    this.acquiredAt = grant.requestedAt;
+    this.requestedAt = grant.requestedAt;
+    this.acquiredAt = Date.now() - (monotonicNow() - grant.requestedAt);
     this.validUntil = grant.requestedAt + grant.ttlMs - grant.driftMs;
   }
 
@@ -85,14 +90,14 @@ export class LockHandle {
     return this.controller.signal;
   }
 
-  /** True until released or lost, and while its TTL has not passed by this process's clock. */
+  /** True until released or lost, and while its TTL has not passed by this process's (monotonic) clock. */
   get isHeld(): boolean {
-    return !this.released && this.lostError === undefined && Date.now() < this.validUntil;
+    return !this.released && this.lostError === undefined && monotonicNow() < this.validUntil;
   }
 
   /** Throws the `LockLostError` if the lock is lost; a cheap check between steps of a long job. */
   throwIfLost(): void {
-    if (!this.released && Date.now() >= this.validUntil) this.lose(TTL_PASSED);
+    if (!this.released && monotonicNow() >= this.validUntil) this.lose(TTL_PASSED);
     if (this.lostError) throw this.lostError;
   }
 
@@ -100,10 +105,10 @@ export class LockHandle {
   async extend(ttlMs = this.ttlMs): Promise<boolean> {
     if (!this.isHeld) return false;
     if (this.withoutRedis) {
-      this.validUntil = Date.now() + ttlMs;
+      this.validUntil = monotonicNow() + ttlMs;
       return true;
     }
-    const sentAt = Date.now();
+    const sentAt = monotonicNow();
     const outcome = await this.issuer.extendHeld(this, ttlMs);
     if (outcome === 'lost') this.lose('Redis no longer had its token when it was extended');
     if (outcome !== 'extended' || this.released) return false;
@@ -132,16 +137,27 @@ export class LockHandle {
     return true;
   }
 
+  /**
+   * @internal Gives the lock up without deleting it, because its holder may still be running: stops
+   * extending it (Redis lets it expire by its TTL) and aborts its signal with `reason`.
+   */
+  abandon(reason: string): void {
+    if (this.released || this.lostError) return;
+    clearTimeout(this.renewTimer);
+    this.lostError = new LockLostError(this.key, reason);
+    this.controller?.abort(this.lostError);
+  }
+
   private scheduleRenewal(): void {
     // Wake at the next renewal, or when the TTL runs out if that comes first (after failed renewals).
-    const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - Date.now());
+    const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - monotonicNow());
     this.renewTimer = setTimeout(() => void this.renew(), Math.max(1, delay));
     this.renewTimer.unref();
   }
 
   private async renew(): Promise<void> {
     // After a stall, timers run in due order: this check comes before the job's next step.
-    if (Date.now() >= this.validUntil) return this.lose(TTL_PASSED);
+    if (monotonicNow() >= this.validUntil) return this.lose(TTL_PASSED);
     await this.extend();
     if (this.isHeld) this.scheduleRenewal();
     else if (!this.released) this.lose(TTL_PASSED);

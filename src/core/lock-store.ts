@@ -1,21 +1,32 @@
 /** One acquisition as the engine asks a store for it. */
 export interface LockRequest {
   readonly lockKey: string;
-  /** The state hash (fencing counter, last tick); only read when `tick` or `fencing` is set. */
+  /** The state hash (fencing counter, latest ticks); only used when `tick` or `fencing` is set. */
   readonly stateKey: string;
   readonly token: string;
   readonly ttlMs: number;
   /** The scheduled tick served, in ms since the epoch, or undefined. */
   readonly tick: number | undefined;
+  /** The state hash field that keeps the latest tick served by this job. */
+  readonly tickField: string;
   /** Issue a fencing token (a store that cannot order them issues none). */
   readonly fencing: boolean;
+  /** A tick further ahead of the Redis clock than this is refused, unrecorded. */
+  readonly tickAheadLimitMs: number;
+  /** The state hash lives this long after its last use; a tick older than this is refused. */
+  readonly stateRetentionMs: number;
 }
 
-/** A store's answer to an acquisition. `unavailable`: no answer in time, so the fail mode decides. */
+/**
+ * A store's answer to an acquisition. `unavailable`: no answer in time, so the fail mode decides.
+ * `clock-skew`: the tick is too far from the Redis clock to be judged; `offsetMs` is how far this
+ * process's clock is ahead of Redis's (negative: behind).
+ */
 export type AcquireReply =
   | { readonly kind: 'acquired'; readonly fencingToken: number | undefined }
   | { readonly kind: 'held' }
   | { readonly kind: 'tick-served' }
+  | { readonly kind: 'clock-skew'; readonly offsetMs: number }
   | { readonly kind: 'unavailable' };
 
 /** A store's answer to an extension or release: done, refused (the lock is not ours), or no answer. */
@@ -33,15 +44,20 @@ export interface LockStore {
   isReady(): boolean;
   waitForReady(timeoutMs: number): Promise<boolean>;
   /**
-   * Takes the lock. With `releaseIfLate`, an acquisition that lands after the deadline is released
-   * as soon as its reply arrives (the caller will not use it).
+   * Takes the lock. With `cancelIfLate`, an acquisition that lands after the deadline is cancelled
+   * (see `cancel`) as soon as its reply arrives: the caller will not use it.
    */
-  acquire<R>(request: LockRequest, releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R>;
+  acquire<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R>;
+  /**
+   * Undoes an acquisition that will not be used: deletes the lock while it holds the request's
+   * token, and hands back the tick it recorded so another replica can serve it.
+   */
+  cancel(request: LockRequest): Promise<void>;
   extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply>;
   /** Ends our hold; `holdMs` > 0 keeps the lock that much longer instead of deleting it. */
   release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R>;
   /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */
   driftMs(ttlMs: number): number;
-  /** Closes the connections the store opened (not shared clients). */
+  /** Closes the connections the store opened (not shared clients), leaving no timer behind. */
   close(): Promise<void>;
 }

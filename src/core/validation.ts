@@ -16,6 +16,10 @@ export const expectations = {
     expected: `a non-negative integer number of milliseconds, at most ${MAX_TIMER_MS}`,
     test: (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TIMER_MS,
   },
+  positiveInteger: {
+    expected: 'a positive integer number of milliseconds',
+    test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0,
+  },
   port: {
     expected: 'an integer from 1 to 65535',
     test: (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535,

@@ -155,7 +155,7 @@ describe('DistributedLockService on a real Redis', () => {
 
   it('forgets locks left to expire without a release, so one-off keys do not pile up in memory', async () => {
     const locks = await lockService();
-    const held = (locks as unknown as { held: Map<string, unknown> }).held;
+    const held = (locks as unknown as { locks: { held: Map<string, unknown> } }).locks.held;
     const started = Date.now();
     await Promise.all(Array.from({ length: 1_100 }, (_, i) => locks.acquireLock(`one-off:${i}`, 3_000)));
     expect(held.size).toBe(1_100); // none has expired yet, so the sweep at 1,024 kept them all
@@ -190,7 +190,7 @@ describe('DistributedLockService on a real Redis', () => {
       return 'outer';
     });
     expect(blocked).toEqual({ ran: true, result: 'outer' });
-    expect(inside).toEqual({ ran: false });
+    expect(inside).toEqual({ ran: false, reason: 'held' });
 
     await expect(
       a.withLock('with', 10_000, () => {

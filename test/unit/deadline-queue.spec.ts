@@ -1,60 +1,73 @@
+import { monotonicNow } from '../../src/core/clock';
 import { Deadlined, DeadlineQueue } from '../../src/core/redis/deadline-queue';
+import { TimerWatch } from '../support/timer-watch';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A call that records when it expired, on the monotonic clock the queue uses. */
 class Call extends Deadlined {
+  expiredAt: number | undefined;
   constructor(
     readonly name: string,
-    deadline: number,
+    inMs: number,
     private readonly expired: string[],
   ) {
-    super(deadline);
+    super(monotonicNow() + inMs);
   }
   expire(): void {
+    this.expiredAt = monotonicNow();
     this.expired.push(this.name);
   }
 }
 
-describe('DeadlineQueue', () => {
-  beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
-  afterEach(() => jest.useRealTimers());
-
-  it('expires each call once, in deadline order, only after its deadline, skipping removed ones', () => {
+describe('DeadlineQueue (real time on the monotonic clock)', () => {
+  it('expires each call once, in deadline order, never before its deadline, skipping removed ones', async () => {
     const expired: string[] = [];
     const queue = new DeadlineQueue();
-    const at = (name: string, offset: number) => new Call(name, Date.now() + offset, expired);
-    const [a, b, c, d] = [at('a', 100), at('b', 300), at('c', 200), at('d', 150)];
+    const [a, b, c, d] = [
+      new Call('a', 50, expired),
+      new Call('b', 250, expired),
+      new Call('c', 150, expired),
+      new Call('d', 100, expired),
+    ];
     for (const call of [a, b, c, d]) queue.add(call); // c and d arrive with earlier deadlines than b
     queue.remove(d); // its reply came
 
-    jest.advanceTimersByTime(99);
-    expect(expired).toEqual([]);
-    jest.advanceTimersByTime(2); // the timer fires at 100, and expires after one setImmediate
-    expect(expired).toEqual(['a']);
-    jest.advanceTimersByTime(200);
+    await sleep(600);
     expect(expired).toEqual(['a', 'c', 'b']);
-    jest.advanceTimersByTime(1_000);
-    expect(expired).toEqual(['a', 'c', 'b']);
+    for (const call of [a, b, c]) expect(call.expiredAt!).toBeGreaterThanOrEqual(call.deadline);
     expect([a, b, c, d].some((call) => call.queued)).toBe(false);
   });
 
-  it('postpones calls whose commands left late, and keeps the others on time', () => {
+  it('postpones calls whose commands left late, and keeps the others on time', async () => {
     const expired: string[] = [];
     const queue = new DeadlineQueue();
-    const [early, late] = [new Call('early', Date.now() + 100, expired), new Call('late', Date.now() + 100, expired)];
+    const [early, late] = [new Call('early', 50, expired), new Call('late', 50, expired)];
     queue.add(early);
     queue.add(late);
-    queue.postpone([late], 500); // its command left 500 ms after it was sent: the process had stalled
+    queue.postpone([late], 400); // its command left 400 ms after it was sent: the process had stalled
 
-    jest.advanceTimersByTime(101);
+    await sleep(250);
     expect(expired).toEqual(['early']);
-    jest.advanceTimersByTime(400);
-    expect(expired).toEqual(['early']);
-    jest.advanceTimersByTime(101);
+    await sleep(500);
     expect(expired).toEqual(['early', 'late']);
+    expect(late.expiredAt! - early.expiredAt!).toBeGreaterThanOrEqual(350);
   });
 
-  it('keeps one timer for all calls in flight', () => {
-    const queue = new DeadlineQueue();
-    for (let i = 0; i < 1_000; i++) queue.add(new Call(`call-${i}`, Date.now() + 1_000, []));
-    expect(jest.getTimerCount()).toBe(1);
+  it('keeps one timer for all calls in flight, and none once expireAll() settles them', async () => {
+    const watch = new TimerWatch().start();
+    try {
+      const expired: string[] = [];
+      const queue = new DeadlineQueue();
+      for (let i = 0; i < 1_000; i++) queue.add(new Call(`call-${i}`, 60_000, expired));
+      expect(watch.createdCount).toBe(1);
+
+      queue.expireAll();
+
+      expect(expired).toHaveLength(1_000);
+      expect(await watch.armed()).toEqual([]);
+    } finally {
+      watch.stop();
+    }
   });
 });

@@ -1,6 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { isCluster, type LockLogger } from '../lock-options';
+import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
+import type { LockLogger } from '../lock-options';
+import { isCluster } from './redis-target';
 import { Deadlined, DeadlineQueue } from './deadline-queue';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
@@ -32,7 +34,9 @@ export class ConnectionMonitor {
   /** The calls whose commands wait in the corked socket. */
   private readonly heldBack: Deadlined[] = [];
   private outageReason: string | undefined;
-  private readyWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
+  private detached = false;
+  /** One promise for every wait on the connection: true when it is ready, false when the store closes. */
+  private readyWaiter: { promise: Promise<boolean>; resolve: (ready: boolean) => void } | undefined;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -70,13 +74,13 @@ export class ConnectionMonitor {
 
   private async callWhenReady<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>): Promise<R> {
     // During a known outage, decide at once instead of making every tick wait.
-    if (this.inOutage || this.client.status === 'end') return settle(NO_REPLY);
-    const started = Date.now();
+    if (this.inOutage || this.detached || this.client.status === 'end') return settle(NO_REPLY);
+    const started = monotonicNow();
     if (!(await this.waitForReady(this.timeoutMs))) {
       this.startOutage(`not connected after ${this.timeoutMs} ms`);
       return settle(NO_REPLY);
     }
-    return this.callWithDeadline(send, settle, Math.max(1, this.timeoutMs - (Date.now() - started)));
+    return this.callWithDeadline(send, settle, Math.max(1, this.timeoutMs - (monotonicNow() - started)));
   }
 
   /** The hot path: one promise of our own, settled by the reply or by the deadline, whichever comes first. */
@@ -98,7 +102,7 @@ export class ConnectionMonitor {
     const socket = (this.client as Redis).stream as Socket | undefined;
     if (!socket || typeof socket.cork !== 'function') return;
     this.corked = socket;
-    this.corkedAt = Date.now();
+    this.corkedAt = monotonicNow();
     this.heldBack.push(call);
     socket.cork();
     process.nextTick(this.flushWrites);
@@ -109,7 +113,7 @@ export class ConnectionMonitor {
     this.corked = undefined;
     // The process stalled (GC pause, a long synchronous job) between the sends and this flush:
     // Redis only now sees the commands, so their time to answer starts now.
-    const lateMs = Date.now() - this.corkedAt;
+    const lateMs = monotonicNow() - this.corkedAt;
     if (lateMs >= LATE_FLUSH_MS) this.deadlines.postpone(this.heldBack, lateMs);
     this.heldBack.length = 0;
     socket.uncork();
@@ -127,11 +131,12 @@ export class ConnectionMonitor {
 
   /** Resolves true once the client is ready, false when `timeoutMs` passes first. */
   async waitForReady(timeoutMs: number): Promise<boolean> {
+    if (this.detached) return false;
     if (this.isReady) return true;
     if (this.client.status === 'end') return false;
     this.readyWaiter ??= (() => {
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => (resolve = done));
+      let resolve!: (ready: boolean) => void;
+      const promise = new Promise<boolean>((done) => (resolve = done));
       return { promise, resolve };
     })();
     let timer: NodeJS.Timeout | undefined;
@@ -139,7 +144,7 @@ export class ConnectionMonitor {
       timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // as in DeadlineQueue: a stall must not hide a 'ready'
     });
     try {
-      return await Promise.race([this.readyWaiter.promise.then(() => true), expired]);
+      return await Promise.race([this.readyWaiter.promise, expired]);
     } finally {
       clearTimeout(timer);
     }
@@ -148,12 +153,14 @@ export class ConnectionMonitor {
   detach(): void {
     this.client.off('ready', this.onReady);
     if (this.handleClientErrors) this.client.off('error', this.onClientError);
-    this.readyWaiter?.resolve();
+    // A wait in progress ends "not connected": nothing may be decided on a closing connection.
+    this.readyWaiter?.resolve(false);
     this.readyWaiter = undefined;
+    this.detached = true;
   }
 
   private readonly onReady = (): void => {
-    this.readyWaiter?.resolve();
+    this.readyWaiter?.resolve(true);
     this.readyWaiter = undefined;
     this.endOutage();
   };
@@ -188,7 +195,7 @@ class PendingCall<T, R> extends Deadlined {
     private readonly resolve: (answer: R) => void,
     private readonly timeoutMs: number,
   ) {
-    super(Date.now() + timeoutMs);
+    super(monotonicNow() + timeoutMs);
     monitor.deadlines.add(this);
   }
 

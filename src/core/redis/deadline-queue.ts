@@ -1,4 +1,6 @@
-/** Something waiting on Redis that must give up at `deadline` (ms since the epoch). */
+import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
+
+/** Something waiting on Redis that must give up at `deadline` (on the monotonic clock). */
 export abstract class Deadlined {
   /** @internal */ previous: Deadlined | undefined;
   /** @internal */ next: Deadlined | undefined;
@@ -54,13 +56,25 @@ export class DeadlineQueue {
     }
   }
 
+  /** Expires every entry now and disarms the timer: the queue's owner is closing. */
+  expireAll(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDueAt = Infinity;
+    while (this.head) {
+      const entry = this.head;
+      this.remove(entry);
+      entry.expire();
+    }
+  }
+
   private arm(dueAt: number): void {
     clearTimeout(this.timer);
     this.timerDueAt = dueAt;
     // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the timer
     // fires first even when replies are already there. One setImmediate lets the poll phase read
     // them, so only a reply that truly has not come counts as late.
-    this.timer = setTimeout(() => setImmediate(this.expireDue), Math.max(1, dueAt - Date.now()));
+    this.timer = setTimeout(() => setImmediate(this.expireDue), Math.max(1, dueAt - monotonicNow()));
     // Whatever a call waits on (its socket, a reconnection timer) keeps the process alive; this does not need to.
     this.timer.unref();
   }
@@ -68,7 +82,7 @@ export class DeadlineQueue {
   private readonly expireDue = (): void => {
     this.timer = undefined;
     this.timerDueAt = Infinity;
-    const now = Date.now();
+    const now = monotonicNow();
     while (this.head && this.head.deadline <= now) {
       const entry = this.head;
       this.remove(entry);

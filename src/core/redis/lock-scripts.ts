@@ -33,38 +33,64 @@ export class LuaScript {
 export const ACQUIRE_HELD = 0;
 /** ACQUIRE's reply when the tick asked for was already served by some holder. */
 export const ACQUIRE_TICK_DONE = -1;
+/** ACQUIRE's reply (as `{ACQUIRE_CLOCK_SKEW, redisMs}`) when the tick is too far from Redis's clock to judge. */
+export const ACQUIRE_CLOCK_SKEW = -2;
 /** ACQUIRE's reply when it took the lock without issuing a fencing token. */
 export const ACQUIRE_UNFENCED = 1;
 
 /**
  * Takes the lock for a scheduled tick or with a fencing token; a plain acquisition is a `SET NX PX`
- * of its own. Returns the fencing token (> 1), ACQUIRE_UNFENCED, ACQUIRE_HELD or ACQUIRE_TICK_DONE.
+ * of its own. Returns the fencing token (> 1), ACQUIRE_UNFENCED, ACQUIRE_HELD, ACQUIRE_TICK_DONE, or
+ * `{ACQUIRE_CLOCK_SKEW, <Redis time in ms>}`.
  * KEYS[1] lock key; KEYS[2] state hash (same hash slot); ARGV[1] token; ARGV[2] TTL in ms;
  * ARGV[3] tick in ms since the epoch, or '' when the caller serves no scheduled tick;
- * ARGV[4] '1' to issue a fencing token, '' not to.
+ * ARGV[4] '1' to issue a fencing token, '' not to; ARGV[5] the hash field of the job's latest
+ * tick; ARGV[6] how far ahead of Redis's clock a tick may be; ARGV[7] the state's retention in ms.
  *
- * The state hash keeps, without expiry, the per-key fencing counter (so tokens only grow) and
- * the latest tick served (so a replica whose clock or timer runs late cannot serve it again).
- * Fencing tokens stay below 2^53, exact as JavaScript numbers.
+ * The state hash keeps, per job, the latest tick served (so a replica whose timer or clock runs
+ * late cannot serve it again) and the key's fencing counter. A tick is judged against Redis's own
+ * clock: one further ahead than ARGV[6] comes from a replica whose clock is wrong and is refused
+ * without being recorded (it would block every real tick until then); one older than the
+ * retention is refused because its record may have expired. So the hash may expire once unused
+ * for the retention (plus the ahead bound): nothing it decided can be asked again after that.
+ * A fencing token is max(last + 1, Redis time in microseconds), so tokens keep growing when the
+ * counter is lost or stale (a restart, a failover to a replica that missed the last writes) as
+ * long as the server clock does not go back. Tokens stay below 2^53, exact as JavaScript numbers.
  */
 export const ACQUIRE = new LuaScript(`
-local tick = ARGV[3]
-if tick ~= '' then
-  local served = redis.call('HGET', KEYS[2], 'tick')
-  if served and tonumber(served) >= tonumber(tick) then return -1 end
+local tick = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+if tick then
+  local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+  if tick > now + tonumber(ARGV[6]) or tick < now - tonumber(ARGV[7]) then return {-2, now} end
+  local served = tonumber(redis.call('HGET', KEYS[2], ARGV[5]))
+  if served and served >= tick then return -1 end
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-if tick ~= '' then redis.call('HSET', KEYS[2], 'tick', tick) end
-if ARGV[4] ~= '1' then return 1 end
-local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
-if fence == 1 then
-  -- A new (or lost) counter starts at the server time in microseconds, so tokens stay above
-  -- those issued before Redis lost its data, unless a key was taken over a million times a second.
-  local now = redis.call('TIME')
-  fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
-  redis.call('HSET', KEYS[2], 'fence', fence)
+if tick then redis.call('HSET', KEYS[2], ARGV[5], ARGV[3]) end
+local result = 1
+if ARGV[4] == '1' then
+  local last = tonumber(redis.call('HGET', KEYS[2], 'fence')) or 0
+  result = math.max(last + 1, clock[1] * 1000000 + clock[2])
+  redis.call('HSET', KEYS[2], 'fence', result)
 end
-return fence
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[7]) + tonumber(ARGV[6]))
+return result
+`);
+
+/**
+ * Undoes an acquisition whose taker will not use it (its reply came too late, or the engine was
+ * closing): deletes the lock while it holds our token, and hands back the tick it recorded, while
+ * no later tick has been recorded, by setting the marker just below it. Every earlier tick stays
+ * refused, and the tick itself can be served by another replica. Returns 1.
+ * KEYS[1] lock key; KEYS[2] state hash; ARGV[1] token; ARGV[2] tick or ''; ARGV[3] the tick's field.
+ */
+export const CANCEL_ACQUISITION = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[3]) == ARGV[2] then
+  redis.call('HSET', KEYS[2], ARGV[3], tonumber(ARGV[2]) - 1)
+end
+return 1
 `);
 
 /**
@@ -89,4 +115,4 @@ end
 return 0
 `);
 
-export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, EXTEND_IF_OWNER];
+export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, EXTEND_IF_OWNER, CANCEL_ACQUISITION];

@@ -1,3 +1,4 @@
+import { monotonicNow } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
 import type { RedisStore } from './redis-store';
 
@@ -30,9 +31,13 @@ export class QuorumStore implements LockStore {
     return ready.filter(Boolean).length >= this.quorum;
   }
 
-  /** Each node releases a late acquisition by itself, whatever the caller asks (`_releaseIfLate`). */
-  async acquire<R>(request: LockRequest, _releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+  /** Each node cancels a late acquisition by itself, whatever the caller asks (`_cancelIfLate`). */
+  async acquire<R>(request: LockRequest, _cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
     return then(await this.acquireOnMajority(request));
+  }
+
+  async cancel(request: LockRequest): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.cancel(request)));
   }
 
   async extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
@@ -52,17 +57,20 @@ export class QuorumStore implements LockStore {
   }
 
   private async acquireOnMajority(request: LockRequest): Promise<AcquireReply> {
-    const started = Date.now();
+    const started = monotonicNow();
     const perNode = { ...request, fencing: false };
     const replies = await Promise.all(this.nodes.map((node) => node.acquire(perNode, true, same)));
     const granted = replies.filter((reply) => reply.kind === 'acquired').length;
-    const validityMs = request.ttlMs - (Date.now() - started) - this.driftMs(request.ttlMs);
+    const validityMs = request.ttlMs - (monotonicNow() - started) - this.driftMs(request.ttlMs);
     if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };
 
-    // Not ours after all: give back what the minority granted, without waiting for it.
-    if (granted > 0) void this.release(request.lockKey, request.token, 0, same);
+    // Not ours after all: give back what the minority granted, and the tick they recorded there
+    // (only there: on the other nodes a recorded tick is another replica's).
+    replies.forEach((reply, i) => reply.kind === 'acquired' && void this.nodes[i].cancel(perNode));
     const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
     if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
+    const skewed = replies.find((reply) => reply.kind === 'clock-skew');
+    if (skewed) return skewed;
     // A majority that served this tick exists once any node reports it served with no quorum granted.
     return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
   }

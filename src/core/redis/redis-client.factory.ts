@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { LockLogger, RedisTarget } from '../lock-options';
+import type { LockLogger } from '../lock-options';
+import type { RedisTarget } from './redis-target';
 import type { LockStore } from '../lock-store';
 import { QuorumStore } from './quorum-store';
 import { RedisStore } from './redis-store';

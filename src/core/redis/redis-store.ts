@@ -1,12 +1,16 @@
 import type { Cluster, Redis } from 'ioredis';
+import { clearTimeout, setTimeout } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
-import { isCluster, type LockLogger } from '../lock-options';
+import type { LockLogger } from '../lock-options';
+import { isCluster } from './redis-target';
 import { ConnectionMonitor, NO_REPLY } from './connection-monitor';
 import {
   ACQUIRE,
+  ACQUIRE_CLOCK_SKEW,
   ACQUIRE_HELD,
   ACQUIRE_TICK_DONE,
   ACQUIRE_UNFENCED,
+  CANCEL_ACQUISITION,
   EXTEND_IF_OWNER,
   LOCK_SCRIPTS,
   RELEASE_IF_OWNER,
@@ -29,7 +33,7 @@ export class RedisStore implements LockStore {
     readonly client: Redis | Cluster,
     private readonly ownsClient: boolean,
     readonly label: string,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
     logger: LockLogger,
     whileDown: string,
   ) {
@@ -46,7 +50,7 @@ export class RedisStore implements LockStore {
     return this.monitor.waitForReady(timeoutMs);
   }
 
-  acquire<R>(request: LockRequest, releaseIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+  acquire<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
     const { lockKey, token, ttlMs, tick, fencing } = request;
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
     if (tick === undefined && !fencing) {
@@ -54,7 +58,7 @@ export class RedisStore implements LockStore {
         () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
         (reply, late) => {
           if (reply !== NO_REPLY) return then(reply === 'OK' ? ACQUIRED_UNFENCED : HELD);
-          if (releaseIfLate) this.releaseWhenLate(late, (value) => value === 'OK', lockKey, token);
+          if (cancelIfLate) this.cancelWhenLate(late, (value) => value === 'OK', request);
           return then(UNAVAILABLE);
         },
       );
@@ -71,17 +75,42 @@ export class RedisStore implements LockStore {
           ttlMs,
           tick ?? '',
           fencing ? '1' : '',
+          request.tickField,
+          request.tickAheadLimitMs,
+          request.stateRetentionMs,
         ),
       (reply, late) => {
         if (reply === NO_REPLY) {
-          if (releaseIfLate) this.releaseWhenLate(late, (value) => Number(value) > 0, lockKey, token);
+          if (cancelIfLate) this.cancelWhenLate(late, (value) => Number(value) > 0, request);
           return then(UNAVAILABLE);
+        }
+        if (Array.isArray(reply) && reply[0] === ACQUIRE_CLOCK_SKEW) {
+          return then({ kind: 'clock-skew', offsetMs: Date.now() - Number(reply[1]) });
         }
         const code = Number(reply);
         if (code === ACQUIRE_HELD) return then(HELD);
         if (code === ACQUIRE_TICK_DONE) return then(TICK_SERVED);
         return then(code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code });
       },
+    );
+  }
+
+  cancel(request: LockRequest): Promise<void> {
+    const { lockKey, token, tick } = request;
+    if (tick === undefined) return this.release(lockKey, token, 0, () => undefined);
+    return this.monitor.call(
+      (afterNoScript) =>
+        CANCEL_ACQUISITION.send(
+          this.client,
+          afterNoScript,
+          2,
+          lockKey,
+          request.stateKey,
+          token,
+          tick,
+          request.tickField,
+        ),
+      () => undefined,
     );
   }
 
@@ -105,8 +134,13 @@ export class RedisStore implements LockStore {
 
   async close(): Promise<void> {
     this.client.off('ready', this.loadScripts);
+    if (this.ownsClient) await this.disconnect();
     this.monitor.detach();
-    if (!this.ownsClient) return;
+    // Nothing waits on this store any more: settle what is left now, and leave no timer armed.
+    this.monitor.deadlines.expireAll();
+  }
+
+  private async disconnect(): Promise<void> {
     // The client is being discarded: errors of a connection cut short must not reach ioredis's
     // "Unhandled error event" printer.
     this.client.on('error', () => undefined);
@@ -118,18 +152,27 @@ export class RedisStore implements LockStore {
     }
     this.client.disconnect();
     markEnded(this.client);
+    // Resolve once the socket is closed, so nothing of the connection (ioredis's own disconnect
+    // timer included) outlives close(); bounded, like every wait on Redis.
+    if (this.client.status === 'end') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.timeoutMs);
+      this.client.once('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
-  /** An acquisition that lands after the deadline would hold a lock no one uses until its TTL runs out. */
-  private releaseWhenLate(
+  /** An acquisition that lands after the deadline would hold a lock (and a tick) no one uses. */
+  private cancelWhenLate(
     late: Promise<unknown> | undefined,
     granted: (reply: unknown) => boolean,
-    lockKey: string,
-    token: string,
+    request: LockRequest,
   ): void {
     late?.then(
       (reply) => {
-        if (granted(reply)) void this.release(lockKey, token, 0, () => undefined);
+        if (granted(reply)) void this.cancel(request);
       },
       () => undefined,
     );

@@ -1,0 +1,117 @@
+import type { CronTime } from 'cron';
+
+/** Where a cron expression is read: an IANA time zone, or a fixed offset from UTC in minutes. */
+export interface CronZone {
+  /** IANA time zone, e.g. `Europe/Paris`. Default: the process's zone. */
+  timeZone?: string;
+  /** Fixed offset from UTC in minutes; exclusive with `timeZone`. */
+  utcOffset?: number;
+}
+
+/** A scheduler's timer may fire this much before the occurrence it serves; it still serves it. */
+export const EARLY_FIRING_TOLERANCE_MS = 50;
+
+/** How far back to look for the latest occurrence, widening until one is found (at most 8 years). */
+const LOOKBACK_MS = [1_000, 60_000, 3_600_000, 86_400_000, 32 * 86_400_000, 366 * 86_400_000, 8 * 366 * 86_400_000];
+
+/**
+ * A cron schedule read with the parser `@nestjs/schedule` itself uses (the `cron` package's
+ * `CronTime`), so an occurrence is named exactly as the scheduler computed it.
+ */
+export class CronSchedule {
+  private readonly time: CronTime | undefined;
+  private readonly zone: string | undefined;
+  /** A one-off date (`@Cron(new Date(...))`) has a single occurrence. */
+  private readonly once: number | undefined;
+  /** The last occurrence found and the one after it: most calls fall between the two. */
+  private latest = NaN;
+  private following = NaN;
+
+  constructor(source: string | Date | { toMillis(): number }, zone: CronZone = {}) {
+    if (typeof source !== 'string') {
+      this.once = source instanceof Date ? source.getTime() : source.toMillis();
+      return;
+    }
+    // Loaded on first use: only cron-scheduled jobs need the parser.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { CronTime } = require('cron') as typeof import('cron');
+    this.time = new CronTime(source, zone.timeZone, zone.utcOffset as null | undefined);
+    this.zone = zone.timeZone ?? (zone.utcOffset === undefined ? undefined : offsetZone(zone.utcOffset));
+  }
+
+  /**
+   * The latest occurrence at or before `at` (ms since the epoch), allowing a timer that fires up
+   * to EARLY_FIRING_TOLERANCE_MS early; `undefined` when the schedule has not occurred yet. A
+   * callback that fires late, however late, is named after the occurrence it serves, unless the
+   * next occurrence has come meanwhile: then it serves that one.
+   */
+  occurrenceAt(at: number): number | undefined {
+    const target = at + EARLY_FIRING_TOLERANCE_MS;
+    if (this.once !== undefined) return this.once <= target ? this.once : undefined;
+    if (target >= this.latest && target < this.following) return this.latest;
+    for (const lookbackMs of LOOKBACK_MS) {
+      let occurrence = this.nextAfter(target - lookbackMs);
+      if (occurrence > target) continue;
+      let next = this.nextAfter(occurrence);
+      while (next <= target) {
+        occurrence = next;
+        next = this.nextAfter(occurrence);
+      }
+      this.latest = occurrence;
+      this.following = next;
+      return occurrence;
+    }
+    return undefined;
+  }
+
+  /** The time between the last occurrence found and the next (0 before any is found, or for a one-off date). */
+  get periodMs(): number {
+    const period = this.following - this.latest;
+    return Number.isFinite(period) ? period : 0;
+  }
+
+  /** The first occurrence strictly after `at`. */
+  private nextAfter(at: number): number {
+    return this.time!.getNextDateFrom(new Date(at), this.zone).toMillis();
+  }
+}
+
+function offsetZone(minutes: number): string {
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${String(Math.trunc(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** Parsed schedules by expression and zone: parsing is the costly part, and expressions are few. */
+const schedules = new Map<string, CronSchedule>();
+
+/**
+ * The scheduled occurrence a cron callback is serving: the latest occurrence of `expression` at
+ * or before `now`, in ms since the epoch. Replicas whose timers fire at slightly different moments,
+ * or late, name the same occurrence, so each one runs once. Pass it as `tick` to `withLock` /
+ * `acquire` when scheduling with something other than `@nestjs/schedule` (`@DistributedLock`
+ * reads the `@Cron` expression itself). Throws the parser's error for a malformed expression, and
+ * a `RangeError` when the schedule has no occurrence yet.
+ *
+ * @example
+ * cron.schedule('0 * * * *', () =>
+ *   locks.withLock('cron:hourly', 60_000, sync, { tick: cronTick('0 0 * * * *', { timeZone: 'Europe/Paris' }) }),
+ * );
+ */
+export function cronTick(expression: string, options: CronZone & { now?: number | Date } = {}): number {
+  const { now = Date.now(), ...zone } = options;
+  const cacheKey = `${expression}\u0000${zone.timeZone ?? ''}\u0000${zone.utcOffset ?? ''}`;
+  let schedule = schedules.get(cacheKey);
+  if (!schedule) {
+    schedule = new CronSchedule(expression, zone);
+    schedules.set(cacheKey, schedule);
+  }
+  const at = now instanceof Date ? now.getTime() : now;
+  const occurrence = schedule.occurrenceAt(at);
+  if (occurrence === undefined) {
+    throw new RangeError(
+      `The cron schedule "${expression}" has no occurrence at or before ${new Date(at).toISOString()}.`,
+    );
+  }
+  return occurrence;
+}

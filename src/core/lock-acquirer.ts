@@ -1,0 +1,297 @@
+import type { AcquireSettings } from './acquire-options';
+import { clearTimeout, monotonicNow, setTimeout } from './clock';
+import type { LockLostError } from './errors';
+import { LockHandle, type LockIssuer } from './lock-handle';
+import type { ResolvedLockOptions } from './lock-options';
+import type { AcquireReply, LockRequest, LockStore } from './lock-store';
+import type { RunDrain } from './run-drain';
+import { createToken } from './token';
+
+/**
+ * Why a lock was not taken: `held` by someone (this instance included); its `tick-served` already;
+ * `clock-skew`, its tick too far from the Redis clock to judge; Redis `unavailable` under
+ * fail-closed; or the engine `closed` (shutting down).
+ */
+export type SkipReason = 'held' | 'tick-served' | 'clock-skew' | 'unavailable' | 'closed';
+
+/** What one acquisition round trip came to: the new lock, or why there is none. */
+export type Attempt = LockHandle | SkipReason;
+
+/** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
+export interface Occurrence {
+  readonly tick: number | undefined;
+  /** The state hash field of the job's latest tick. */
+  readonly tickField: string;
+  /** The schedule's period (0 when unknown): the state must outlive it. */
+  readonly periodMs: number;
+}
+
+/** The state hash field of the latest tick served, for callers that name no job. */
+export const TICK_FIELD = 'tick';
+
+/** Plain acquisitions: no scheduled occurrence. */
+export const NO_OCCURRENCE: Occurrence = { tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
+
+/** How many acquisitions pass between two sweeps of expired, unreleased locks (amortized O(1)). */
+const SWEEP_EVERY_GRANTS = 1024;
+/** A replica with a wrong clock warns at most this often. */
+const CLOCK_WARNING_EVERY_MS = 60_000;
+/** A tick may be this far ahead of the Redis clock at least (`tickAheadLimitMs` default: max(ttl, this)). */
+const MIN_TICK_AHEAD_LIMIT_MS = 60_000;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const ACQUIRING: unique symbol = Symbol('acquisition in flight');
+const same = <T>(value: T): T => value;
+export const isLock = (attempt: Attempt): attempt is LockHandle => typeof attempt !== 'string';
+
+/**
+ * Takes, extends and releases locks in a store, and remembers the ones this instance holds. A
+ * lock `key` is the string `<keyPrefix>lock:{<key>}`; fenced or scheduled ones also use the hash
+ * `<keyPrefix>lock:{<key>}:state`.
+ */
+export class LockAcquirer implements LockIssuer {
+  /**
+   * By lock name as given (building the Redis key would cost a hash per lookup): the lock taken
+   * last, held or not, or ACQUIRING while an acquisition is in flight, so a concurrent one in this
+   * instance is refused at once. Released locks stay until the next acquisition of their name or
+   * the next sweep: replacing an entry is cheaper than deleting and re-adding it.
+   */
+  private readonly held = new Map<string, LockHandle | typeof ACQUIRING>();
+  /** Set when closing starts: no acquisition is granted after that. */
+  private closed = false;
+  /** Wakes retry loops waiting between attempts when closing starts. */
+  private readonly closeWaits = new AbortController();
+  private grantsSinceSweep = 0;
+  private lastClockWarningAt = -Infinity;
+  private readonly failOpen: boolean;
+
+  constructor(
+    private readonly options: ResolvedLockOptions,
+    private readonly store: LockStore,
+    private readonly drainer: RunDrain,
+  ) {
+    this.failOpen = options.failMode === 'open';
+  }
+
+  lockKeyOf(key: string): string {
+    return `${this.options.keyPrefix}lock:{${key}}`;
+  }
+
+  /** No acquisition is granted from now on; one in flight is undone when its reply comes. */
+  stopGranting(): void {
+    this.closed = true;
+    this.closeWaits.abort();
+  }
+
+  /** The lock last taken under `key`, held or not. */
+  lockNamed(key: string): LockHandle | undefined {
+    const lock = this.held.get(key);
+    return lock === ACQUIRING ? undefined : lock;
+  }
+
+  /** One attempt, or retries until `waitMs` has passed while the lock is held elsewhere. */
+  acquire(key: string, ttlMs: number, settings: AcquireSettings, occurrence: Occurrence): Promise<Attempt> {
+    if (settings.waitMs > 0 || settings.signal) return this.acquireWithRetries(key, ttlMs, settings, occurrence);
+    return this.attempt(key, ttlMs, settings, occurrence, (attempt) => this.handOver(attempt, settings));
+  }
+
+  private async acquireWithRetries(
+    key: string,
+    ttlMs: number,
+    settings: AcquireSettings,
+    occurrence: Occurrence,
+  ): Promise<Attempt> {
+    const { signal } = settings;
+    const deadline = monotonicNow() + settings.waitMs;
+    for (let retry = 0; ; retry++) {
+      signal?.throwIfAborted();
+      const attempt = await this.attempt(key, ttlMs, settings, occurrence, same);
+      if (isLock(attempt)) {
+        if (signal?.aborted) {
+          await attempt.release();
+          signal.throwIfAborted();
+        }
+        return this.handOver(attempt, settings);
+      }
+      const remainingMs = deadline - monotonicNow();
+      if (attempt !== 'held' || remainingMs <= 0) return attempt;
+      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
+      // Equal jitter: replicas that collided once do not retry in lockstep.
+      await sleep(
+        Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)),
+        signal,
+        this.closeWaits.signal,
+      );
+    }
+  }
+
+  private handOver(attempt: Attempt, settings: AcquireSettings): Attempt {
+    if (isLock(attempt) && settings.autoExtend) {
+      attempt.keepAlive();
+      this.drainer.hold(attempt);
+    }
+    return attempt;
+  }
+
+  async extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'> {
+    const reply = await this.store.extend(lock.storedKey, lock.token, ttlMs);
+    return reply === 'done' ? 'extended' : reply === 'not-owner' ? 'lost' : 'unknown';
+  }
+
+  releaseHeld(lock: LockHandle): Promise<void> {
+    this.drainer.letGo(lock);
+    if (!lock.markReleased()) return RESOLVED;
+    const holdMs =
+      lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (monotonicNow() - lock.requestedAt)));
+    this.drainer.callStarted();
+    return this.store.release(lock.storedKey, lock.token, holdMs, (reply) => {
+      this.drainer.callEnded();
+      if (reply === 'not-owner' && !lock.withoutRedis) {
+        this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
+      }
+    });
+  }
+
+  lockLost(error: LockLostError): void {
+    this.options.logger.error(error.message);
+  }
+
+  /**
+   * One acquisition round trip, deciding by the fail mode when Redis cannot answer in time. The
+   * store hands its reply to `then`, so no promise is added between Redis and the caller.
+   */
+  attempt<R>(
+    key: string,
+    ttlMs: number,
+    settings: AcquireSettings,
+    occurrence: Occurrence,
+    then: (attempt: Attempt) => R,
+  ): Promise<R> {
+    if (this.closed) return Promise.resolve(then('closed'));
+    const previous = this.held.get(key);
+    if (previous === ACQUIRING || previous?.isHeld) return Promise.resolve(then('held'));
+    const request = this.requestFor(key, ttlMs, settings.fencing ?? this.options.fencing, occurrence);
+    const requestedAt = monotonicNow();
+    this.held.set(key, ACQUIRING);
+    this.drainer.callStarted();
+    // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
+    return this.store.acquire(request, !this.failOpen, (reply) => {
+      this.drainer.callEnded();
+      let attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt);
+      if (isLock(attempt) && this.closed) attempt = this.undo(attempt, request);
+      if (isLock(attempt)) this.held.set(key, attempt);
+      else if (previous) this.held.set(key, previous);
+      else this.held.delete(key);
+      return then(attempt);
+    });
+  }
+
+  private requestFor(key: string, ttlMs: number, fencing: boolean, occurrence: Occurrence): LockRequest {
+    const lockKey = this.lockKeyOf(key);
+    const { tick, tickField, periodMs } = occurrence;
+    const { tickAheadLimitMs, stateRetentionMs } = this.options;
+    return {
+      lockKey,
+      stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
+      token: createToken(),
+      ttlMs,
+      tick,
+      tickField,
+      fencing,
+      tickAheadLimitMs: tickAheadLimitMs ?? Math.max(ttlMs, MIN_TICK_AHEAD_LIMIT_MS),
+      stateRetentionMs: Math.max(stateRetentionMs, 2 * ttlMs, 2 * periodMs),
+    };
+  }
+
+  /** An acquisition granted after closing started: give it back at once, tick included. */
+  private undo(lock: LockHandle, request: LockRequest): 'closed' {
+    lock.markReleased();
+    if (!lock.withoutRedis) {
+      this.drainer.callStarted();
+      void this.store.cancel(request).then(() => this.drainer.callEnded());
+    }
+    return 'closed';
+  }
+
+  private decide(
+    key: string,
+    request: LockRequest,
+    reply: AcquireReply,
+    minHoldMs: number,
+    requestedAt: number,
+  ): Attempt {
+    switch (reply.kind) {
+      case 'held':
+      case 'tick-served':
+        return reply.kind;
+      case 'clock-skew':
+        this.warnClockSkew(key, request.tick!, reply.offsetMs);
+        return 'clock-skew';
+      case 'unavailable':
+        if (!this.failOpen) return 'unavailable';
+    }
+    // One object of the final shape: copying a half-built one cost more than the rest of the call.
+    const lock = new LockHandle(this, {
+      key,
+      storedKey: request.lockKey,
+      token: request.token,
+      ttlMs: request.ttlMs,
+      minHoldMs,
+      tick: request.tick,
+      requestedAt,
+      driftMs: this.store.driftMs(request.ttlMs),
+      fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
+      withoutRedis: reply.kind === 'unavailable',
+    });
+    if (++this.grantsSinceSweep >= SWEEP_EVERY_GRANTS) this.forgetExpired();
+    return lock;
+  }
+
+  private warnClockSkew(key: string, tick: number, offsetMs: number): void {
+    const now = monotonicNow();
+    if (now - this.lastClockWarningAt < CLOCK_WARNING_EVERY_MS) return;
+    this.lastClockWarningAt = now;
+    const tickFromRedisMs = tick - (Date.now() - offsetMs);
+    const seconds = (ms: number): string => `${Math.abs(Math.round(ms / 1000))} s ${ms >= 0 ? 'ahead of' : 'behind'}`;
+    this.options.logger.warn(
+      `Refused tick ${new Date(tick).toISOString()} of lock "${key}": it is ${seconds(tickFromRedisMs)} the ` +
+        `Redis server's clock, beyond tickAheadLimitMs ahead or stateRetentionMs behind; this process's clock is ` +
+        `${seconds(offsetMs)} Redis's. Scheduled runs of this replica are skipped until its clock is synchronized (NTP).`,
+    );
+  }
+
+  /** Drops released locks and those left to expire, so names never taken again do not pile up. */
+  private forgetExpired(): void {
+    this.grantsSinceSweep = 0;
+    for (const [key, lock] of this.held) {
+      if (lock === ACQUIRING || lock.isHeld) continue;
+      lock.markReleased(); // stops the renewal of one left to expire
+      this.drainer.letGo(lock);
+      this.held.delete(key);
+    }
+  }
+}
+
+/** The state hash of a lock: its fencing counter and latest ticks, in the lock's hash slot. */
+export function stateKeyOf(lockKey: string): string {
+  return `${lockKey}:state`;
+}
+
+/** Resolves after `ms` or when `closing` aborts; rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      closing.removeEventListener('abort', done);
+      resolve();
+    };
+    const onAbort = (): void => {
+      done();
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    closing.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,66 @@
+import { CronSchedule, cronTick, EARLY_FIRING_TOLERANCE_MS } from '../../src';
+
+const at = (iso: string): number => Date.parse(iso);
+
+describe('cronTick: the occurrence a cron callback serves, named from its schedule', () => {
+  const EVERY_5_S = '*/5 * * * * *';
+
+  it.each([
+    ['on time', 0],
+    ['a few ms late', 7],
+    ['700 ms late (a busy event loop)', 700],
+    ['4.9 s late', 4_900],
+    [`up to ${EARLY_FIRING_TOLERANCE_MS} ms early`, -EARLY_FIRING_TOLERANCE_MS],
+  ])('names the occurrence when the callback fires %s', (_case, offsetMs) => {
+    const occurrence = at('2026-11-23T06:00:05.000Z');
+    expect(cronTick(EVERY_5_S, { now: occurrence + offsetMs })).toBe(occurrence);
+    expect(cronTick(EVERY_5_S, { now: new Date(occurrence + offsetMs) })).toBe(occurrence);
+  });
+
+  it('names the next occurrence once it has come, so a very late callback serves that one', () => {
+    expect(cronTick(EVERY_5_S, { now: at('2026-11-23T06:00:10.000Z') })).toBe(at('2026-11-23T06:00:10.000Z'));
+  });
+
+  it('finds the latest occurrence of sparse schedules: daily, monthly', () => {
+    expect(cronTick('0 0 6 * * *', { now: at('2026-11-23T17:45:12.345Z'), timeZone: 'UTC' })).toBe(
+      at('2026-11-23T06:00:00.000Z'),
+    );
+    expect(cronTick('0 30 2 1 * *', { now: at('2026-11-23T17:45:12.345Z'), timeZone: 'UTC' })).toBe(
+      at('2026-11-01T02:30:00.000Z'),
+    );
+  });
+
+  it('reads the expression in the time zone or UTC offset given, as @nestjs/schedule does', () => {
+    const now = at('2026-11-23T23:00:00.000Z'); // 08:00 the next day in Tokyo
+    expect(cronTick('0 0 6 * * *', { now, timeZone: 'Asia/Tokyo' })).toBe(at('2026-11-23T21:00:00.000Z'));
+    expect(cronTick('0 0 6 * * *', { now, utcOffset: 9 * 60 })).toBe(at('2026-11-23T21:00:00.000Z'));
+    expect(cronTick('0 0 6 * * *', { now, utcOffset: -5 * 60 })).toBe(at('2026-11-23T11:00:00.000Z'));
+  });
+
+  it('throws the parser error for a malformed expression', () => {
+    expect(() => cronTick('61 * * * * *')).toThrow();
+  });
+});
+
+describe('CronSchedule', () => {
+  it('has one occurrence for a one-off date, and none before it', () => {
+    const date = new Date('2026-11-23T06:00:00.000Z');
+    const schedule = new CronSchedule(date);
+    expect(schedule.occurrenceAt(date.getTime() - 1_000)).toBeUndefined();
+    expect(schedule.occurrenceAt(date.getTime() + 60_000)).toBe(date.getTime());
+  });
+
+  it('reports the period between the occurrence found and the next', () => {
+    const schedule = new CronSchedule('0 */10 * * * *', { timeZone: 'UTC' });
+    expect(schedule.occurrenceAt(at('2026-11-23T06:14:00.000Z'))).toBe(at('2026-11-23T06:10:00.000Z'));
+    expect(schedule.periodMs).toBe(600_000);
+  });
+
+  it('answers from the occurrence it found while the next has not come, and moves on after it', () => {
+    const schedule = new CronSchedule('*/2 * * * * *', { timeZone: 'UTC' });
+    expect(schedule.occurrenceAt(at('2026-11-23T06:00:00.100Z'))).toBe(at('2026-11-23T06:00:00.000Z'));
+    expect(schedule.occurrenceAt(at('2026-11-23T06:00:01.900Z'))).toBe(at('2026-11-23T06:00:00.000Z'));
+    expect(schedule.occurrenceAt(at('2026-11-23T06:00:02.000Z'))).toBe(at('2026-11-23T06:00:02.000Z'));
+    expect(schedule.occurrenceAt(at('2026-11-23T05:59:59.000Z'))).toBe(at('2026-11-23T05:59:58.000Z'));
+  });
+});
