@@ -138,7 +138,20 @@ class ScriptsFloorClient implements LockClient {
   async tryAcquire(key: string): Promise<unknown> {
     const token = `${this.prefix}${++this.counter}`;
     const lock = `lock:{${key}}`;
-    const fence = await this.client.evalsha(ACQUIRE.sha, 2, lock, `${lock}:state`, token, TTL_MS, '', '1');
+    // The arguments the engine sends for a fenced lock: no tick, the default ahead bound and retention.
+    const fence = await this.client.evalsha(
+      ACQUIRE.sha,
+      2,
+      lock,
+      `${lock}:state`,
+      token,
+      TTL_MS,
+      '',
+      '1',
+      'tick',
+      60_000,
+      86_400_000,
+    );
     return Number(fence) > 0 ? [lock, token] : undefined;
   }
 
