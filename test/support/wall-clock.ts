@@ -1,30 +1,20 @@
+import { performance } from 'node:perf_hooks';
+
 /**
- * Fakes the wall clock (`Date`) only, as a replica whose clock reads differently would see it;
- * timers, `performance` and `process.hrtime` stay real, so the library's deadlines and Redis run
- * as they do in production. `set(ms)` moves the wall clock; `restore()` ends the fake.
+ * Moves the wall clock (`Date.now()`) of this process, as a replica whose clock reads differently,
+ * or steps (NTP, a resumed VM), would see it. The clock keeps running from where it is set; timers,
+ * `performance` and Redis keep real time. `set(ms)` puts it at `ms`; `restore()` ends the fake.
  */
-export function fakeWallClock(startMs = Date.now()): { set(ms: number): void; restore(): void } {
-  jest.useFakeTimers({
-    now: startMs,
-    doNotFake: [
-      'hrtime',
-      'nextTick',
-      'performance',
-      'queueMicrotask',
-      'requestAnimationFrame',
-      'cancelAnimationFrame',
-      'requestIdleCallback',
-      'cancelIdleCallback',
-      'setImmediate',
-      'clearImmediate',
-      'setInterval',
-      'clearInterval',
-      'setTimeout',
-      'clearTimeout',
-    ],
-  });
+export function fakeWallClock(): { set(ms: number): void; restore(): void } {
+  const realNow = Date.now.bind(Date);
+  const startWall = realNow();
+  const startMono = performance.now();
+  let offsetMs = 0;
+  const now = jest.spyOn(Date, 'now').mockImplementation(() => startWall + (performance.now() - startMono) + offsetMs);
   return {
-    set: (ms) => jest.setSystemTime(ms),
-    restore: () => jest.useRealTimers(),
+    set: (ms) => {
+      offsetMs = ms - (startWall + (performance.now() - startMono));
+    },
+    restore: () => now.mockRestore(),
   };
 }
