@@ -1,38 +1,54 @@
 /**
  * Checks the logs of a chaos run (see fault-driver.ts) against the library's guarantees.
  *
+ * Jobs: the every-second and the every-5-seconds job (CHAOS_JOBS), each under its own lock. Each
+ * rule below holds per job; executions of different jobs may overlap.
+ *
  * Executions: one per `start` record. Its interval is [start, end], where `end` is the time in its
- * `end` record or, for an execution killed before it could write one ("crashed"), the time the
- * driver sent SIGKILL to its process. Times are CLOCK_MONOTONIC, common to all processes.
+ * `end` record or, for an execution cut off before it could write one ("crashed"), the time the
+ * driver sent SIGKILL to its process, or the time its SIGTERMed process exited. Its occurrence is
+ * the tick the library reported (`currentLock().tick`) rounded down to its job's period. Times
+ * are CLOCK_MONOTONIC, common to all processes.
  *
  * Windows: every fault has an exclusion window [fault start, fault end + TTL + settle], where the
- * fault ends when the replica is resumed or restarted and ready again, or Redis is resumed or
- * started again, and settle is 2 s by default. After a SIGKILL the dead holder's lock stays until
- * its TTL; after a Redis restart the state (last tick, fencing counter) is gone; while Redis is
- * frozen or down, fail-open replicas run without a lock.
+ * fault ends when the replica is resumed, or restarted and ready again, or its event loop is free
+ * again, or Redis is resumed or started again, and settle is 2 s by default. After a SIGKILL the
+ * dead holder's lock stays until its TTL; after a Redis restart the state (last tick, fencing
+ * counter) is gone; while Redis is frozen or down, fail-open replicas run without a lock.
  *
  * Checks:
- * 1. No tick executed twice. A tick executed several times is excused only when one of those
- *    executions started inside a Redis window (restart or pause); replica faults excuse nothing.
+ * 1. No occurrence executed twice. An occurrence executed several times is excused only when one
+ *    of those executions started inside a Redis window (restart or pause); replica faults
+ *    (SIGKILL, SIGSTOP, SIGTERM, a late timer) excuse nothing. And every reported tick is an
+ *    occurrence of its job's schedule (a multiple of its period), with no exclusion: a late
+ *    firing named after the next second is a misnamed occurrence, whether or not it ran twice.
  * 2. No two executions overlap. A pair is excused when either started inside a Redis window.
  *    Otherwise the overlap is "fenced", and allowed, only when the execution that started first
  *    ended with lost-lock, its fencing token is lower than the other's, and its last passing
- *    `throwIfLost()` was before the other started. Any other overlap is a violation.
+ *    `throwIfLost()` was before the other started, and it was not in flight on a SIGTERMed
+ *    replica (a drain keeps its lock). Any other overlap is a violation.
  * 3. Fencing tokens strictly increase in the order executions started (no exclusion; executions
  *    without a token, run fail-open, are left out).
- * 4. Every tick is executed. A tick T (a wall-clock second) is due on the monotonic clock when
- *    the replica with the fastest clock fires it: T - (driver's wall - monotonic offset) - that
- *    skew. Ticks due from 1 s after all replicas were ready to 1 s before the fault phase ended,
- *    outside every window (which also keeps at least one replica alive), must have an execution.
+ * 4. Every occurrence is executed. An occurrence T (wall-clock ms) is due on the monotonic clock
+ *    when the replica with the fastest clock fires it: T - (driver's wall - monotonic offset) -
+ *    that skew. Occurrences due from 1 s after all replicas were ready to 1 s before the fault
+ *    phase ended, outside every window (which also keeps at least one replica alive), must have
+ *    an execution. A late-timer window excuses only the every-second job (the blocked replica may
+ *    be holding its lock); the every-5-seconds occurrence it straddles must run.
  * 5. An execution under way when its process was SIGSTOPped for longer than the TTL ends with
  *    lost-lock: it learns at its next `throwIfLost()` that its lock is gone.
  * 6. No anomalies: no execution ending in another error, no replica exiting unless the driver
- *    killed it, no execution without end on a process that was not killed, and each replica's
- *    measured clock skew within 100 ms of the one it was given.
+ *    killed or terminated it, no execution without end on a process that was neither, and each
+ *    replica's measured clock skew within 100 ms of the one it was given.
+ * 7. A SIGTERMed replica drains: every execution in flight when it received SIGTERM ends
+ *    completed (its end record written, not cut off, not lost-lock), no execution of that process
+ *    acquires its lock after it received SIGTERM, and the process exits by itself (code 0, or the
+ *    SIGTERM Nest raises again after its hooks) before the driver gives up and SIGKILLs it.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  CHAOS_JOBS,
   type DriverRecord,
   type ExecutionEndRecord,
   type ExecutionStartRecord,
@@ -41,25 +57,34 @@ import {
   readJsonLines,
   type ReplicaLifecycleRecord,
   type ReplicaRecord,
+  type ReplicaShutdownRecord,
 } from './execution-log';
 
 /** The rules above, as printed with every report. */
 export const EXCLUSION_RULES = [
-  'Exclusion window of a fault: [fault start, fault end + TTL + settle]; a replica fault ends when the replica is resumed or restarted and ready, a Redis fault when Redis is resumed or started again.',
-  '(1) duplicate ticks and (2) overlaps are excused only when an execution involved started inside a Redis (restart or pause) window; replica faults excuse nothing.',
-  '(2) outside Redis windows an overlap is allowed only if the earlier execution ended lost-lock, has the lower fencing token, and its last passing throwIfLost() precedes the later start.',
+  'Exclusion window of a fault: [fault start, fault end + TTL + settle]; a replica fault ends when the replica is resumed, restarted and ready, or its event loop is free again; a Redis fault when Redis is resumed or started again.',
+  'Every rule holds per job (lock key): the every-second job and the every-5-seconds job; an occurrence is the tick the library reported rounded down to the job period.',
+  '(1) duplicate occurrences are excused only when an execution involved started inside a Redis (restart or pause) window; replica faults (SIGKILL, SIGSTOP, SIGTERM, late timer) excuse nothing. A reported tick that is not on its job schedule is a violation, with no exclusion.',
+  '(2) outside Redis windows an overlap is allowed only if the earlier execution ended lost-lock, has the lower fencing token, its last passing throwIfLost() precedes the later start, and it was not in flight on a SIGTERMed replica.',
   '(3) fencing tokens must strictly increase in start order, with no exclusion.',
-  '(4) a tick is expected when the fastest-clock replica fires it 1 s or more after all replicas were ready, 1 s or more before the fault phase ended, and outside every fault window.',
+  '(4) an occurrence is expected when the fastest-clock replica fires it 1 s or more after all replicas were ready, 1 s or more before the fault phase ended, and outside every fault window; a late-timer window excuses only the every-second job, never the every-5-seconds occurrence it straddles.',
   '(5) every execution under way when its replica was SIGSTOPped longer than the TTL must end lost-lock.',
-  'A crashed execution (no end record) ends when the driver sent SIGKILL to its process.',
+  '(7) after SIGTERM a replica drains: each execution in flight when it received SIGTERM ends completed (not cut off, not lost-lock), none of its executions acquires after that, and it exits by itself (code 0 or SIGTERM) before the driver SIGKILLs it (run length + 7.5 s).',
+  'A crashed execution (no end record) ends when the driver sent SIGKILL to its process, or when its SIGTERMed process exited.',
 ];
 
-type FaultRecord = Extract<DriverRecord, { type: 'fault' }>;
+export type FaultRecord = Extract<DriverRecord, { type: 'fault' }>;
 type RunRecord = Extract<DriverRecord, { type: 'run' }>;
+type ExitRecord = Extract<DriverRecord, { type: 'exit' }>;
+
+const EVERY_SECOND = CHAOS_JOBS.everySecond.key;
+const PERIODS = new Map<string, number>(Object.values(CHAOS_JOBS).map(({ key, periodMs }) => [key, periodMs]));
 
 export interface Execution extends Omit<ExecutionStartRecord, 'type'> {
+  /** The scheduled occurrence it served: its tick rounded down to its job's period. */
+  occurrence: number | null;
   outcome: ExecutionEndRecord['outcome'] | 'crashed';
-  /** End record time, or the kill time for a crashed execution. */
+  /** End record time, or when its process was killed or exited, for a crashed execution. */
   end: number;
   lastOk: number | null;
   error?: string;
@@ -72,6 +97,13 @@ export interface Window {
   fault: FaultRecord;
 }
 
+/** What went wrong around one SIGTERM: the rule (7) evidence. */
+export interface DrainViolation {
+  reason: string;
+  fault: FaultRecord;
+  execution?: Execution;
+}
+
 export interface ChaosReport {
   runDir: string;
   run: RunRecord;
@@ -79,7 +111,7 @@ export interface ChaosReport {
   replicas: { id: string; skewMs: number; measuredSkewMs: number | null; processes: number }[];
   faults: Record<FaultKind, number>;
   /** Replica faults that hit a replica with an execution under way. */
-  faultsMidJob: Record<'replica-kill' | 'replica-stop', number>;
+  faultsMidJob: Record<'replica-kill' | 'replica-stop' | 'replica-term', number>;
   executions: {
     total: number;
     completed: number;
@@ -92,12 +124,15 @@ export interface ChaosReport {
     /** Fail-open executions that started outside every Redis window. */
     withoutRedisWhileHealthy: number;
   };
-  ticks: { executed: number; checked: number };
-  duplicates: { violations: Execution[][]; excused: number };
+  ticks: { executed: number; checked: number; byJob: { job: string; executed: number; checked: number }[] };
+  duplicates: { violations: Execution[][]; excused: number; offSchedule: Execution[] };
   overlaps: { violations: [Execution, Execution][]; fenced: [Execution, Execution][]; excused: number };
   tokenOrder: { violations: [Execution, Execution][] };
-  missedTicks: { violations: number[] };
+  /** Occurrences never executed, with their job. */
+  missedTicks: { violations: { job: string; tick: number }[] };
   stopCaught: { checked: number; violations: Execution[]; maxNoticeDelayMs: number | null };
+  /** Rule (7): SIGTERMs sent, executions in flight at them, and how long the slowest took to exit. */
+  drain: { terms: number; inFlight: number; violations: DrainViolation[]; maxExitMs: number | null };
   anomalies: string[];
   windows: Window[];
 }
@@ -120,7 +155,10 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
     throw new Error(`${runDir}: the driver log lacks its run, steady or stop record; the run did not finish`);
   }
   const faults = driver.filter((record): record is FaultRecord => record.type === 'fault');
-  const exits = driver.filter((record) => record.type === 'exit');
+  // Logs written before replica-term existed have no terminatedAt.
+  const exits = driver
+    .filter((record): record is ExitRecord => record.type === 'exit')
+    .map((exit) => ({ ...exit, terminatedAt: exit.terminatedAt ?? null }));
   const anomalies: string[] = [];
 
   const windows: Window[] = faults.map((fault) => ({
@@ -132,33 +170,43 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
   const redisWindows = windows.filter((window) => window.kind.startsWith('redis'));
   const inside = (time: number, among: Window[]) => among.some((window) => time >= window.start && time <= window.end);
 
-  // Executions, with crash times for those that never wrote an end.
+  // Executions, with end times for those cut off before they wrote an end.
   const ends = new Map<string, ExecutionEndRecord>();
   for (const record of replicaRecords) if (record.type === 'end') ends.set(record.exec, record);
-  const killedAt = new Map<number, number>();
+  const cutOffAt = new Map<number, number>();
   for (const exit of exits) {
-    if (exit.type !== 'exit') continue;
-    if (exit.killedAt !== null) killedAt.set(exit.pid, exit.killedAt);
-    else
+    if (exit.killedAt !== null) cutOffAt.set(exit.pid, exit.killedAt);
+    else if (exit.terminatedAt !== null) cutOffAt.set(exit.pid, exit.at);
+    else {
       anomalies.push(
         `replica ${exit.replica} (pid ${exit.pid}) exited by itself (code ${exit.code}, signal ${exit.signal})`,
       );
+    }
   }
   const executions: Execution[] = replicaRecords
     .filter((record): record is ExecutionStartRecord => record.type === 'start')
     .map(({ type: _type, ...start }) => {
+      // Logs written before the every-5-seconds job existed have no job: the every-second one.
+      const job = start.job ?? EVERY_SECOND;
+      const periodMs = PERIODS.get(job);
+      if (periodMs === undefined) anomalies.push(`execution ${start.exec} is of an unknown job ${job}`);
+      const occurrence =
+        start.tick === null ? null : Math.floor(start.tick / (periodMs ?? 1_000)) * (periodMs ?? 1_000);
+      const execution = { ...start, job, occurrence };
       const end = ends.get(start.exec);
-      if (end) return { ...start, outcome: end.outcome, end: end.end, lastOk: end.lastOk, error: end.error };
-      const crashedAt = killedAt.get(start.pid);
+      if (end) return { ...execution, outcome: end.outcome, end: end.end, lastOk: end.lastOk, error: end.error };
+      const crashedAt = cutOffAt.get(start.pid); // a SIGTERMed process's executions: (7) judges them
       if (crashedAt === undefined) {
         anomalies.push(`execution ${start.exec} has no end, but the driver never killed pid ${start.pid}`);
       }
-      return { ...start, outcome: 'crashed' as const, end: crashedAt ?? stop.at, lastOk: null };
+      return { ...execution, outcome: 'crashed' as const, end: crashedAt ?? stop.at, lastOk: null };
     })
     .sort((x, y) => x.start - y.start);
   for (const execution of executions.filter((candidate) => candidate.outcome === 'error')) {
     anomalies.push(`execution ${execution.exec} failed with: ${execution.error}`);
   }
+  const jobs = [...new Set([...PERIODS.keys(), ...executions.map((execution) => execution.job)])];
+  const ofJob = (job: string) => executions.filter((execution) => execution.job === job);
 
   // Clock skews, as measured by the replicas themselves.
   const lifecycle = replicaRecords.filter((record): record is ReplicaLifecycleRecord => record.type === 'ready');
@@ -177,56 +225,81 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
     };
   });
 
-  // (1) each tick once
-  const byTick = new Map<number, Execution[]>();
+  // (7) SIGTERMed replicas drain; run first, as (2) must know which executions were draining.
+  const drain = checkDrains(faults, exits, executions, replicaRecords);
+
+  // (1) each occurrence of each job once, and every tick on its job's schedule
+  const byOccurrence = new Map<string, Execution[]>();
   for (const execution of executions) {
-    if (execution.tick === null) continue;
-    byTick.set(execution.tick, [...(byTick.get(execution.tick) ?? []), execution]);
+    if (execution.occurrence === null) continue;
+    const key = `${execution.job} ${execution.occurrence}`;
+    byOccurrence.set(key, [...(byOccurrence.get(key) ?? []), execution]);
   }
-  const duplicates = { violations: [] as Execution[][], excused: 0 };
-  for (const group of byTick.values()) {
+  const duplicates = {
+    violations: [] as Execution[][],
+    excused: 0,
+    offSchedule: executions.filter((execution) => execution.tick !== execution.occurrence),
+  };
+  for (const group of byOccurrence.values()) {
     if (group.length < 2) continue;
     if (group.some((execution) => inside(execution.start, redisWindows))) duplicates.excused++;
     else duplicates.violations.push(group);
   }
 
-  // (2) no overlap
+  // (2) no overlap within a job
   const overlaps = { violations: [] as [Execution, Execution][], fenced: [] as [Execution, Execution][], excused: 0 };
-  for (let i = 0; i < executions.length; i++) {
-    const first = executions[i];
-    for (let j = i + 1; j < executions.length && executions[j].start < first.end; j++) {
-      const second = executions[j];
-      if (inside(first.start, redisWindows) || inside(second.start, redisWindows)) overlaps.excused++;
-      else if (
-        first.outcome === 'lost-lock' &&
-        first.token !== null &&
-        second.token !== null &&
-        first.token < second.token &&
-        (first.lastOk === null || first.lastOk < second.start)
-      ) {
-        overlaps.fenced.push([first, second]);
-      } else overlaps.violations.push([first, second]);
+  for (const job of jobs) {
+    const sorted = ofJob(job);
+    for (let i = 0; i < sorted.length; i++) {
+      const first = sorted[i];
+      for (let j = i + 1; j < sorted.length && sorted[j].start < first.end; j++) {
+        const second = sorted[j];
+        if (inside(first.start, redisWindows) || inside(second.start, redisWindows)) overlaps.excused++;
+        else if (
+          first.outcome === 'lost-lock' &&
+          !drain.draining.has(first) &&
+          first.token !== null &&
+          second.token !== null &&
+          first.token < second.token &&
+          (first.lastOk === null || first.lastOk < second.start)
+        ) {
+          overlaps.fenced.push([first, second]);
+        } else overlaps.violations.push([first, second]);
+      }
     }
   }
 
-  // (3) tokens grow in start order
+  // (3) tokens grow in start order, per lock key
   const tokenOrder = { violations: [] as [Execution, Execution][] };
-  const fenced = executions.filter((execution) => execution.token !== null);
-  for (let k = 1; k < fenced.length; k++) {
-    if (fenced[k].token! <= fenced[k - 1].token!) tokenOrder.violations.push([fenced[k - 1], fenced[k]]);
+  for (const job of jobs) {
+    const fenced = ofJob(job).filter((execution) => execution.token !== null);
+    for (let k = 1; k < fenced.length; k++) {
+      if (fenced[k].token! <= fenced[k - 1].token!) tokenOrder.violations.push([fenced[k - 1], fenced[k]]);
+    }
   }
 
-  // (4) every tick, while healthy
+  // (4) every occurrence, while healthy
   const measuredSkews = replicas.map((replica) => replica.measuredSkewMs ?? replica.skewMs);
   const fastest = Math.max(...measuredSkews);
   const dueAt = (tick: number) => tick - run.wallMinusMonoMs - fastest;
-  const firstTick = Math.ceil((steady.start + 1_000 + run.wallMinusMonoMs + fastest) / 1_000) * 1_000;
-  const missedTicks = { violations: [] as number[] };
-  let checkedTicks = 0;
-  for (let tick = firstTick; dueAt(tick) <= steady.end - 1_000; tick += 1_000) {
-    if (inside(dueAt(tick), windows)) continue;
-    checkedTicks++;
-    if (!byTick.has(tick)) missedTicks.violations.push(tick);
+  const missedTicks = { violations: [] as { job: string; tick: number }[] };
+  const byJob: ChaosReport['ticks']['byJob'] = [];
+  for (const job of jobs) {
+    const periodMs = PERIODS.get(job) ?? 1_000;
+    const excluding = windows.filter((window) => window.kind !== 'late-timer' || job === EVERY_SECOND);
+    const first = Math.ceil((steady.start + 1_000 + run.wallMinusMonoMs + fastest) / periodMs) * periodMs;
+    let checked = 0;
+    for (let tick = first; dueAt(tick) <= steady.end - 1_000; tick += periodMs) {
+      if (inside(dueAt(tick), excluding)) continue;
+      checked++;
+      if (!byOccurrence.has(`${job} ${tick}`)) missedTicks.violations.push({ job, tick });
+    }
+    const executed = new Set(
+      ofJob(job)
+        .map((execution) => execution.occurrence)
+        .filter((tick) => tick !== null),
+    );
+    byJob.push({ job, executed: executed.size, checked });
   }
 
   // (5) executions frozen past their TTL learn that their lock is lost
@@ -253,7 +326,11 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
     durationMs: steady.end - steady.start,
     replicas,
     faults: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, count(kind)])) as Record<FaultKind, number>,
-    faultsMidJob: { 'replica-kill': count('replica-kill', true), 'replica-stop': count('replica-stop', true) },
+    faultsMidJob: {
+      'replica-kill': count('replica-kill', true),
+      'replica-stop': count('replica-stop', true),
+      'replica-term': count('replica-term', true),
+    },
     executions: {
       total: executions.length,
       completed: executions.filter((execution) => execution.outcome === 'completed').length,
@@ -266,132 +343,81 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
       ).length,
       withoutRedisWhileHealthy: withoutRedis.filter((execution) => !inside(execution.start, redisWindows)).length,
     },
-    ticks: { executed: byTick.size, checked: checkedTicks },
+    ticks: {
+      executed: byJob.reduce((sum, job) => sum + job.executed, 0),
+      checked: byJob.reduce((sum, job) => sum + job.checked, 0),
+      byJob,
+    },
     duplicates,
     overlaps,
     tokenOrder,
     missedTicks,
     stopCaught,
+    drain: {
+      terms: drain.terms,
+      inFlight: drain.draining.size,
+      violations: drain.violations,
+      maxExitMs: drain.maxExitMs,
+    },
     anomalies,
     windows,
   };
 }
 
-/** Number of violations of checks 1 to 6. */
-export function violationCount(report: ChaosReport): number {
-  return (
-    report.duplicates.violations.length +
-    report.overlaps.violations.length +
-    report.tokenOrder.violations.length +
-    report.missedTicks.violations.length +
-    report.stopCaught.violations.length +
-    report.anomalies.length
-  );
-}
-
-/** The report as markdown: the summary table, the exclusion rules, and the evidence of each violation. */
-export function formatReport(report: ChaosReport): string {
-  const { executions: e, faults, faultsMidJob: mid } = report;
-  const rows: [string, string | number][] = [
-    ['replicas (clock skew, ms)', report.replicas.map((r) => `${r.id} ${signed(r.skewMs)}`).join(', ')],
-    [
-      'measured skew (ms)',
-      report.replicas.map((r) => `${r.id} ${r.measuredSkewMs === null ? '?' : signed(r.measuredSkewMs)}`).join(', '),
-    ],
-    ['replica processes started (with restarts)', report.replicas.reduce((sum, r) => sum + r.processes, 0)],
-    ['lock TTL / settle (ms)', `${report.run.ttlMs} / ${report.run.settleMs}`],
-    ['run length (s)', (report.durationMs / 1000).toFixed(1)],
-    ['ticks executed (distinct)', report.ticks.executed],
-    ['executions', e.total],
-    [
-      '&nbsp;&nbsp;completed / lost-lock / crashed / error',
-      `${e.completed} / ${e.lostLock} / ${e.crashed} / ${e.errors}`,
-    ],
-    [
-      '&nbsp;&nbsp;fail-open (no token), of which outside Redis windows',
-      `${e.withoutRedis}, ${e.withoutRedisWhileHealthy}`,
-    ],
-    ['faults: SIGKILL replica (mid-job)', `${faults['replica-kill']} (${mid['replica-kill']})`],
-    ['faults: SIGSTOP replica > TTL (mid-job)', `${faults['replica-stop']} (${mid['replica-stop']})`],
-    ['faults: Redis restarted (kill + start)', faults['redis-restart']],
-    ['faults: Redis paused (SIGSTOP/SIGCONT)', faults['redis-pause']],
-    ['faults: clock skew (replicas skewed)', report.replicas.filter((r) => r.skewMs !== 0).length],
-    ['(1) duplicate ticks while Redis healthy', report.duplicates.violations.length],
-    ['&nbsp;&nbsp;duplicate ticks in Redis windows (excused)', report.duplicates.excused],
-    ['(2) overlaps while Redis healthy', report.overlaps.violations.length],
-    ['&nbsp;&nbsp;fenced overlaps (lost-lock holder, lower token)', report.overlaps.fenced.length],
-    ['&nbsp;&nbsp;overlapping pairs in Redis windows (excused)', report.overlaps.excused],
-    ['(3) fencing-token order violations', report.tokenOrder.violations.length],
-    [
-      '(4) missed ticks while healthy / ticks checked',
-      `${report.missedTicks.violations.length} / ${report.ticks.checked}`,
-    ],
-    [
-      '(5) SIGSTOPped executions not ending lost-lock / checked',
-      `${report.stopCaught.violations.length} / ${report.stopCaught.checked}`,
-    ],
-    [
-      '&nbsp;&nbsp;slowest notice of a lost lock after SIGCONT (ms)',
-      report.stopCaught.maxNoticeDelayMs === null ? '-' : Math.round(report.stopCaught.maxNoticeDelayMs),
-    ],
-    ['lost-lock executions', e.lostLock],
-    ['&nbsp;&nbsp;of which no fault explains', e.lostLockUnexplained],
-    ['(6) anomalies', report.anomalies.length],
-  ];
-  const cells = rows.map(([metric, value]) => [metric, String(value)]);
-  const widths = [0, 1].map((column) => Math.max(...[['metric', 'value'], ...cells].map((row) => row[column].length)));
-  const row = (pair: string[]) => `| ${pair.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`;
-  const lines = [
-    row(['metric', 'value']),
-    row(widths.map((width) => '-'.repeat(width))),
-    ...cells.map(row),
-    '',
-    `Verdict: ${violationCount(report) === 0 ? 'no violation' : `${violationCount(report)} violation(s)`}.`,
-    '',
-    'Rules:',
-    '',
-    ...EXCLUSION_RULES.map((rule) => `- ${rule}`),
-  ];
-  const evidence = describeViolations(report);
-  if (evidence.length) lines.push('', 'Violations:', '', ...evidence);
-  return lines.join('\n');
-}
-
-function describeViolations(report: ChaosReport): string[] {
-  const show = (execution: Execution) => `    ${JSON.stringify(execution)}`;
-  const near = (time: number) =>
-    report.windows
-      .filter((window) => time >= window.fault.start - 5_000 && time <= window.end + 5_000)
-      .map((window) => `    fault ${JSON.stringify(window.fault)}`);
-  const out: string[] = [];
-  for (const group of report.duplicates.violations) {
-    out.push(
-      `- (1) tick ${group[0].tick} executed ${group.length} times:`,
-      ...group.map(show),
-      ...near(group[0].start),
+/**
+ * Rule (7) for each replica-term fault. SIGTERM counts from when the replica logged receiving it
+ * (its `term` record), or from when the driver sent it if the replica never logged it.
+ */
+function checkDrains(
+  faults: FaultRecord[],
+  exits: ExitRecord[],
+  executions: Execution[],
+  replicaRecords: ReplicaRecord[],
+): { terms: number; draining: Set<Execution>; violations: DrainViolation[]; maxExitMs: number | null } {
+  const draining = new Set<Execution>();
+  const violations: DrainViolation[] = [];
+  let maxExitMs: number | null = null;
+  const terms = faults.filter((fault) => fault.kind === 'replica-term');
+  for (const fault of terms) {
+    const received = replicaRecords.find(
+      (record): record is ReplicaShutdownRecord => record.type === 'term' && record.pid === fault.pid,
     );
+    const termAt = received?.at ?? fault.start;
+    if (!received) violations.push({ reason: `pid ${fault.pid} never logged receiving SIGTERM`, fault });
+    const exit = exits.find((candidate) => candidate.pid === fault.pid);
+    if (!exit) violations.push({ reason: `pid ${fault.pid} has no exit record`, fault });
+    else if (exit.killedAt !== null) {
+      const waited = Math.round(exit.killedAt - fault.start);
+      violations.push({
+        reason: `pid ${fault.pid} had not exited ${waited} ms after SIGTERM and was SIGKILLed`,
+        fault,
+      });
+    } else if (exit.code !== 0 && exit.signal !== 'SIGTERM') {
+      violations.push({ reason: `pid ${fault.pid} exited with code ${exit.code}, signal ${exit.signal}`, fault });
+    } else maxExitMs = Math.max(maxExitMs ?? 0, exit.at - fault.start);
+
+    for (const execution of executions) {
+      if (execution.pid !== fault.pid) continue;
+      if (execution.acquired >= termAt) {
+        violations.push({ reason: 'acquired its lock after its replica received SIGTERM', fault, execution });
+      } else if (execution.end > termAt) {
+        draining.add(execution);
+        if (execution.outcome === 'crashed') {
+          violations.push({
+            reason: 'in flight at SIGTERM, cut off: no end record before its process exited',
+            fault,
+            execution,
+          });
+        } else if (execution.outcome !== 'completed') {
+          violations.push({ reason: `in flight at SIGTERM, ended ${execution.outcome}`, fault, execution });
+        }
+      }
+    }
   }
-  for (const [first, second] of report.overlaps.violations) {
-    out.push('- (2) overlap:', show(first), show(second), ...near(second.start));
-  }
-  for (const [first, second] of report.tokenOrder.violations) {
-    out.push('- (3) token not increasing:', show(first), show(second), ...near(second.start));
-  }
-  for (const tick of report.missedTicks.violations) {
-    out.push(`- (4) tick ${tick} (${new Date(tick).toISOString()}) was never executed`);
-  }
-  for (const execution of report.stopCaught.violations) {
-    out.push('- (5) frozen past its TTL but did not end lost-lock:', show(execution), ...near(execution.start));
-  }
-  for (const anomaly of report.anomalies) out.push(`- (6) ${anomaly}`);
-  return out;
+  return { terms: terms.length, draining, violations, maxExitMs };
 }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   return sorted[Math.floor(sorted.length / 2)];
-}
-
-function signed(value: number): string {
-  return value > 0 ? `+${value}` : String(value);
 }

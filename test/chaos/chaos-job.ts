@@ -1,12 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { currentLock, DistributedLock, LockLostError } from '../../src';
-import { type ExecutionEndRecord, type JsonLinesWriter, monoMs } from './execution-log';
+import { CHAOS_JOBS, type ExecutionEndRecord, type JsonLinesWriter, monoMs } from './execution-log';
 
-/** Lock TTL of the chaos job, read when the class is defined (the decorator needs a constant). */
+/** Lock TTL of the chaos jobs, read when the class is defined (the decorator needs a constant). */
 export const CHAOS_TTL_MS = Number(process.env.CHAOS_TTL_MS ?? 1500);
-/** Lock name shared by every replica. */
-export const CHAOS_LOCK_KEY = 'chaos:every-second';
 /** The job pauses this long between two `throwIfLost()` checks. */
 const STEP_MS = 20;
 
@@ -22,25 +20,53 @@ export interface ChaosLog {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The job every replica schedules each second: 100 to 400 ms of work in 20 ms steps, checking its
- * lock before each step, logging its start and its end synchronously.
+ * The jobs every replica schedules, each second and every 5 seconds, under their own locks: 100
+ * to 400 ms of work in 20 ms steps (longer if the driver stretches a run), checking the lock
+ * before each step, logging the start and the end synchronously.
  */
 @Injectable()
-export class ChaosJob {
+export class ChaosJob implements OnApplicationShutdown {
   private runs = 0;
+  /** Executions under way: exec id → how long it works. */
+  private readonly running = new Map<string, { workMs: number }>();
 
   constructor(@Inject(CHAOS_LOG) private readonly log: ChaosLog) {}
 
   @Cron(CronExpression.EVERY_SECOND, { name: 'chaos-every-second' })
-  @DistributedLock({ key: CHAOS_LOCK_KEY, ttlMs: CHAOS_TTL_MS })
-  async everySecond(): Promise<void> {
-    const lock = currentLock()!;
+  @DistributedLock({ key: CHAOS_JOBS.everySecond.key, ttlMs: CHAOS_TTL_MS })
+  everySecond(): Promise<void> {
+    return this.work(CHAOS_JOBS.everySecond.key);
+  }
+
+  // Coarser than the others' clock skews and timer delays: a firing that comes late must still
+  // be named after this occurrence, not the next second, or a second replica runs it again.
+  @Cron('*/5 * * * * *', { name: 'chaos-every-5-seconds' })
+  @DistributedLock({ key: CHAOS_JOBS.everyFiveSeconds.key, ttlMs: CHAOS_TTL_MS })
+  everyFiveSeconds(): Promise<void> {
+    return this.work(CHAOS_JOBS.everyFiveSeconds.key);
+  }
+
+  /** Makes the executions under way work at least `runMs` from their start; returns their ids. */
+  stretch(runMs: number): string[] {
+    for (const run of this.running.values()) run.workMs = Math.max(run.workMs, runMs);
+    return [...this.running.keys()];
+  }
+
+  /** Marks when Nest reached this module's shutdown hook: the library's own hooks ran before. */
+  onApplicationShutdown(): void {
+    const { writer, replica } = this.log;
+    writer.write({ type: 'shutdown', replica, pid: process.pid, at: monoMs() });
+  }
+
+  private async work(job: string): Promise<void> {
+    const lock = currentLock()!; // before the first await
     const start = monoMs();
     const { writer, replica, wallMinusMonoMs } = this.log;
     const exec = `${replica}:${process.pid}:${++this.runs}`;
     writer.write({
       type: 'start',
       exec,
+      job,
       replica,
       pid: process.pid,
       tick: lock.tick ?? null,
@@ -49,7 +75,8 @@ export class ChaosJob {
       start,
       acquired: lock.acquiredAt - wallMinusMonoMs,
     });
-    const workMs = 100 + Math.random() * 300;
+    const run = { workMs: 100 + Math.random() * 300 };
+    this.running.set(exec, run);
     let lastOk: number | null = null;
     const finish = (outcome: ExecutionEndRecord['outcome'], end: number, error?: unknown) =>
       writer.write({
@@ -63,7 +90,7 @@ export class ChaosJob {
         ...(error !== undefined && { error: String(error) }),
       } satisfies ExecutionEndRecord);
     try {
-      while (monoMs() - start < workMs) {
+      while (monoMs() - start < run.workMs) {
         const checkedAt = monoMs();
         lock.throwIfLost();
         lastOk = checkedAt;
@@ -76,6 +103,8 @@ export class ChaosJob {
       finish('completed', end);
     } catch (error) {
       finish(error instanceof LockLostError ? 'lost-lock' : 'error', monoMs(), error);
+    } finally {
+      this.running.delete(exec);
     }
   }
 }

@@ -1,73 +1,99 @@
 import { join } from 'node:path';
 import { CAN_CONTROL_REDIS } from '../support/redis-server';
-import { type ChaosReport, checkRun, formatReport } from './chaos-checker';
-import { buildReplicaApp, CHAOS_DIR, FaultDriver } from './fault-driver';
+import { type ChaosReport, checkRun } from './chaos-checker';
+import { formatReport } from './chaos-report';
+import { CHAOS_JOBS } from './execution-log';
+import { buildReplicaApp, CHAOS_DIR } from './chaos-build';
+import { FaultDriver } from './fault-driver';
 import { findLibfaketime } from './faketime';
 
 // The short chaos run: 4 replica processes with clocks skewed by -0.9, -0.3, +0.4 and +1.0 s,
-// one fault of each kind (about 35 s of faults), then the checks of chaos-checker.ts.
+// one fault of each kind (about 50 s of faults), then the checks of chaos-checker.ts.
 // The long run is run-chaos.ts. Logs stay in .chaos/runs/<time>-short/. CHAOS_SEED=<n> replays
 // other fault durations and targets (seed 1 by default).
 const seed = Number(process.env.CHAOS_SEED ?? 1);
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
 
-describeWithOwnRedis('four replicas of a Nest app under SIGKILL, SIGSTOP, Redis restarts and pauses', () => {
-  let report: ChaosReport;
+describeWithOwnRedis(
+  'four replicas of a Nest app under SIGKILL, SIGSTOP, SIGTERM, Redis faults and a late timer',
+  () => {
+    let report: ChaosReport;
 
-  beforeAll(async () => {
-    buildReplicaApp();
-    const runDir = join(CHAOS_DIR, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-short`);
-    await new FaultDriver({
-      replicas: 4,
-      faultPhaseMs: 0, // one cycle: each kind of fault once
-      order: 'fixed',
-      seed,
-      runDir,
-      command: `CHAOS_SEED=${seed} npx jest test/chaos/chaos.spec.ts`,
-    }).run();
-    report = checkRun(runDir);
-    console.log(`${runDir}\n\n${formatReport(report)}`);
-  }, 110_000);
+    beforeAll(async () => {
+      buildReplicaApp();
+      const runDir = join(CHAOS_DIR, 'runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-short`);
+      await new FaultDriver({
+        replicas: 4,
+        faultPhaseMs: 0, // one cycle: each kind of fault once
+        order: 'fixed',
+        seed,
+        healthyGapMs: 1_500, // six faults in about a minute
+        gapJitterMs: 0,
+        runDir,
+        command: `CHAOS_SEED=${seed} npx jest test/chaos/chaos.spec.ts`,
+      }).run();
+      report = checkRun(runDir);
+      console.log(`${runDir}\n\n${formatReport(report)}`);
+    }, 150_000);
 
-  it('runs each replica with the clock skew it was given (libfaketime)', () => {
-    expect(findLibfaketime()).not.toBeNull(); // Debian package "faketime"
-    for (const replica of report.replicas) {
-      expect(replica.skewMs).not.toBe(0);
-      expect(Math.abs(replica.measuredSkewMs! - replica.skewMs)).toBeLessThanOrEqual(100);
-    }
-  });
+    it('runs each replica with the clock skew it was given (libfaketime)', () => {
+      expect(findLibfaketime()).not.toBeNull(); // Debian package "faketime"
+      for (const replica of report.replicas) {
+        expect(replica.skewMs).not.toBe(0);
+        expect(Math.abs(replica.measuredSkewMs! - replica.skewMs)).toBeLessThanOrEqual(100);
+      }
+    });
 
-  it('injects every kind of fault, hitting the replica in the middle of its job', () => {
-    expect(report.faults).toEqual({ 'replica-kill': 1, 'replica-stop': 1, 'redis-restart': 1, 'redis-pause': 1 });
-    expect(report.faultsMidJob).toEqual({ 'replica-kill': 1, 'replica-stop': 1 });
-    expect(report.executions.crashed).toBeGreaterThanOrEqual(1);
-  });
+    it('injects every kind of fault, hitting the replica in the middle of its job', () => {
+      expect(report.faults).toEqual({
+        'replica-kill': 1,
+        'replica-stop': 1,
+        'redis-restart': 1,
+        'redis-pause': 1,
+        'replica-term': 1,
+        'late-timer': 1,
+      });
+      expect(report.faultsMidJob).toEqual({ 'replica-kill': 1, 'replica-stop': 1, 'replica-term': 1 });
+      expect(report.executions.crashed).toBeGreaterThanOrEqual(1);
+    });
 
-  it('(1) runs no tick twice while Redis is healthy', () => {
-    expect(report.duplicates.violations).toEqual([]);
-  });
+    it('(1) runs no occurrence of a job twice while Redis is healthy', () => {
+      expect(report.duplicates.violations).toEqual([]);
+    });
 
-  it('(2) lets executions overlap only when the earlier one lost its lock and has the lower token', () => {
-    expect(report.overlaps.violations).toEqual([]);
-    // The replica frozen mid-job is still "running" when the next holder starts: fenced, not hidden.
-    expect(report.overlaps.fenced.length).toBeGreaterThanOrEqual(1);
-  });
+    it('(1) names every firing after its scheduled occurrence, also one its blocked event loop fired late', () => {
+      expect(report.duplicates.offSchedule).toEqual([]);
+    });
 
-  it('(3) hands out fencing tokens in increasing order of start, across a Redis restart', () => {
-    expect(report.tokenOrder.violations).toEqual([]);
-  });
+    it('(2) lets executions overlap only when the earlier one lost its lock and has the lower token', () => {
+      expect(report.overlaps.violations).toEqual([]);
+      // The replica frozen mid-job is still "running" when the next holder starts: fenced, not hidden.
+      expect(report.overlaps.fenced.length).toBeGreaterThanOrEqual(1);
+    });
 
-  it('(4) runs every tick while Redis is healthy and a replica is alive', () => {
-    expect(report.ticks.checked).toBeGreaterThanOrEqual(10);
-    expect(report.missedTicks.violations).toEqual([]);
-  });
+    it('(3) hands out fencing tokens in increasing order of start, across a Redis restart', () => {
+      expect(report.tokenOrder.violations).toEqual([]);
+    });
 
-  it('(5) tells a job frozen past its TTL that its lock is lost, at its next check', () => {
-    expect(report.stopCaught.checked).toBeGreaterThanOrEqual(1);
-    expect(report.stopCaught.violations).toEqual([]);
-  });
+    it('(4) runs every occurrence of both jobs while Redis is healthy and a replica is alive', () => {
+      const checked = (job: string) => report.ticks.byJob.find((entry) => entry.job === job)?.checked ?? 0;
+      expect(checked(CHAOS_JOBS.everySecond.key)).toBeGreaterThanOrEqual(10);
+      expect(checked(CHAOS_JOBS.everyFiveSeconds.key)).toBeGreaterThanOrEqual(3);
+      expect(report.missedTicks.violations).toEqual([]);
+    });
 
-  it('(6) sees no replica crash by itself and no job fail otherwise', () => {
-    expect(report.anomalies).toEqual([]);
-  });
-});
+    it('(5) tells a job frozen past its TTL that its lock is lost, at its next check', () => {
+      expect(report.stopCaught.checked).toBeGreaterThanOrEqual(1);
+      expect(report.stopCaught.violations).toEqual([]);
+    });
+
+    it('(6) sees no replica crash by itself and no job fail otherwise', () => {
+      expect(report.anomalies).toEqual([]);
+    });
+
+    it('(7) lets a SIGTERMed replica finish its run, holding the lock, take no new one, and exit by itself', () => {
+      expect(report.drain.inFlight).toBeGreaterThanOrEqual(1);
+      expect(report.drain.violations).toEqual([]);
+    });
+  },
+);

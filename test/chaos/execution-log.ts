@@ -17,14 +17,25 @@ export interface ReplicaLifecycleRecord {
   wallMinusMonoMs: number;
 }
 
+/** The chaos app's guarded jobs: the lock key each one takes, and the period of its cron schedule. */
+export const CHAOS_JOBS = {
+  everySecond: { key: 'chaos:every-second', periodMs: 1_000 },
+  everyFiveSeconds: { key: 'chaos:every-5-seconds', periodMs: 5_000 },
+} as const;
+
 /** Written synchronously when a guarded execution begins, right after the lock was taken. */
 export interface ExecutionStartRecord {
   type: 'start';
   /** `<replica>:<pid>:<n>`, unique over the run. */
   exec: string;
+  /** The lock key of the job (one of CHAOS_JOBS). */
+  job: string;
   replica: string;
   pid: number;
-  /** `currentLock().tick`: the scheduled second, by the replica's own (possibly skewed) wall clock. */
+  /**
+   * `currentLock().tick`: the scheduled occurrence the library says this firing serves, by the
+   * replica's own (possibly skewed) wall clock.
+   */
   tick: number | null;
   /** `currentLock().fencingToken`; null when the lock was taken without Redis (fail-open). */
   token: number | null;
@@ -53,11 +64,62 @@ export interface ExecutionEndRecord {
   error?: string;
 }
 
-export type ReplicaRecord = ReplicaLifecycleRecord | ExecutionStartRecord | ExecutionEndRecord;
+/**
+ * Shutdown of a replica: `term` when its SIGTERM listener ran (Nest's shutdown hooks start right
+ * after), `shutdown` when Nest reached the app's own `onApplicationShutdown` hook (the library's
+ * hooks have run; the process re-raises SIGTERM next).
+ */
+export interface ReplicaShutdownRecord {
+  type: 'term' | 'shutdown';
+  replica: string;
+  pid: number;
+  at: number;
+}
 
-export type FaultKind = 'replica-kill' | 'replica-stop' | 'redis-restart' | 'redis-pause';
+/** A `stretch` request applied (replica-control.ts): these executions now run at least `runMs`. */
+export interface StretchRecord {
+  type: 'stretch';
+  request: number;
+  replica: string;
+  pid: number;
+  at: number;
+  runMs: number;
+  execs: string[];
+}
 
-export const FAULT_KINDS: readonly FaultKind[] = ['replica-kill', 'replica-stop', 'redis-restart', 'redis-pause'];
+/** A `block` request applied: the event loop busy-waited from `start` to `end` (monotonic ms). */
+export interface LoopBlockRecord {
+  type: 'block';
+  request: number;
+  replica: string;
+  pid: number;
+  /** The scheduled occurrence the block straddles, by the replica's wall clock (ms since the epoch). */
+  occurrence: number;
+  /** How long before `occurrence`, by the replica's wall clock, the block began. */
+  leadMs: number;
+  start: number;
+  end: number;
+}
+
+export type ReplicaRecord =
+  | ReplicaLifecycleRecord
+  | ExecutionStartRecord
+  | ExecutionEndRecord
+  | ReplicaShutdownRecord
+  | StretchRecord
+  | LoopBlockRecord;
+
+export type FaultKind =
+  'replica-kill' | 'replica-stop' | 'redis-restart' | 'redis-pause' | 'replica-term' | 'late-timer';
+
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'replica-kill',
+  'replica-stop',
+  'redis-restart',
+  'redis-pause',
+  'replica-term',
+  'late-timer',
+];
 
 /** What the fault driver writes. */
 export type DriverRecord =
@@ -86,6 +148,8 @@ export type DriverRecord =
       end: number;
       /** For replica faults, whether the target had an execution under way when the fault began. */
       midJob?: boolean;
+      /** For late-timer: the every-5-seconds occurrence the block straddled, by the target's clock. */
+      occurrence?: number;
       detail: string;
     }
   | {
@@ -95,10 +159,12 @@ export type DriverRecord =
       at: number;
       code: number | null;
       signal: string | null;
-      /** The driver killed it (a fault or the end of the run). */
+      /** The driver killed it (a fault or the end of the run), or it exited as asked by SIGTERM. */
       expected: boolean;
       /** When the driver sent SIGKILL, if it did: the crash time of an execution left without end. */
       killedAt: number | null;
+      /** When the driver sent SIGTERM (replica-term), if it did. */
+      terminatedAt: number | null;
     }
   | { type: 'steady'; start: number; end: number }
   | { type: 'stop'; at: number };

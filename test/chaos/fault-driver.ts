@@ -1,36 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { killOnExit, startTestRedis, type TestRedis } from '../support/redis-server';
-import {
-  type DriverRecord,
-  FAULT_KINDS,
-  type FaultKind,
-  JsonLinesTail,
-  JsonLinesWriter,
-  monoMs,
-  type ReplicaRecord,
-} from './execution-log';
-import { faketimeOffset, findLibfaketime } from './faketime';
-
-/** The repository root: the nearest folder above this file with a package.json (also from .chaos/build). */
-export const REPO_ROOT = (() => {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`No package.json above ${__dirname}`);
-  }
-})();
-export const CHAOS_DIR = join(REPO_ROOT, '.chaos');
-const REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'replica.js');
-
-/** Compiles the replica app (and src with it) into .chaos/build with test/chaos/tsconfig.json. */
-export function buildReplicaApp(): void {
-  const tsc = require.resolve('typescript/bin/tsc', { paths: [REPO_ROOT] });
-  execFileSync(process.execPath, [tsc, '-p', join(REPO_ROOT, 'test', 'chaos', 'tsconfig.json')], {
-    cwd: REPO_ROOT,
-    stdio: 'inherit',
-  });
-}
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { REPLICA_SCRIPT, REPO_ROOT } from './chaos-build';
+import { CHAOS_JOBS, type DriverRecord, FAULT_KINDS, type FaultKind, JsonLinesWriter, monoMs } from './execution-log';
+import { findLibfaketime } from './faketime';
+import { MIN_NOTICE_MS } from './replica-control';
+import { type Replica, ReplicaSet } from './replica-set';
 
 /** Fixed clock offsets, in ms, given to the replicas in this order (more replicas spread over ±1 s). */
 const SKEWS_MS: Record<number, number[]> = {
@@ -55,10 +30,14 @@ export interface ChaosOptions {
   /** `fixed`: the kinds in FAULT_KINDS order, over and over; `shuffled`: a new random order per cycle. */
   order: 'fixed' | 'shuffled';
   seed: number;
-  /** Lock TTL of the job. @default 1500 */
+  /** Lock TTL of the jobs. @default 1500 */
   ttlMs?: number;
   /** Added after a fault's end plus the TTL before the system counts as healthy again. @default 2000 */
   settleMs?: number;
+  /** Healthy time left after each fault's window (TTL + settle), to check ticks in. @default 2500 */
+  healthyGapMs?: number;
+  /** Up to this much more healthy time, at random. @default 2000 */
+  gapJitterMs?: number;
   /** Where the logs go; created if missing. */
   runDir: string;
   /** The command that reproduces the run, recorded in the logs. */
@@ -67,22 +46,17 @@ export interface ChaosOptions {
   progress?: (line: string) => void;
 }
 
-interface Replica {
-  id: string;
-  skewMs: number;
-  logFile: string;
-  outFile: string;
-  tail: JsonLinesTail<ReplicaRecord>;
-  process?: ChildProcess;
-  pid?: number;
-  killedAt?: number;
-  exited?: Promise<void>;
-}
-
-/** Open executions seen in the logs: replica id → its execution under way. */
-type OpenExecutions = Map<string, { exec: string; pid: number; start: number }>;
+/** late-timer: the block starts this long before an every-5-seconds occurrence, by the target's clock. */
+const LATE_TIMER_LEAD_MS = 300;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`'s value, or undefined when it takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** A small seeded generator (mulberry32), so a run's choices can be replayed with its seed. */
 function random(seed: number): () => number {
@@ -99,18 +73,18 @@ function random(seed: number): () => number {
 /**
  * Runs replicas of the chaos app as child processes against a private redis-server and injects
  * faults one at a time: SIGKILL of a replica mid-job (then a restart), SIGSTOP/SIGCONT of a
- * replica for longer than the TTL, Redis killed and started again, Redis frozen with SIGSTOP.
- * Each replica keeps a fixed clock skew (libfaketime) for its lifetime. Everything it does is
- * written to `<runDir>/driver.jsonl`; the replicas write `<runDir>/replica-<id>.jsonl`.
+ * replica for longer than the TTL, Redis killed and started again, Redis frozen with SIGSTOP,
+ * SIGTERM of a replica mid-job (it drains and exits by itself, then a restart), and a replica's
+ * event loop blocked across an every-5-seconds occurrence. Each replica keeps a fixed clock skew
+ * (libfaketime) for its lifetime. Everything it does is written to `<runDir>/driver.jsonl`; the
+ * replicas write `<runDir>/replica-<id>.jsonl`.
  */
 export class FaultDriver {
   readonly ttlMs: number;
   readonly settleMs: number;
   private readonly next: () => number;
   private readonly log: JsonLinesWriter;
-  private readonly replicas: Replica[];
-  private readonly open: OpenExecutions = new Map();
-  private readonly readyPids = new Set<number>();
+  private readonly fleet: ReplicaSet;
   private readonly faketime = findLibfaketime();
   private redis: TestRedis | undefined;
 
@@ -120,18 +94,20 @@ export class FaultDriver {
     this.next = random(options.seed);
     mkdirSync(options.runDir, { recursive: true });
     this.log = new JsonLinesWriter(join(options.runDir, 'driver.jsonl'));
-    const skews = skewsFor(options.replicas);
-    this.replicas = skews.map((skewMs, i) => {
-      const id = `r${i + 1}`;
-      const logFile = join(options.runDir, `replica-${id}.jsonl`);
-      return {
-        id,
-        skewMs,
-        logFile,
-        outFile: join(options.runDir, `replica-${id}.out`),
-        tail: new JsonLinesTail(logFile),
-      };
+    this.fleet = new ReplicaSet({
+      script: REPLICA_SCRIPT,
+      cwd: REPO_ROOT,
+      runDir: options.runDir,
+      skews: skewsFor(options.replicas),
+      ttlMs: this.ttlMs,
+      faketime: this.faketime,
+      log: this.log,
+      say: (line) => this.say(line),
     });
+  }
+
+  private get replicas(): Replica[] {
+    return this.fleet.replicas;
   }
 
   /** Runs the whole scenario and stops everything it started, also when it fails. */
@@ -163,12 +139,14 @@ export class FaultDriver {
       command: this.options.command,
     } satisfies DriverRecord);
 
-    await Promise.all(this.replicas.map((replica) => this.spawnReplica(replica)));
+    await Promise.all(this.replicas.map((replica) => this.spawn(replica)));
     const steadyStart = monoMs();
     this.say(`${this.replicas.length} replicas ready; redis on port ${this.redis.port}`);
     await this.idle(3_000);
 
     const phaseEnd = monoMs() + this.options.faultPhaseMs;
+    const gapMs = this.options.healthyGapMs ?? 2_500;
+    const jitterMs = this.options.gapJitterMs ?? 2_000;
     let done = 0;
     for (let cycle = 0; done < FAULT_KINDS.length || monoMs() < phaseEnd; cycle++) {
       const kinds = this.options.order === 'fixed' || cycle === 0 ? [...FAULT_KINDS] : this.shuffled(FAULT_KINDS);
@@ -177,7 +155,7 @@ export class FaultDriver {
         await this.inject(kind, cycle === 0);
         done++;
         // Let the fault's effects pass (TTL + settle), then leave some healthy ticks to check.
-        await this.idle(this.ttlMs + this.settleMs + 2_500 + this.next() * 2_000);
+        await this.idle(this.ttlMs + this.settleMs + gapMs + this.next() * jitterMs);
       }
     }
     this.log.write({ type: 'steady', start: steadyStart, end: monoMs() } satisfies DriverRecord);
@@ -197,6 +175,10 @@ export class FaultDriver {
         return this.restartRedis(300 + this.next() * 1_200);
       case 'redis-pause':
         return this.pauseRedis(1_500 + this.next() * 1_000);
+      case 'replica-term':
+        return this.terminateReplica(firstCycle || this.next() < 0.75);
+      case 'late-timer':
+        return this.blockEventLoop(firstCycle || this.next() < 0.75, 1_000 + this.next() * 500);
     }
   }
 
@@ -208,7 +190,7 @@ export class FaultDriver {
     replica.process!.kill('SIGKILL');
     await replica.exited;
     await sleep(200 + this.next() * 1_300);
-    const readyAt = await this.spawnReplica(replica);
+    const readyAt = await this.spawn(replica);
     this.fault('replica-kill', replica.id, pid, start, readyAt, midJob, `SIGKILL, restarted as pid ${replica.pid}`);
   }
 
@@ -256,6 +238,78 @@ export class FaultDriver {
     this.fault('redis-pause', 'redis', 0, start, end, undefined, `SIGSTOP for ${Math.round(end - start)} ms`);
   }
 
+  /**
+   * A rolling restart: SIGTERM, then wait for the replica to exit by itself (SIGKILL if it has not
+   * within the run's length plus 7.5 s), then start it again. The run aimed at is first stretched
+   * past the TTL: its lock must then be extended while the replica drains, and a library that
+   * gives the lock up at shutdown lets the next holder start while the run still works.
+   */
+  private async terminateReplica(aimAtHolder: boolean): Promise<void> {
+    const { replica, exec } = await this.pickTarget(aimAtHolder);
+    const pid = replica.pid!;
+    const runMs = Math.min(this.ttlMs + 1_000, 15_000);
+    const stretched = exec !== undefined && (await this.fleet.stretch(replica, runMs, 1_000))?.execs.includes(exec);
+    this.fleet.pump();
+    const midJob = this.fleet.openIn(pid).length > 0;
+    const exited = replica.exited!;
+    const start = monoMs();
+    replica.terminatedAt = start;
+    replica.process!.kill('SIGTERM');
+    const boundMs = runMs + 7_500;
+    let exit = await within(exited, boundMs);
+    const bySelf = exit !== undefined;
+    if (!exit) {
+      replica.killedAt = monoMs();
+      replica.process!.kill('SIGKILL');
+      exit = await exited;
+    }
+    const readyAt = await this.spawn(replica);
+    const how = bySelf
+      ? `exited by itself after ${Math.round(exit.at - start)} ms (${exit.signal ?? `code ${exit.code}`})`
+      : `still running after ${boundMs} ms, SIGKILLed`;
+    const target = stretched ? `, its run stretched to ${runMs} ms` : '';
+    this.fault(
+      'replica-term',
+      replica.id,
+      pid,
+      start,
+      readyAt,
+      midJob,
+      `SIGTERM${target}; ${how}; restarted as pid ${replica.pid}`,
+    );
+  }
+
+  /**
+   * Busy-waits the target's event loop from LATE_TIMER_LEAD_MS before an every-5-seconds
+   * occurrence (by its clock) for `blockMs`, so its cron timers for that occurrence fire
+   * 0.7 to 1.2 s late. When aimed, the target is the replica whose clock is slowest: every other
+   * replica has run the occurrence by then, so a late firing misnamed after a later second is not
+   * refused as already served but runs the occurrence a second time.
+   */
+  private async blockEventLoop(aimAtSlowest: boolean, blockMs: number): Promise<void> {
+    const replica = aimAtSlowest
+      ? this.replicas.reduce((slowest, candidate) => (candidate.skewMs < slowest.skewMs ? candidate : slowest))
+      : this.replicas[Math.floor(this.next() * this.replicas.length)];
+    const everyMs = CHAOS_JOBS.everyFiveSeconds.periodMs;
+    const block = await this.fleet.blockLoop(
+      replica,
+      { everyMs, leadMs: LATE_TIMER_LEAD_MS, blockMs },
+      everyMs + MIN_NOTICE_MS + blockMs + 5_000,
+    );
+    if (!block) throw new Error(`replica ${replica.id} (pid ${replica.pid}) never reported its event-loop block`);
+    this.fault(
+      'late-timer',
+      replica.id,
+      replica.pid!,
+      block.start,
+      block.end,
+      undefined,
+      `event loop blocked ${Math.round(block.end - block.start)} ms from ${Math.round(block.leadMs)} ms before ` +
+        `${new Date(block.occurrence).toISOString()} by its clock`,
+      block.occurrence,
+    );
+  }
+
   private fault(
     kind: FaultKind,
     target: string,
@@ -264,104 +318,51 @@ export class FaultDriver {
     end: number,
     midJob: boolean | undefined,
     detail: string,
+    occurrence?: number,
   ): void {
-    this.log.write({ type: 'fault', kind, target, pid, start, end, midJob, detail } satisfies DriverRecord);
+    this.log.write({
+      type: 'fault',
+      kind,
+      target,
+      pid,
+      start,
+      end,
+      midJob,
+      ...(occurrence !== undefined && { occurrence }),
+      detail,
+    } satisfies DriverRecord);
     const where = midJob === undefined ? '' : midJob ? ' mid-job' : ' (idle)';
     this.say(`${kind} ${target}${where}: ${detail}`);
   }
 
   /**
-   * The replica to hit: when aiming at the holder, one whose execution started 5 to 80 ms ago (so
-   * at least 20 ms of its work remain); otherwise, or if none shows up within 5 s, any replica.
+   * The replica to hit: when aiming at the holder, one with an execution that started 5 to 80 ms
+   * ago (so at least 20 ms of its work remain), and that execution; otherwise, or if none shows
+   * up within 5 s, any replica.
    */
-  private async pickTarget(aimAtHolder: boolean): Promise<{ replica: Replica; midJob: boolean }> {
+  private async pickTarget(aimAtHolder: boolean): Promise<{ replica: Replica; midJob: boolean; exec?: string }> {
     if (aimAtHolder) {
       const deadline = monoMs() + 5_000;
       while (monoMs() < deadline) {
-        this.pump();
+        this.fleet.pump();
         const now = monoMs();
-        for (const [id, execution] of this.open) {
-          const replica = this.replicas.find((candidate) => candidate.id === id)!;
+        for (const execution of this.fleet.open.values()) {
+          const replica = this.replicas.find((candidate) => candidate.id === execution.replica)!;
           const age = now - execution.start;
-          if (execution.pid === replica.pid && age >= 5 && age <= 80) return { replica, midJob: true };
+          if (execution.pid === replica.pid && age >= 5 && age <= 80) {
+            return { replica, midJob: true, exec: execution.exec };
+          }
         }
         await sleep(2);
       }
     }
     const replica = this.replicas[Math.floor(this.next() * this.replicas.length)];
-    this.pump();
-    return { replica, midJob: this.open.get(replica.id)?.pid === replica.pid };
+    this.fleet.pump();
+    return { replica, midJob: this.fleet.openIn(replica.pid).length > 0 };
   }
 
-  /** Starts a replica process and waits for its `ready` record; returns when that was. */
-  private async spawnReplica(replica: Replica): Promise<number> {
-    const skew = this.faketime && replica.skewMs !== 0;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      CHAOS_REPLICA_ID: replica.id,
-      CHAOS_LOG_FILE: replica.logFile,
-      CHAOS_REDIS_URL: this.redis!.url,
-      CHAOS_TTL_MS: String(this.ttlMs),
-      NO_COLOR: '1',
-    };
-    for (const name of ['LD_PRELOAD', 'FAKETIME', 'NODE_OPTIONS', 'REDIS_URL']) delete env[name];
-    if (skew) {
-      Object.assign(env, {
-        LD_PRELOAD: this.faketime!,
-        FAKETIME: faketimeOffset(replica.skewMs),
-        FAKETIME_DONT_FAKE_MONOTONIC: '1',
-      });
-    }
-    const out = openSync(replica.outFile, 'a');
-    const child = spawn(process.execPath, [REPLICA_SCRIPT], { cwd: REPO_ROOT, env, stdio: ['ignore', out, out] });
-    closeSync(out);
-    const at = monoMs();
-    const pid = child.pid!;
-    killOnExit(child); // whatever happens to the driver, its replicas must not outlive it
-    Object.assign(replica, { process: child, pid, killedAt: undefined });
-    replica.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        const killedAt = replica.pid === pid ? (replica.killedAt ?? null) : null;
-        this.log.write({
-          type: 'exit',
-          replica: replica.id,
-          pid,
-          at: monoMs(),
-          code,
-          signal,
-          expected: killedAt !== null,
-          killedAt,
-        } satisfies DriverRecord);
-        if (killedAt === null) this.say(`replica ${replica.id} (pid ${pid}) exited by itself: ${code ?? signal}`);
-        resolve();
-      }),
-    );
-    const deadline = at + 30_000;
-    while (!this.readyPids.has(pid)) {
-      if (monoMs() > deadline) throw new Error(`replica ${replica.id} (pid ${pid}) was not ready in 30 s`);
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`replica ${replica.id} (pid ${pid}) exited while booting; see ${replica.outFile}`);
-      }
-      await sleep(10);
-      this.pump();
-    }
-    const readyAt = monoMs();
-    this.log.write({ type: 'spawn', replica: replica.id, pid, skewMs: skew ? replica.skewMs : 0, at, readyAt });
-    return readyAt;
-  }
-
-  /** Reads what the replicas logged since last time, to know who is mid-job and who is ready. */
-  private pump(): void {
-    for (const replica of this.replicas) {
-      for (const record of replica.tail.read()) {
-        if (record.type === 'ready') this.readyPids.add(record.pid);
-        else if (record.type === 'start') {
-          this.open.set(replica.id, { exec: record.exec, pid: record.pid, start: record.start });
-        } else if (record.type === 'end' && this.open.get(replica.id)?.exec === record.exec) {
-          this.open.delete(replica.id);
-        }
-      }
-    }
+  private spawn(replica: Replica): Promise<number> {
+    return this.fleet.spawn(replica, this.redis!.url);
   }
 
   /** Waits, keeping the view of open executions current. */
@@ -369,22 +370,13 @@ export class FaultDriver {
     const until = monoMs() + ms;
     while (monoMs() < until) {
       await sleep(Math.min(50, Math.max(1, until - monoMs())));
-      this.pump();
+      this.fleet.pump();
     }
   }
 
   private async stopAll(): Promise<void> {
     this.log.write({ type: 'stop', at: monoMs() } satisfies DriverRecord);
-    await Promise.all(
-      this.replicas.map(async (replica) => {
-        const child = replica.process;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return;
-        replica.killedAt = monoMs();
-        child.kill('SIGCONT');
-        child.kill('SIGKILL');
-        await replica.exited;
-      }),
-    );
+    await this.fleet.stopAll();
     await this.redis?.dispose();
   }
 

@@ -10,8 +10,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { checkRun, formatReport, violationCount } from './chaos-checker';
-import { CHAOS_DIR, FaultDriver, REPO_ROOT } from './fault-driver';
+import { checkRun } from './chaos-checker';
+import { formatReport, violationCount } from './chaos-report';
+import { CHAOS_DIR, REPO_ROOT } from './chaos-build';
+import { FaultDriver } from './fault-driver';
 
 function parseArguments(argv: string[]): Record<string, string> {
   const parsed: Record<string, string> = {};
