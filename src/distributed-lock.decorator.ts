@@ -114,9 +114,9 @@ export function DistributedLock(
 }
 
 /**
- * The schedule of a `@Cron` handler, or null for anything else (`@Interval`, `@Timeout`, a job added
- * with `SchedulerRegistry.addCronJob`, a direct call): those serve no named occurrence, and the
- * lock alone keeps their runs apart.
+ * The schedule of a `@Cron` handler, or null for any other method (`@Interval`, `@Timeout`, a
+ * callback of a job added with `SchedulerRegistry.addCronJob`): those serve no named occurrence,
+ * and the lock alone keeps their runs apart.
  */
 function scheduleOf(method: object): CronSchedule | null {
   const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;

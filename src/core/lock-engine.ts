@@ -20,7 +20,7 @@ import {
 } from './lock-acquirer';
 import { runWithLock } from './lock-context';
 import type { LockHandle } from './lock-handle';
-import { type DistributedLockOptions, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
+import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import type { LockStore } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
@@ -268,8 +268,7 @@ export class LockEngine {
     const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
     for (const lock of left) lock.abandon(reason);
     const finished = waitedFor.length - left.length;
-    if (finished > 0)
-      (logger.log ?? logger.warn).call(logger, `Shutdown waited ${ms} ms for ${finished} run(s) to finish.`);
+    if (finished > 0) logInfo(logger, `Shutdown waited ${ms} ms for ${finished} run(s) to finish.`);
     if (left.length > 0) {
       logger.warn(
         `Shutdown left ${left.length} run(s) still going after ${ms} ms: ${left.map((lock) => `"${lock.key}"`).join(', ')}. ` +

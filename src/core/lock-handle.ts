@@ -142,10 +142,7 @@ export class LockHandle {
    * extending it (Redis lets it expire by its TTL) and aborts its signal with `reason`.
    */
   abandon(reason: string): void {
-    if (this.released || this.lostError) return;
-    clearTimeout(this.renewTimer);
-    this.lostError = new LockLostError(this.key, reason);
-    this.controller?.abort(this.lostError);
+    this.lose(reason, false); // the engine logs what it abandons, all at once
   }
 
   private scheduleRenewal(): void {
@@ -163,12 +160,12 @@ export class LockHandle {
     else if (!this.released) this.lose(TTL_PASSED);
   }
 
-  private lose(detail: string): void {
+  private lose(detail: string, report = true): void {
     if (this.released || this.lostError) return;
     clearTimeout(this.renewTimer);
     this.lostError = new LockLostError(this.key, detail);
     this.controller?.abort(this.lostError);
-    this.issuer.lockLost(this.lostError);
+    if (report) this.issuer.lockLost(this.lostError);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
 import { DistributedLockConfigError } from './errors';
-import { type Check, type RedisTarget, resolveTarget } from './redis/redis-target';
+import { checkerFor, type RedisTarget, resolveTarget } from './redis/redis-target';
 import { expectations } from './validation';
 
 /** What a lock decision does when Redis cannot answer in time: run the job, or skip it. */
@@ -13,6 +13,12 @@ export interface LockLogger {
   log?(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+}
+
+/** Logs an informational line: at `log` level when the logger has one, else as a warning. */
+export function logInfo(logger: LockLogger, message: string): void {
+  if (logger.log) logger.log(message);
+  else logger.warn(message);
 }
 
 /** A host and port, as in Sentinel and Cluster node lists. */
@@ -164,12 +170,7 @@ export function resolveLockOptions(
     throw new DistributedLockConfigError('options', options, 'an object');
   }
   rejectUnknownOptions(options);
-  const check: Check = (option, rule) => {
-    const value = options[option];
-    if (value === undefined) return undefined;
-    if (!rule.test(value)) throw new DistributedLockConfigError(names[option], value, rule.expected);
-    return value;
-  };
+  const check = checkerFor(options, names);
   return {
     target: resolveTarget(options, names, check),
     keyPrefix: check('keyPrefix', expectations.string) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
-import type { LockLogger } from '../lock-options';
+import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
 import { Deadlined, DeadlineQueue } from './deadline-queue';
 
@@ -178,8 +178,7 @@ export class ConnectionMonitor {
   private endOutage(): void {
     if (this.outageReason === undefined) return;
     this.outageReason = undefined;
-    const log = this.logger.log ?? this.logger.warn;
-    log.call(this.logger, `Redis at ${this.redisLabel} is reachable again; locks are taken in Redis again.`);
+    logInfo(this.logger, `Redis at ${this.redisLabel} is reachable again; locks are taken in Redis again.`);
   }
 }
 

@@ -39,6 +39,16 @@ const PER_CONNECTION = ['username', 'password', 'db', 'tls'] as const;
 
 export type Check = <T>(option: keyof DistributedLockOptions, rule: Expectation<T>) => T | undefined;
 
+/** Reads one option of `options`, throwing with the name the user wrote when it breaks `rule`. */
+export function checkerFor(options: DistributedLockOptions, names: SettingNames): Check {
+  return (option, rule) => {
+    const value = options[option];
+    if (value === undefined) return undefined;
+    if (!rule.test(value)) throw new DistributedLockConfigError(names[option], value, rule.expected);
+    return value;
+  };
+}
+
 /** Validates the settings that say where Redis is, and which topology it is. */
 export function resolveTarget(options: DistributedLockOptions, names: SettingNames, check: Check): RedisTarget {
   const given = (Object.keys(TOPOLOGIES) as (keyof typeof TOPOLOGIES)[]).filter((topology) =>
@@ -125,13 +135,7 @@ function resolveQuorum(nodes: unknown, setting: string, names: SettingNames): Re
     }
     const nodeNames = prefixedNames(name, names);
     const nodeOptions = connection as DistributedLockOptions;
-    const check: Check = (option, rule) => {
-      const value = nodeOptions[option];
-      if (value === undefined) return undefined;
-      if (!rule.test(value)) throw new DistributedLockConfigError(nodeNames[option], value, rule.expected);
-      return value;
-    };
-    return resolveTarget(nodeOptions, nodeNames, check);
+    return resolveTarget(nodeOptions, nodeNames, checkerFor(nodeOptions, nodeNames));
   });
   return {
     kind: 'quorum',
