@@ -1,5 +1,11 @@
 import { Inject } from '@nestjs/common';
-import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/acquire-options';
+import {
+  assertLockArguments,
+  assertTtl,
+  checkAcquireOptions,
+  jobTickField,
+  type Occurrence,
+} from './core/acquire-options';
 import { CronSchedule } from './core/cron-schedule';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
 import { expectations } from './core/validation';
@@ -90,6 +96,8 @@ export function DistributedLock(
     injectLockService(target, LOCK_SERVICE);
     /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
     let schedule: CronSchedule | null | undefined;
+    /** What a call without a schedule serves, built once: the decorated call's hot path allocates nothing for it. */
+    const unscheduled: Occurrence = { tick: undefined, tickField: jobTickField(jobName), periodMs: 0 };
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
@@ -97,15 +105,16 @@ export function DistributedLock(
       schedule ??= scheduleOf(guarded);
       // The occurrence is named from the schedule and the wall clock, so a late callback (a busy
       // event loop) still names the occurrence it serves, and fake timers drive it in tests.
-      const tick = schedule?.occurrenceAt(Date.now());
+      const occurrence: Occurrence = schedule
+        ? { tick: schedule.occurrenceAt(Date.now()), tickField: unscheduled.tickField, periodMs: schedule.periodMs }
+        : unscheduled;
       return locks.runGuarded(
         jobName,
         lockKey(key, this, args),
         ttlMs,
         () => handler.apply(this, args),
         settings,
-        tick,
-        schedule?.periodMs ?? 0,
+        occurrence,
       );
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us

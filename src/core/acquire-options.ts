@@ -49,6 +49,26 @@ export interface AcquireSettings {
   readonly signal: AbortSignal | undefined;
 }
 
+/** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
+export interface Occurrence {
+  readonly tick: number | undefined;
+  /** The state hash field of the job's latest tick. */
+  readonly tickField: string;
+  /** The schedule's period (0 when unknown): the state must outlive it. */
+  readonly periodMs: number;
+}
+
+/** The state hash field of the latest tick served, for callers that name no job. */
+export const TICK_FIELD = 'tick';
+
+/** The state hash field of the latest tick a named job served: jobs sharing a key keep their own. */
+export function jobTickField(jobName: string): string {
+  return `${TICK_FIELD}:${jobName}`;
+}
+
+/** Plain acquisitions: no scheduled occurrence. */
+export const NO_OCCURRENCE: Occurrence = { tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
+
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
 export function assertLockArguments(key: unknown, ttlMs: unknown): void {
   assertKey(key);

@@ -1,4 +1,4 @@
-import type { AcquireSettings } from './acquire-options';
+import type { AcquireSettings, Occurrence } from './acquire-options';
 import { clearTimeout, monotonicNow, setTimeout } from './clock';
 import type { LockLostError } from './errors';
 import { LockHandle, type LockIssuer } from './lock-handle';
@@ -16,21 +16,6 @@ export type SkipReason = 'held' | 'tick-served' | 'clock-skew' | 'unavailable' |
 
 /** What one acquisition round trip came to: the new lock, or why there is none. */
 export type Attempt = LockHandle | SkipReason;
-
-/** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
-export interface Occurrence {
-  readonly tick: number | undefined;
-  /** The state hash field of the job's latest tick. */
-  readonly tickField: string;
-  /** The schedule's period (0 when unknown): the state must outlive it. */
-  readonly periodMs: number;
-}
-
-/** The state hash field of the latest tick served, for callers that name no job. */
-export const TICK_FIELD = 'tick';
-
-/** Plain acquisitions: no scheduled occurrence. */
-export const NO_OCCURRENCE: Occurrence = { tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
 
 /** How many acquisitions pass between two sweeps of expired, unreleased locks (amortized O(1)). */
 const SWEEP_EVERY_GRANTS = 1024;

@@ -5,19 +5,14 @@ import {
   assertKey,
   assertLockArguments,
   checkAcquireOptions,
+  jobTickField,
+  NO_OCCURRENCE,
+  type Occurrence,
+  TICK_FIELD,
 } from './acquire-options';
 import { monotonicNow } from './clock';
 import { DistributedLockError } from './errors';
-import {
-  type Attempt,
-  isLock,
-  LockAcquirer,
-  NO_OCCURRENCE,
-  type Occurrence,
-  type SkipReason,
-  stateKeyOf,
-  TICK_FIELD,
-} from './lock-acquirer';
+import { type Attempt, isLock, LockAcquirer, type SkipReason, stateKeyOf } from './lock-acquirer';
 import { runWithLock } from './lock-context';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
@@ -207,12 +202,12 @@ export class LockEngine {
   ): Promise<Awaited<T> | undefined> {
     assertLockArguments(key, ttlMs);
     const settings = checkAcquireOptions(options, true);
-    return this.runGuarded(jobName, key, ttlMs, fn, settings, settings.tick, 0);
+    return this.runGuarded(jobName, key, ttlMs, fn, settings, occurrenceOf(settings, jobTickField(jobName)));
   }
 
   /**
-   * @internal `runJob` with options checked beforehand, as the decorator does once per method;
-   * `periodMs` is the schedule's period, which the state's retention must exceed.
+   * @internal `runJob` with options checked beforehand, as the decorator does once per method, and
+   * the occurrence it serves (its tick field is `jobTickField(jobName)`).
    */
   async runGuarded<T>(
     jobName: string,
@@ -220,10 +215,8 @@ export class LockEngine {
     ttlMs: number,
     fn: () => T | Promise<T>,
     settings: AcquireSettings,
-    tick: number | undefined,
-    periodMs: number,
+    occurrence: Occurrence,
   ): Promise<Awaited<T> | undefined> {
-    const occurrence: Occurrence = { tick, tickField: `${TICK_FIELD}:${jobName}`, periodMs };
     const outcome = await this.runLocked(key, ttlMs, fn, settings, occurrence);
     if (outcome.ran) return outcome.result;
     this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" ${SKIP_DESCRIPTIONS[outcome.reason]}.`);
