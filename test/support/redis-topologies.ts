@@ -310,6 +310,11 @@ export interface TestSentinelGroup {
   /** Kills the current master without warning (SIGKILL) and returns its address. */
   killMaster(): Promise<RedisAddress>;
   /**
+   * Freezes every node but the current master (SIGSTOP), so they miss the writes made meanwhile;
+   * resolves a function that thaws them.
+   */
+  freezeReplicas(): Promise<() => void>;
+  /**
    * Resolves once every live sentinel names the same master, other than the one last killed (or the
    * current one when none was), and that node answers as a master.
    */
@@ -440,6 +445,13 @@ class LocalSentinelGroup implements TestSentinelGroup {
     return address;
   }
 
+  async freezeReplicas(): Promise<() => void> {
+    const master = await this.master();
+    const frozen = this.dataProcesses.filter((node) => node.port !== master.port && node.isRunning);
+    for (const node of frozen) node.signal('SIGSTOP');
+    return () => frozen.forEach((node) => node.signal('SIGCONT'));
+  }
+
   async waitForFailover(timeoutMs: number): Promise<RedisAddress> {
     const previous = this.lastKilled ?? (await this.master());
     return waitFor(`the sentinels to name a master other than port ${previous.port}`, timeoutMs, async () => {
@@ -544,6 +556,11 @@ class ServerProcess {
       await this.kill();
       throw error;
     }
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server; a frozen one keeps its connections and answers nothing. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(signal);
   }
 
   /** SIGKILL, then waits for the exit. */

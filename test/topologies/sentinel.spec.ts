@@ -22,7 +22,7 @@ describeTopology('locks through Redis Sentinel', () => {
   const logger = new RecordingLogger();
 
   beforeAll(async () => {
-    group = await startSentinelGroup({ replicas: 1, sentinels: 3 });
+    group = await startSentinelGroup({ replicas: 2, sentinels: 3 }); // two failovers below
     const options = { sentinels: [...group.sentinels], name: group.masterName, acquireTimeoutMs: 500, fencing: true };
     engines = [new LockEngine({ ...options, logger }), new LockEngine({ ...options, logger: false })];
     for (const engine of engines) expect(await engine.waitUntilConnected(5_000)).toBe(true);
@@ -49,6 +49,32 @@ describeTopology('locks through Redis Sentinel', () => {
       engines.map((engine) => engine.withLock('sentinel:tick', 5_000, () => 'ran', { tick })),
     );
     expect(outcomes.filter((outcome) => outcome.ran)).toHaveLength(1);
+  });
+
+  // Runs before the failover test below, on the group's first master and its replica.
+  it('keeps fencing tokens growing after a failover to a replica that missed the last acquisitions', async () => {
+    const [a] = engines;
+    const token = async (): Promise<number> => {
+      const outcome = await a.withLock('promoted', 5_000, (lock) => lock.fencingToken!);
+      if (!outcome.ran) throw new Error(`not taken: ${outcome.reason}`);
+      return outcome.result;
+    };
+    await token();
+    await sleep(300); // the replica has the counter as of now
+    const thaw = await group.freezeReplicas();
+    const issued = [await token(), await token(), await token()]; // the replica never sees these
+    const killed = await group.killMaster();
+    thaw();
+    expect(await group.waitForFailover(30_000)).not.toEqual(killed);
+
+    // Fail-open hands out unfenced locks while the client finds the new master: wait for a fenced one.
+    let after: number | undefined;
+    await until(async () => {
+      const outcome = await a.withLock('promoted', 5_000, (lock) => lock.fencingToken);
+      after = outcome.ran ? outcome.result : undefined;
+      return after !== undefined;
+    }, 30_000);
+    expect(after).toBeGreaterThan(Math.max(...issued));
   });
 
   it('resumes locking after the master is killed and a replica promoted, deciding within the deadline meanwhile', async () => {
