@@ -310,8 +310,8 @@ export interface TestSentinelGroup {
   /** Kills the current master without warning (SIGKILL) and returns its address. */
   killMaster(): Promise<RedisAddress>;
   /**
-   * Freezes every node but the current master (SIGSTOP), so they miss the writes made meanwhile;
-   * resolves a function that thaws them.
+   * Freezes every node but the current master (SIGSTOP) and drops their replication links, so they
+   * miss the writes made meanwhile; resolves a function that thaws them.
    */
   freezeReplicas(): Promise<() => void>;
   /**
@@ -449,6 +449,9 @@ class LocalSentinelGroup implements TestSentinelGroup {
     const master = await this.master();
     const frozen = this.dataProcesses.filter((node) => node.port !== master.port && node.isRunning);
     for (const node of frozen) node.signal('SIGSTOP');
+    // Cut their replication links too: writes already on the wire would still reach a frozen node
+    // from its socket buffer once thawed.
+    await query(master, 'CLIENT', 'KILL', 'TYPE', 'replica');
     return () => frozen.forEach((node) => node.signal('SIGCONT'));
   }
 
