@@ -137,11 +137,11 @@ function scheduleOf(method: object): CronSchedule | null {
 function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {
   if (typeof key === 'string') return key;
   const computed: unknown = key.apply(instance, args);
-  if (!expectations.nonEmptyString.test(computed)) {
+  if (!expectations.lockName.test(computed)) {
     throw new InvalidLockArgumentError(
       'the key computed by @DistributedLock',
       computed,
-      expectations.nonEmptyString.expected,
+      expectations.lockName.expected,
     );
   }
   return computed;

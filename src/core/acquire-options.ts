@@ -80,9 +80,9 @@ export function assertTtl(ttlMs: unknown): asserts ttlMs is number {
   assertArgument('ttlMs', ttlMs, expectations.positiveMs);
 }
 
-/** Validates a lock name: a non-empty string. */
+/** Validates a lock name: a non-empty string whose keys share a Redis Cluster slot. */
 export function assertKey(key: unknown): asserts key is string {
-  assertArgument('key', key, expectations.nonEmptyString);
+  assertArgument('key', key, expectations.lockName);
 }
 
 function assertArgument<T>(name: string, value: unknown, rule: Expectation<T>): asserts value is T {

@@ -53,8 +53,9 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     name: read('name')?.trim(),
     sentinelPassword: read('sentinelPassword'),
     clusterNodes,
+    // Split only before a scheme: a comma inside a password must not cut a URL in two.
     nodes: read('nodes')
-      ?.split(',')
+      ?.split(/,(?=\s*[a-z][a-z0-9+.-]*:\/\/)/i)
       .map((node) => node.trim())
       .filter(Boolean),
     username: read('username'),

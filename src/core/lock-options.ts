@@ -173,7 +173,7 @@ export function resolveLockOptions(
   const check = checkerFor(options, names);
   return {
     target: resolveTarget(options, names, check),
-    keyPrefix: check('keyPrefix', expectations.string) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
+    keyPrefix: check('keyPrefix', expectations.keyPrefix) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
     failMode: check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode,
     acquireTimeoutMs: check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
     fencing: check('fencing', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.fencing,

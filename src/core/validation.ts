@@ -32,6 +32,16 @@ export const expectations = {
     expected: 'a non-empty string',
     test: (v: unknown): v is string => typeof v === 'string' && v.length > 0,
   },
+  lockName: {
+    expected:
+      'a non-empty string that does not start with "}" (in Redis Cluster the lock and its state would hash to different slots)',
+    test: (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.charCodeAt(0) !== 125,
+  },
+  keyPrefix: {
+    expected:
+      'a string whose first "{" is not followed at once by "}" (an empty hash tag would hash the lock and its state to different Redis Cluster slots)',
+    test: (v: unknown): v is string => typeof v === 'string' && !/^[^{]*\{\}/.test(v),
+  },
   string: {
     expected: 'a string',
     test: (v: unknown): v is string => typeof v === 'string',
@@ -46,8 +56,12 @@ export const expectations = {
   },
 } satisfies Record<string, Expectation<unknown>>;
 
+/** Stands for the value of a setting that may hold a password, in an error and its message. */
+export const HIDDEN_VALUE: unique symbol = Symbol('a value not shown (it may hold a password)');
+
 /** Renders a bad value for an error message: exact for primitives, a type name otherwise. */
 export function describeValue(value: unknown): string {
+  if (value === HIDDEN_VALUE) return 'a value not shown (it may hold a password)';
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     return String(value);
@@ -58,10 +72,18 @@ export function describeValue(value: unknown): string {
   return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
 }
 
-/** Hides the password of a redis:// URL so it can be logged or put in an error. */
+/**
+ * Hides the credentials of a redis:// URL, well-formed or not, so it can be logged or put in an
+ * error: everything between the scheme and the last "@" (a password may hold "/", ":" or "@"),
+ * keeping a user name that stands alone before a ":".
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_match, scheme: string, auth: string) => {
-    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
-    return `${scheme}${user}:***@`;
-  });
+  const schemeEnd = url.indexOf('://');
+  const authStart = schemeEnd === -1 ? 0 : schemeEnd + 3;
+  const at = url.lastIndexOf('@');
+  if (at < authStart) return url;
+  const auth = url.slice(authStart, at);
+  const colon = auth.indexOf(':');
+  const user = colon > 0 && !/[/@]/.test(auth.slice(0, colon)) ? `${auth.slice(0, colon)}:` : '';
+  return `${url.slice(0, authStart)}${user}***${url.slice(at)}`;
 }

@@ -45,6 +45,30 @@ describeTopology('locks on a Redis Cluster', () => {
     expect(owners.size).toBeGreaterThan(1); // the Lua scripts ran on several masters
   });
 
+  it.each([
+    ['a key with a hash tag inside', '', 'a{b}c'],
+    ['a key that is a hash tag', '', '{tenant-7}'],
+    ['a key ending in "}"', '', 'job}'],
+    ['a key with an empty hash tag inside', '', 'a{}b'],
+    ['a prefix with a hash tag', 'app{blue}:', 'job'],
+    ['a prefix with an unclosed "{"', 'app{', 'job'],
+    ['a prefix with a "}"', 'app}', 'job'],
+  ])('keeps a lock and its state in one slot with %s', async (_case, keyPrefix, key) => {
+    const engine = new LockEngine({ clusterNodes: [...cluster.nodes], keyPrefix, fencing: true, logger: false });
+    try {
+      expect(await engine.waitUntilConnected(5_000)).toBe(true);
+      const { lock, state } = engine.keysFor(key);
+      expect(await cluster.masterIndexForKey(state)).toBe(await cluster.masterIndexForKey(lock));
+      // A fenced, scheduled acquisition runs one script over both keys: taken in Redis, not fail-open.
+      const outcome = await engine.withLock(key, 5_000, (held) => held.fencingToken, {
+        tick: cronTick('* * * * * *'),
+      });
+      expect(outcome).toEqual({ ran: true, result: expect.any(Number) });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('serves each tick once', async () => {
     const tick = cronTick('* * * * * *'); // an occurrence the Redis clock can judge
     const outcomes = await Promise.all(

@@ -162,7 +162,10 @@ describe('configuration from forRoot options', () => {
     ],
     [{ acquireTimeoutMs: 2 ** 31 }, 'got 2147483648.'],
     [{ failMode: 'sometimes' as never }, 'failMode must be "open" or "closed", got "sometimes".'],
-    [{ keyPrefix: 42 as never }, 'keyPrefix must be a string, got 42.'],
+    [
+      { keyPrefix: 42 as never },
+      'keyPrefix must be a string whose first "{" is not followed at once by "}" (an empty hash tag would hash the lock and its state to different Redis Cluster slots), got 42.',
+    ],
     [{ fencing: 'yes' as never }, 'fencing must be true or false, got "yes".'],
     [
       { logger: {} as never },

@@ -10,9 +10,21 @@ const defineJobClass = (decorator: () => MethodDecorator) => () => {
 
 describe('@DistributedLock arguments, checked when the class is defined', () => {
   it.each([
-    ['', 1000, 'key must be a non-empty string, got "".'],
-    [42, 1000, 'key must be a non-empty string, got 42.'],
-    [undefined, 1000, 'key must be a non-empty string, got undefined.'],
+    [
+      '',
+      1000,
+      'key must be a non-empty string that does not start with "}" (in Redis Cluster the lock and its state would hash to different slots), got "".',
+    ],
+    [
+      42,
+      1000,
+      'key must be a non-empty string that does not start with "}" (in Redis Cluster the lock and its state would hash to different slots), got 42.',
+    ],
+    [
+      undefined,
+      1000,
+      'key must be a non-empty string that does not start with "}" (in Redis Cluster the lock and its state would hash to different slots), got undefined.',
+    ],
     ['job', 0, 'ttlMs must be a positive integer number of milliseconds, at most 2147483647, got 0.'],
     ['job', -5, 'got -5.'],
     ['job', 1.5, 'got 1.5.'],

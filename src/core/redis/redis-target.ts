@@ -1,7 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ConflictingLockOptionsError, DistributedLockConfigError } from '../errors';
 import type { DistributedLockOptions, RedisAddress, RedisConnectionOptions, SettingNames } from '../lock-options';
-import { type Expectation, expectations, redactUrl } from '../validation';
+import { type Expectation, expectations, HIDDEN_VALUE, redactUrl } from '../validation';
 
 /** Where a connection goes when the options leave it out. */
 const CONNECTION_DEFAULTS = { host: 'localhost', port: 6379, db: 0 } as const;
@@ -39,12 +39,18 @@ const PER_CONNECTION = ['username', 'password', 'db', 'tls'] as const;
 
 export type Check = <T>(option: keyof DistributedLockOptions, rule: Expectation<T>) => T | undefined;
 
+/** Settings whose value may hold a password: a bad one is reported without its value. */
+const SECRET_SETTINGS: readonly (keyof DistributedLockOptions)[] = ['url', 'password', 'sentinelPassword'];
+
 /** Reads one option of `options`, throwing with the name the user wrote when it breaks `rule`. */
 export function checkerFor(options: DistributedLockOptions, names: SettingNames): Check {
   return (option, rule) => {
     const value = options[option];
     if (value === undefined) return undefined;
-    if (!rule.test(value)) throw new DistributedLockConfigError(names[option], value, rule.expected);
+    if (!rule.test(value)) {
+      const shown = SECRET_SETTINGS.includes(option) ? HIDDEN_VALUE : value;
+      throw new DistributedLockConfigError(names[option], shown, rule.expected);
+    }
     return value;
   };
 }
