@@ -33,6 +33,14 @@ export class DistributedLockService
   /** Gives the first connection up to `acquireTimeoutMs`, then boots anyway: fail mode covers the rest. */
   async onModuleInit(): Promise<void> {
     await this.waitUntilConnected();
+    // Redis is reachable and says the settings are wrong: stop here rather than run unlocked,
+    // closing the connection first (Nest runs no shutdown hook for a failed bootstrap).
+    try {
+      this.throwIfMisconfigured();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   /**

@@ -9,10 +9,11 @@ import { createToken } from './token';
 
 /**
  * Why a lock was not taken: `held` by someone (this instance included); its `tick-served` already;
- * `clock-skew`, its tick too far from the Redis clock to judge; Redis `unavailable` under
- * fail-closed; or the engine `closed` (shutting down).
+ * `clock-skew`, its tick too far from the Redis clock to judge; `refused` by Redis (settings it
+ * rejects, a key of another type: logged as an error); Redis `unavailable` under fail-closed; or
+ * the engine `closed` (shutting down).
  */
-export type SkipReason = 'held' | 'tick-served' | 'clock-skew' | 'unavailable' | 'closed';
+export type SkipReason = 'held' | 'tick-served' | 'clock-skew' | 'refused' | 'unavailable' | 'closed';
 
 /** What one acquisition round trip came to: the new lock, or why there is none. */
 export type Attempt = LockHandle | SkipReason;
@@ -208,6 +209,7 @@ export class LockAcquirer implements LockIssuer {
     switch (reply.kind) {
       case 'held':
       case 'tick-served':
+      case 'refused':
         return reply.kind;
       case 'clock-skew':
         this.warnClockSkew(key, request.tick!, reply.offsetMs);

@@ -19,6 +19,7 @@ import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolve
 import type { LockStore } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
+import { configurationError } from './redis/reply-errors';
 import { RunDrain } from './run-drain';
 
 export type { SkipReason } from './lock-acquirer';
@@ -27,7 +28,7 @@ export type { SkipReason } from './lock-acquirer';
 export type LockedRun<T> = { ran: true; result: T } | { ran: false; reason: SkipReason };
 
 const NOT_RUN = Object.fromEntries(
-  (['held', 'tick-served', 'clock-skew', 'unavailable', 'closed'] as const).map((reason) => [
+  (['held', 'tick-served', 'clock-skew', 'refused', 'unavailable', 'closed'] as const).map((reason) => [
     reason,
     Object.freeze({ ran: false, reason }),
   ]),
@@ -37,6 +38,7 @@ const SKIP_DESCRIPTIONS: Record<SkipReason, string> = {
   held: 'is held elsewhere',
   'tick-served': 'already served this occurrence',
   'clock-skew': 'was asked for an occurrence too far from the Redis clock',
+  refused: 'was refused by Redis (see the error logged)',
   unavailable: 'could not be taken: Redis is unavailable (fail-closed)',
   closed: 'is not taken: the application is shutting down',
 };
@@ -229,6 +231,20 @@ export class LockEngine {
    */
   waitUntilConnected(timeoutMs = this.options.acquireTimeoutMs): Promise<boolean> {
     return this.store.waitForReady(timeoutMs);
+  }
+
+  /**
+   * Throws a `DistributedLockConfigError` naming the setting when Redis refused this configuration
+   * (a password or user it rejects, a database it does not have, an ACL user without the lock
+   * commands). `DistributedLockService` calls it at bootstrap, after the first connection wait.
+   *
+   * @example
+   * await locks.waitUntilConnected();
+   * locks.throwIfMisconfigured();
+   */
+  throwIfMisconfigured(): void {
+    const problem = this.store.configurationProblem();
+    if (problem) throw configurationError(problem, this.store.label);
   }
 
   /**

@@ -19,6 +19,8 @@ export interface LockRequest {
 
 /**
  * A store's answer to an acquisition. `unavailable`: no answer in time, so the fail mode decides.
+ * `refused`: Redis is up and refused the command (wrong settings, a key of another type): no lock,
+ * and no fail mode either.
  * `clock-skew`: the tick is too far from the Redis clock to be judged; `offsetMs` is how far this
  * process's clock is ahead of Redis's (negative: behind).
  */
@@ -27,6 +29,7 @@ export type AcquireReply =
   | { readonly kind: 'held' }
   | { readonly kind: 'tick-served' }
   | { readonly kind: 'clock-skew'; readonly offsetMs: number }
+  | { readonly kind: 'refused' }
   | { readonly kind: 'unavailable' };
 
 /** A store's answer to an extension or release: done, refused (the lock is not ours), or no answer. */
@@ -42,6 +45,8 @@ export interface LockStore {
   /** Where it is, for log lines; no passwords. */
   readonly label: string;
   isReady(): boolean;
+  /** The error Redis replied to these settings (a password, a database, ACL permissions), if any. */
+  configurationProblem(): Error | undefined;
   waitForReady(timeoutMs: number): Promise<boolean>;
   /**
    * Takes the lock. With `cancelIfLate`, an acquisition that lands after the deadline is cancelled

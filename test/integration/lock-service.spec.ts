@@ -1,5 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { DistributedLockModule, DistributedLockService, type DistributedLockOptions } from '../../src';
+import {
+  DistributedLockConfigError,
+  DistributedLockModule,
+  DistributedLockService,
+  type DistributedLockOptions,
+} from '../../src';
 import { createReplica } from '../support/create-replica';
 import { recordCommands } from '../support/record-commands';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
@@ -286,16 +291,9 @@ describe('DistributedLockService with Redis authentication', () => {
     await locks.releaseLock('acl');
   });
 
-  it('decides by the fail mode, and boots, when the password is wrong', async () => {
-    const locks = await connect({
-      host: redis.host,
-      port: redis.port,
-      password: 'wrong',
-      failMode: 'closed',
-      acquireTimeoutMs: 300,
-      logger: false,
-    });
-    expect(locks.isConnected()).toBe(false);
-    expect(await locks.acquireLock('wrong-password', 10_000)).toBe(false);
+  it('fails at bootstrap when the password is wrong, instead of running unlocked', async () => {
+    await expect(
+      connect({ host: redis.host, port: redis.port, password: 'wrong', acquireTimeoutMs: 300, logger: false }),
+    ).rejects.toThrow(DistributedLockConfigError);
   });
 });

@@ -45,7 +45,7 @@ describe('DeadlineQueue (real time on the monotonic clock)', () => {
     const [early, late] = [new Call('early', 50, expired), new Call('late', 50, expired)];
     queue.add(early);
     queue.add(late);
-    queue.postpone([late], 400); // its command left 400 ms after it was sent: the process had stalled
+    queue.postpone(late, 400); // its command left 400 ms after it was sent: the process had stalled
 
     await sleep(250);
     expect(expired).toEqual(['early']);

@@ -3,19 +3,25 @@ import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
 import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
+import { classifyReplyError } from './reply-errors';
 import { Deadlined, DeadlineQueue } from './deadline-queue';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
 export const NO_REPLY: unique symbol = Symbol('no reply from Redis in time');
 
+/** What `call` hands its `settle` callback when Redis is up but refused the command (see reply-errors). */
+export const REFUSED: unique symbol = Symbol('refused by Redis');
+
 /** Sends one command. `afterNoScript`: Redis lost the script, so send its source with EVAL. */
 export type SendCommand<T> = (afterNoScript: boolean) => Promise<T>;
 
 /** Turns a reply, or NO_REPLY (then `late` settles if the reply still comes), into the caller's answer. */
-export type SettleReply<T, R> = (reply: T | typeof NO_REPLY, late?: Promise<T>) => R;
+export type SettleReply<T, R> = (reply: T | typeof NO_REPLY | typeof REFUSED, late?: Promise<T>) => R;
 
-/** A flush this much later than its sends means the process stalled in between. */
+/** A command held back this much longer than its send means the process stalled in between. */
 const LATE_FLUSH_MS = 5;
+/** The same refusal is logged at most this often. */
+const REFUSAL_LOG_EVERY_MS = 60_000;
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -30,10 +36,15 @@ export class ConnectionMonitor {
   readonly deadlines = new DeadlineQueue();
   private readonly coalesceWrites: boolean;
   private corked: Socket | undefined;
-  private corkedAt = 0;
-  /** The calls whose commands wait in the corked socket. */
+  /** The calls whose commands wait in the corked socket, each with when it was sent. */
   private readonly heldBack: Deadlined[] = [];
+  private readonly heldSince: number[] = [];
   private outageReason: string | undefined;
+  /** A configuration Redis refused (a password, a database): nothing is sent until a clean connection. */
+  private misconfigured: Error | undefined;
+  /** The configuration error seen since the socket last connected. */
+  private refusedThisConnection: Error | undefined;
+  private lastRefusal = { message: '', at: -Infinity };
   private detached = false;
   /** One promise for every wait on the connection: true when it is ready, false when the store closes. */
   private readyWaiter: { promise: Promise<boolean>; resolve: (ready: boolean) => void } | undefined;
@@ -52,7 +63,15 @@ export class ConnectionMonitor {
     // Cluster, whose commands go out on one socket per node.
     this.coalesceWrites = handleClientErrors && !isCluster(client);
     client.on('ready', this.onReady);
-    if (handleClientErrors) client.on('error', this.onClientError);
+    if (handleClientErrors) {
+      client.on('error', this.onClientError);
+      client.on('connect', this.onConnect);
+    }
+  }
+
+  /** The configuration error Redis replied with on this connection, if any (see `reply-errors`). */
+  get configurationProblem(): Error | undefined {
+    return this.misconfigured;
   }
 
   get isReady(): boolean {
@@ -67,25 +86,34 @@ export class ConnectionMonitor {
    * Sends one command and settles with what `settle` makes of its reply, or of NO_REPLY when none
    * came within the deadline. Never rejects (unless `settle` throws).
    */
-  call<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>): Promise<R> {
-    if (this.isReady) return this.callWithDeadline(send, settle, this.timeoutMs);
-    return this.callWhenReady(send, settle);
+  call<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>, key?: string): Promise<R> {
+    if (this.isReady && !this.misconfigured) return this.callWithDeadline(send, settle, this.timeoutMs, key);
+    return this.callWhenReady(send, settle, key);
   }
 
-  private async callWhenReady<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>): Promise<R> {
+  private async callWhenReady<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>, key?: string): Promise<R> {
+    // Redis is up but refuses these settings: no lock may be taken with them, nor run without one.
+    if (this.misconfigured) return settle(REFUSED);
     // During a known outage, decide at once instead of making every tick wait.
     if (this.inOutage || this.detached || this.client.status === 'end') return settle(NO_REPLY);
     const started = monotonicNow();
     if (!(await this.waitForReady(this.timeoutMs))) {
+      if (this.misconfigured) return settle(REFUSED);
       this.startOutage(`not connected after ${this.timeoutMs} ms`);
       return settle(NO_REPLY);
     }
-    return this.callWithDeadline(send, settle, Math.max(1, this.timeoutMs - (monotonicNow() - started)));
+    if (this.misconfigured) return settle(REFUSED);
+    return this.callWithDeadline(send, settle, Math.max(1, this.timeoutMs - (monotonicNow() - started)), key);
   }
 
   /** The hot path: one promise of our own, settled by the reply or by the deadline, whichever comes first. */
-  private callWithDeadline<T, R>(send: SendCommand<T>, settle: SettleReply<T, R>, timeoutMs: number): Promise<R> {
-    return new Promise((resolve) => new PendingCall(this, send, settle, resolve, timeoutMs).send(false));
+  private callWithDeadline<T, R>(
+    send: SendCommand<T>,
+    settle: SettleReply<T, R>,
+    timeoutMs: number,
+    key: string | undefined,
+  ): Promise<R> {
+    return new Promise((resolve) => new PendingCall(this, send, settle, resolve, timeoutMs, key).send(false));
   }
 
   /**
@@ -95,27 +123,30 @@ export class ConnectionMonitor {
    */
   beforeSend(call: Deadlined): void {
     if (!this.coalesceWrites) return;
-    if (this.corked) {
-      this.heldBack.push(call);
-      return;
+    if (!this.corked) {
+      const socket = (this.client as Redis).stream as Socket | undefined;
+      if (!socket || typeof socket.cork !== 'function') return;
+      this.corked = socket;
+      socket.cork();
+      process.nextTick(this.flushWrites);
     }
-    const socket = (this.client as Redis).stream as Socket | undefined;
-    if (!socket || typeof socket.cork !== 'function') return;
-    this.corked = socket;
-    this.corkedAt = monotonicNow();
     this.heldBack.push(call);
-    socket.cork();
-    process.nextTick(this.flushWrites);
+    this.heldSince.push(monotonicNow());
   }
 
   private readonly flushWrites = (): void => {
     const socket = this.corked!;
     this.corked = undefined;
-    // The process stalled (GC pause, a long synchronous job) between the sends and this flush:
-    // Redis only now sees the commands, so their time to answer starts now.
-    const lateMs = monotonicNow() - this.corkedAt;
-    if (lateMs >= LATE_FLUSH_MS) this.deadlines.postpone(this.heldBack, lateMs);
+    // The process stalled (GC pause, a long synchronous job) between a send and this flush: Redis
+    // only now sees that command, so its time to answer starts now. Each command is postponed by
+    // its own wait: one sent just before the flush waited for nothing.
+    const now = monotonicNow();
+    for (let i = 0; i < this.heldBack.length; i++) {
+      const lateMs = now - this.heldSince[i];
+      if (lateMs >= LATE_FLUSH_MS) this.deadlines.postpone(this.heldBack[i], lateMs);
+    }
     this.heldBack.length = 0;
+    this.heldSince.length = 0;
     socket.uncork();
   };
 
@@ -129,9 +160,31 @@ export class ConnectionMonitor {
     this.startOutage(reason);
   }
 
+  /**
+   * @internal Redis refused a command for a reason that is not an outage: logs it as an error (the
+   * same one at most once a minute). A configuration error on a connection-wide command (AUTH,
+   * SELECT, loading the scripts) also stops every call until a clean connection.
+   */
+  refused(error: Error, kind: 'configuration' | 'data', key: string | undefined, connectionWide = false): void {
+    if (kind === 'configuration' && connectionWide) {
+      this.misconfigured = error;
+      this.refusedThisConnection = error;
+      this.readyWaiter?.resolve(false);
+      this.readyWaiter = undefined;
+    }
+    const now = monotonicNow();
+    const message =
+      kind === 'data'
+        ? `Redis at ${this.redisLabel} refused a lock command on ${key ?? 'a lock key'}: ${error.message}. That lock is not taken, and its job does not run, until the key holds what the library wrote there (delete it).`
+        : `Redis at ${this.redisLabel} refused the lock settings: ${error.message}. No lock is taken, and no guarded job runs, until the settings are fixed (password, username, db).`;
+    if (message === this.lastRefusal.message && now - this.lastRefusal.at < REFUSAL_LOG_EVERY_MS) return;
+    this.lastRefusal = { message, at: now };
+    this.logger.error(message);
+  }
+
   /** Resolves true once the client is ready, false when `timeoutMs` passes first. */
   async waitForReady(timeoutMs: number): Promise<boolean> {
-    if (this.detached) return false;
+    if (this.detached || this.misconfigured) return false;
     if (this.isReady) return true;
     if (this.client.status === 'end') return false;
     this.readyWaiter ??= (() => {
@@ -159,14 +212,23 @@ export class ConnectionMonitor {
     this.detached = true;
   }
 
+  private readonly onConnect = (): void => {
+    this.refusedThisConnection = undefined;
+  };
+
   private readonly onReady = (): void => {
+    // A SELECT refused on this connection leaves it "ready" on the wrong database: still refused.
+    this.misconfigured = this.refusedThisConnection;
+    if (this.misconfigured) return;
     this.readyWaiter?.resolve(true);
     this.readyWaiter = undefined;
     this.endOutage();
   };
 
   private readonly onClientError = (error: Error): void => {
-    this.startOutage(error.message);
+    const kind = classifyReplyError(error);
+    if (kind === 'configuration') this.refused(error, kind, undefined, true);
+    else this.startOutage(error.message);
   };
 
   private startOutage(reason: string): void {
@@ -193,6 +255,7 @@ class PendingCall<T, R> extends Deadlined {
     private readonly settle: SettleReply<T, R>,
     private readonly resolve: (answer: R) => void,
     private readonly timeoutMs: number,
+    private readonly key: string | undefined,
   ) {
     super(monotonicNow() + timeoutMs);
     monitor.deadlines.add(this);
@@ -229,7 +292,12 @@ class PendingCall<T, R> extends Deadlined {
       return this.send(true);
     }
     this.monitor.deadlines.remove(this);
-    this.monitor.failed(describeError(error));
-    this.resolve(this.settle(NO_REPLY));
+    const kind = classifyReplyError(error);
+    if (kind === 'outage') {
+      this.monitor.failed(describeError(error));
+      return this.resolve(this.settle(NO_REPLY));
+    }
+    this.monitor.refused(error as Error, kind, this.key);
+    this.resolve(this.settle(REFUSED));
   };
 }

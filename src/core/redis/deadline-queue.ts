@@ -46,14 +46,12 @@ export class DeadlineQueue {
     entry.previous = entry.next = undefined;
   }
 
-  /** Moves the deadlines of `entries` (those still queued) `ms` later, keeping the queue in order. */
-  postpone(entries: readonly Deadlined[], ms: number): void {
-    for (const entry of entries) {
-      if (!entry.queued) continue;
-      this.remove(entry);
-      entry.deadline += ms;
-      this.add(entry);
-    }
+  /** Moves the deadline of `entry` (if still queued) `ms` later, keeping the queue in order. */
+  postpone(entry: Deadlined, ms: number): void {
+    if (!entry.queued) return;
+    this.remove(entry);
+    entry.deadline += ms;
+    this.add(entry);
   }
 
   /** Expires every entry now and disarms the timer: the queue's owner is closing. */

@@ -53,6 +53,7 @@ export const ACQUIRE_UNFENCED = 1;
  * without being recorded (it would block every real tick until then); one older than the
  * retention is refused because its record may have expired. So the hash may expire once unused
  * for the retention (plus the ahead bound): nothing it decided can be asked again after that.
+ * A lock key holding another type than a string was not written by a lock: WRONGTYPE, not "held".
  * A fencing token is max(last + 1, Redis time in microseconds), so tokens keep growing when the
  * counter is lost or stale (a restart, a failover to a replica that missed the last writes) as
  * long as the server clock does not go back. Tokens stay below 2^53, exact as JavaScript numbers.
@@ -66,11 +67,17 @@ if tick then
   local served = tonumber(redis.call('HGET', KEYS[2], ARGV[5]))
   if served and served >= tick then return -1 end
 end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+-- Every read comes before the first write: a state key of another type fails here, writing nothing.
+local last = 0
+if ARGV[4] == '1' then last = tonumber(redis.call('HGET', KEYS[2], 'fence')) or 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local held = redis.call('TYPE', KEYS[1]).ok
+  if held ~= 'string' then return redis.error_reply('WRONGTYPE the lock key holds a ' .. held) end
+  return 0
+end
 if tick then redis.call('HSET', KEYS[2], ARGV[5], ARGV[3]) end
 local result = 1
 if ARGV[4] == '1' then
-  local last = tonumber(redis.call('HGET', KEYS[2], 'fence')) or 0
   result = math.max(last + 1, clock[1] * 1000000 + clock[2])
   redis.call('HSET', KEYS[2], 'fence', result)
 end

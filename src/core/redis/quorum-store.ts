@@ -22,6 +22,10 @@ export class QuorumStore implements LockStore {
     this.quorum = Math.floor(nodes.length / 2) + 1;
   }
 
+  configurationProblem(): Error | undefined {
+    return this.nodes.map((node) => node.configurationProblem()).find((problem) => problem !== undefined);
+  }
+
   isReady(): boolean {
     return this.nodes.filter((node) => node.isReady()).length >= this.quorum;
   }
@@ -69,7 +73,7 @@ export class QuorumStore implements LockStore {
     replies.forEach((reply, i) => reply.kind === 'acquired' && void this.nodes[i].cancel(perNode));
     const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
     if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
-    const skewed = replies.find((reply) => reply.kind === 'clock-skew');
+    const skewed = replies.find((reply) => reply.kind === 'clock-skew' || reply.kind === 'refused');
     if (skewed) return skewed;
     // A majority that served this tick exists once any node reports it served with no quorum granted.
     return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };

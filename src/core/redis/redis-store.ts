@@ -1,9 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
-import { clearTimeout, setTimeout } from '../clock';
+import { clearTimeout, monotonicNow, setTimeout } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
 import type { LockLogger } from '../lock-options';
 import { isCluster } from './redis-target';
-import { ConnectionMonitor, NO_REPLY } from './connection-monitor';
+import { ConnectionMonitor, NO_REPLY, REFUSED } from './connection-monitor';
+import { classifyReplyError } from './reply-errors';
 import {
   ACQUIRE,
   ACQUIRE_CLOCK_SKEW,
@@ -20,14 +21,17 @@ const ACQUIRED_UNFENCED: AcquireReply = { kind: 'acquired', fencingToken: undefi
 const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
 const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
+const REFUSED_REPLY: AcquireReply = { kind: 'refused' };
 
 /** What an EXTEND_IF_OWNER or RELEASE_IF_OWNER reply means. */
 const toOwnerReply = (reply: unknown): OwnerReply =>
-  reply === NO_REPLY ? 'unknown' : reply === 1 ? 'done' : 'not-owner';
+  reply === NO_REPLY || reply === REFUSED ? 'unknown' : reply === 1 ? 'done' : 'not-owner';
 
 /** Locks on one Redis deployment: a standalone server, a Sentinel-managed master, or a Cluster. */
 export class RedisStore implements LockStore {
   private readonly monitor: ConnectionMonitor;
+  /** The script loads of the latest connection. */
+  private scriptsLoaded: Promise<void> = Promise.resolve();
 
   constructor(
     readonly client: Redis | Cluster,
@@ -46,8 +50,21 @@ export class RedisStore implements LockStore {
     return this.monitor.isReady;
   }
 
-  waitForReady(timeoutMs: number): Promise<boolean> {
-    return this.monitor.waitForReady(timeoutMs);
+  configurationProblem(): Error | undefined {
+    return this.monitor.configurationProblem;
+  }
+
+  /** Resolves once connected and the scripts are loaded (so a refusal of them is known), or false after `timeoutMs`. */
+  async waitForReady(timeoutMs: number): Promise<boolean> {
+    const started = monotonicNow();
+    if (!(await this.monitor.waitForReady(timeoutMs))) return false;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.scriptsLoaded,
+      new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1, timeoutMs - (monotonicNow() - started))))),
+    ]);
+    clearTimeout(timer);
+    return this.monitor.configurationProblem === undefined;
   }
 
   acquire<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
@@ -57,10 +74,12 @@ export class RedisStore implements LockStore {
       return this.monitor.call(
         () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
         (reply, late) => {
+          if (reply === REFUSED) return then(REFUSED_REPLY);
           if (reply !== NO_REPLY) return then(reply === 'OK' ? ACQUIRED_UNFENCED : HELD);
           if (cancelIfLate) this.cancelWhenLate(late, (value) => value === 'OK', request);
           return then(UNAVAILABLE);
         },
+        lockKey,
       );
     }
     return this.monitor.call(
@@ -80,6 +99,7 @@ export class RedisStore implements LockStore {
           request.stateRetentionMs,
         ),
       (reply, late) => {
+        if (reply === REFUSED) return then(REFUSED_REPLY);
         if (reply === NO_REPLY) {
           if (cancelIfLate) this.cancelWhenLate(late, (value) => Number(value) > 0, request);
           return then(UNAVAILABLE);
@@ -92,6 +112,7 @@ export class RedisStore implements LockStore {
         if (code === ACQUIRE_TICK_DONE) return then(TICK_SERVED);
         return then(code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code });
       },
+      lockKey,
     );
   }
 
@@ -118,6 +139,7 @@ export class RedisStore implements LockStore {
     return this.monitor.call(
       (afterNoScript) => EXTEND_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, ttlMs),
       toOwnerReply,
+      lockKey,
     );
   }
 
@@ -125,6 +147,7 @@ export class RedisStore implements LockStore {
     return this.monitor.call(
       (afterNoScript) => RELEASE_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, holdMs),
       (reply) => then(toOwnerReply(reply)),
+      lockKey,
     );
   }
 
@@ -181,9 +204,20 @@ export class RedisStore implements LockStore {
   private readonly loadScripts = (): void => {
     // A Cluster runs scripts on the master of each key's slot: every master needs them.
     const targets = isCluster(this.client) ? this.client.nodes('master') : [this.client];
-    for (const target of targets) {
-      for (const script of LOCK_SCRIPTS) script.load(target).catch(() => undefined);
-    }
+    const loads = targets.flatMap((target) =>
+      LOCK_SCRIPTS.map((script) =>
+        script.load(target).then(
+          () => undefined,
+          (error: unknown) => {
+            // An ACL user without EVAL or SCRIPT: these settings cannot take a lock.
+            if (classifyReplyError(error) === 'configuration') {
+              this.monitor.refused(error as Error, 'configuration', undefined, true);
+            }
+          },
+        ),
+      ),
+    );
+    this.scriptsLoaded = Promise.all(loads).then(() => undefined);
   };
 }
 
