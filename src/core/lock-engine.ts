@@ -78,13 +78,14 @@ export class LockEngine {
 
   /**
    * The ioredis client in use: the one given as `client`, or the one the engine opened (a `Cluster`
-   * for `clusterNodes`). A quorum (`nodes`) has one per node and no single client.
+   * for `clusterNodes`). A quorum (`nodes`) has one per node and no single client. Once read, the
+   * engine stops coalescing its own writes on that connection, so your commands never wait for it.
    */
   get client(): Redis | Cluster {
     if (!(this.store instanceof RedisStore)) {
       throw new DistributedLockError(`A quorum of Redis nodes has no single client (${this.store.label}).`);
     }
-    return this.store.client;
+    return this.store.handOutClient();
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */

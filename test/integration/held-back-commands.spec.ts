@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type Redis from 'ioredis';
 import { LockEngine } from '../../src';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -47,5 +48,23 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
     // The second left at once: it gets its own second, not three.
     expect(secondDecidedAt - sentSecondAt).toBeGreaterThanOrEqual(950);
     expect(secondDecidedAt - sentSecondAt).toBeLessThan(2_000);
+  });
+
+  it("never holds back the user's own commands on the library's connection", async () => {
+    const shared = new LockEngine({ url: redis.url, logger: false });
+    try {
+      await shared.waitUntilConnected();
+      const taking = shared.acquireLock('held-back:user', 5_000); // the library's command, held for this tick's write
+      const client = shared.client as Redis; // handed out: from now on nothing is held back
+      const sentAt = Date.now();
+      const executed = client.time(); // the user's command, in the same tick
+      stall(1_000);
+      const [seconds, micros] = await executed;
+      const executedAt = Number(seconds) * 1_000 + Number(micros) / 1_000;
+      expect(executedAt - sentAt).toBeLessThan(500); // Redis ran it during the stall, not after
+      expect(await taking).toBe(true);
+    } finally {
+      await shared.close();
+    }
   });
 });

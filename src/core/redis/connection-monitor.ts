@@ -34,7 +34,7 @@ const isNoScriptError = (error: unknown): boolean => error instanceof Error && e
 export class ConnectionMonitor {
   /** @internal Deadlines of the calls in flight. */
   readonly deadlines = new DeadlineQueue();
-  private readonly coalesceWrites: boolean;
+  private coalesceWrites: boolean;
   private corked: Socket | undefined;
   /** The calls whose commands wait in the corked socket, each with when it was sent. */
   private readonly heldBack: Deadlined[] = [];
@@ -134,8 +134,18 @@ export class ConnectionMonitor {
     this.heldSince.push(monotonicNow());
   }
 
+  /**
+   * Stops holding back writes, at once and for good: the connection is handed to the user, whose
+   * commands must never wait for the library's coalescing.
+   */
+  stopCoalescing(): void {
+    this.coalesceWrites = false;
+    this.flushWrites();
+  }
+
   private readonly flushWrites = (): void => {
-    const socket = this.corked!;
+    const socket = this.corked;
+    if (!socket) return; // flushed already
     this.corked = undefined;
     // The process stalled (GC pause, a long synchronous job) between a send and this flush: Redis
     // only now sees that command, so its time to answer starts now. Each command is postponed by

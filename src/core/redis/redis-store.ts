@@ -50,6 +50,12 @@ export class RedisStore implements LockStore {
     return this.monitor.isReady;
   }
 
+  /** The client, for its owner's own commands: the library stops coalescing its writes. */
+  handOutClient(): Redis | Cluster {
+    this.monitor.stopCoalescing();
+    return this.client;
+  }
+
   configurationProblem(): Error | undefined {
     return this.monitor.configurationProblem;
   }
