@@ -1,4 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import Redis from 'ioredis';
 import {
   DistributedLockConfigError,
   DistributedLockModule,
@@ -230,11 +231,13 @@ describe('DistributedLockService on a real Redis', () => {
   });
 
   it('reuses a given ioredis client', async () => {
-    const client = redis.client();
+    const client = new Redis(redis.url, { enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
     const locks = await lockService({ url: undefined, client });
     expect(locks.client).toBe(client);
     expect(await locks.acquireLock('shared-client', 10_000)).toBe(true);
     expect(await client.exists('lock:{shared-client}')).toBe(1);
+    await locks.releaseLock('shared-client');
+    client.disconnect();
   });
 
   it.each([

@@ -114,7 +114,11 @@ describeWithOwnRedis('app.close() with Redis up', () => {
   });
 
   it('leaves a client passed with forRoot({ client }) open and usable, and takes its listeners back', async () => {
-    const shared = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
+    const shared = new Redis(redis.port, '127.0.0.1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+    });
     shared.on('error', () => undefined);
     await shared.connect();
     const listeners = () => ({ ready: shared.listenerCount('ready'), error: shared.listenerCount('error') });

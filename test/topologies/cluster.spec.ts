@@ -78,7 +78,10 @@ describeTopology('locks on a Redis Cluster', () => {
   });
 
   it('reuses a given Cluster client', async () => {
-    const client = new Cluster([...cluster.nodes]);
+    const client = new Cluster([...cluster.nodes], {
+      enableOfflineQueue: false,
+      redisOptions: { autoResendUnfulfilledCommands: false },
+    });
     const engine = new LockEngine({ client, logger: false });
     expect(await engine.waitUntilConnected(5_000)).toBe(true);
     expect(await engine.acquireLock('shared-cluster', 5_000)).toBe(true);

@@ -145,7 +145,7 @@ describe('configuration from REDIS_* variables', () => {
 });
 
 describe('configuration from forRoot options', () => {
-  const client = new Redis({ lazyConnect: true });
+  const client = new Redis({ lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
   afterAll(() => client.disconnect());
 
   it.each<[DistributedLockOptions, string]>([

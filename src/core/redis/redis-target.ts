@@ -84,7 +84,7 @@ export function resolveTarget(options: DistributedLockOptions, names: SettingNam
     if (!isRedisClient(options.client)) {
       throw new DistributedLockConfigError(names.client, options.client, 'an ioredis Redis or Cluster client');
     }
-    return { kind: 'client', client: options.client, label: clientLabel(options.client) };
+    return clientTarget(options.client, names.client);
   }
   if (topology === 'quorum') return resolveQuorum(options.nodes, names.nodes, names);
 
@@ -127,7 +127,7 @@ function resolveQuorum(nodes: unknown, setting: string, names: SettingNames): Re
   if (!Array.isArray(nodes) || nodes.length < 3) throw new DistributedLockConfigError(setting, nodes, expected);
   const targets = nodes.map((node: unknown, index): RedisTarget => {
     const name = `${setting}[${index}]`;
-    if (isRedisClient(node)) return { kind: 'client', client: node, label: clientLabel(node) };
+    if (isRedisClient(node)) return clientTarget(node, name);
     const connection = typeof node === 'string' ? { url: node } : node;
     if (connection === null || typeof connection !== 'object')
       throw new DistributedLockConfigError(name, node, expected);
@@ -250,6 +250,28 @@ function checkAddresses(addresses: unknown, setting: string): RedisAddress[] {
 
 function prefixedNames(prefix: string, names: SettingNames): SettingNames {
   return Object.fromEntries(Object.keys(names).map((option) => [option, `${prefix}.${option}`])) as SettingNames;
+}
+
+/**
+ * A client passed in must not queue a lock command while disconnected nor send it again after a
+ * reconnect: a SET replayed minutes later would hold a lock nobody uses for its whole TTL.
+ */
+function clientTarget(client: Redis | Cluster, setting: string): RedisTarget {
+  const queues = isCluster(client)
+    ? client.options.enableOfflineQueue !== false ||
+      client.options.redisOptions?.autoResendUnfulfilledCommands !== false
+    : client.options.enableOfflineQueue !== false || client.options.autoResendUnfulfilledCommands !== false;
+  if (queues) {
+    const where = isCluster(client)
+      ? '{ enableOfflineQueue: false, redisOptions: { autoResendUnfulfilledCommands: false } }'
+      : '{ enableOfflineQueue: false, autoResendUnfulfilledCommands: false }';
+    throw new DistributedLockConfigError(
+      setting,
+      client,
+      `a client that never replays a lock command after a reconnect: create it with ${where}, or pass its connection settings instead and let the library open its own`,
+    );
+  }
+  return { kind: 'client', client, label: clientLabel(client) };
 }
 
 export function isRedisClient(value: unknown): value is Redis | Cluster {
