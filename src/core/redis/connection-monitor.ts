@@ -63,10 +63,8 @@ export class ConnectionMonitor {
     // Cluster, whose commands go out on one socket per node.
     this.coalesceWrites = handleClientErrors && !isCluster(client);
     client.on('ready', this.onReady);
-    if (handleClientErrors) {
-      client.on('error', this.onClientError);
-      client.on('connect', this.onConnect);
-    }
+    client.on('connect', this.onConnect);
+    if (handleClientErrors) client.on('error', this.onClientError);
   }
 
   /** The configuration error Redis replied with on this connection, if any (see `reply-errors`). */
@@ -215,6 +213,7 @@ export class ConnectionMonitor {
 
   detach(): void {
     this.client.off('ready', this.onReady);
+    this.client.off('connect', this.onConnect);
     if (this.handleClientErrors) this.client.off('error', this.onClientError);
     // A wait in progress ends "not connected": nothing may be decided on a closing connection.
     this.readyWaiter?.resolve(false);
