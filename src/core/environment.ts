@@ -22,6 +22,7 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   shutdownTimeoutMs: 'DISTRIBUTED_LOCK_SHUTDOWN_TIMEOUT_MS',
   tickAheadLimitMs: 'DISTRIBUTED_LOCK_TICK_AHEAD_LIMIT_MS',
   stateRetentionMs: 'DISTRIBUTED_LOCK_STATE_RETENTION_MS',
+  waitForReplicas: 'DISTRIBUTED_LOCK_WAIT_FOR_REPLICAS',
   logger: 'logger (no variable)',
 };
 
@@ -69,6 +70,7 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     shutdownTimeoutMs: toInteger(read('shutdownTimeoutMs')),
     tickAheadLimitMs: toInteger(read('tickAheadLimitMs')),
     stateRetentionMs: toInteger(read('stateRetentionMs')),
+    waitForReplicas: toInteger(read('waitForReplicas')),
   };
   for (const key of Object.keys(options) as (keyof DistributedLockOptions)[]) {
     if (options[key] === undefined) delete options[key];

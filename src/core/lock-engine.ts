@@ -72,7 +72,8 @@ export class LockEngine {
     this.options = resolveLockOptions(options);
     this.plainSettings = checkAcquireOptions({}, false);
     const whileDown = this.options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
-    this.store = createLockStore(this.options.target, this.options.acquireTimeoutMs, this.options.logger, whileDown);
+    const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas } = this.options;
+    this.store = createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas });
     this.locks = new LockAcquirer(this.options, this.store, this.drainer);
   }
 

@@ -1,7 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
-import { DistributedLockConfigError } from './errors';
-import { checkerFor, type RedisTarget, resolveTarget } from './redis/redis-target';
+import { ConflictingLockOptionsError, DistributedLockConfigError } from './errors';
+import { checkerFor, isCluster, type RedisTarget, resolveTarget } from './redis/redis-target';
 import { expectations } from './validation';
 
 /** What a lock decision does when Redis cannot answer in time: run the job, or skip it. */
@@ -93,6 +93,14 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
    * A tick older than this (by the Redis clock) is refused. @default 86400000 (one day)
    */
   stateRetentionMs?: number;
+  /**
+   * After an acquisition that serves a scheduled tick or issues a fencing token, wait until this
+   * many replicas have it (`WAIT`, within `acquireTimeoutMs`), so a failover cannot lose it; when
+   * they do not acknowledge in time, the fail mode decides. One round trip more, plus the
+   * replication lag, and that connection's other commands wait behind it. Single Redis and
+   * Sentinel only. @default 0 (off)
+   */
+  waitForReplicas?: number;
   /** Where to log outages and skipped ticks; `false` for silence. @default Nest Logger / console */
   logger?: LockLogger | false;
 }
@@ -108,6 +116,7 @@ export interface ResolvedLockOptions {
   /** Undefined: max(ttlMs, 60 s) per acquisition. */
   readonly tickAheadLimitMs: number | undefined;
   readonly stateRetentionMs: number;
+  readonly waitForReplicas: number;
   readonly logger: LockLogger;
 }
 
@@ -121,6 +130,7 @@ export const DEFAULT_LOCK_OPTIONS = {
   fencing: false,
   shutdownTimeoutMs: 25_000,
   stateRetentionMs: 86_400_000,
+  waitForReplicas: 0,
 } as const satisfies DistributedLockOptions;
 
 /** The name each option goes by in error messages; the environment reader swaps in variable names. */
@@ -147,6 +157,7 @@ export const OPTION_NAMES: SettingNames = {
   shutdownTimeoutMs: 'shutdownTimeoutMs',
   tickAheadLimitMs: 'tickAheadLimitMs',
   stateRetentionMs: 'stateRetentionMs',
+  waitForReplicas: 'waitForReplicas',
   logger: 'logger',
 };
 
@@ -162,6 +173,12 @@ const consoleLogger: LockLogger = {
  * Merges defaults into `options` and validates them. Every bad value is reported with the
  * name the user wrote (`port`, or `REDIS_PORT` when `names` maps to variables) and the value.
  */
+/** WAIT goes to the server holding the key: one Redis or a Sentinel-managed master, not a Cluster or quorum. */
+function canWaitForReplicas(target: RedisTarget): boolean {
+  if (target.kind === 'client') return !isCluster(target.client);
+  return target.kind === 'standalone' || target.kind === 'sentinel';
+}
+
 export function resolveLockOptions(
   options: DistributedLockOptions = {},
   names: SettingNames = OPTION_NAMES,
@@ -171,8 +188,20 @@ export function resolveLockOptions(
   }
   rejectUnknownOptions(options);
   const check = checkerFor(options, names);
+  const target = resolveTarget(options, names, check);
+  const waitForReplicas = check('waitForReplicas', expectations.count) ?? DEFAULT_LOCK_OPTIONS.waitForReplicas;
+  if (waitForReplicas > 0 && !canWaitForReplicas(target)) {
+    throw new ConflictingLockOptionsError(
+      [
+        names.waitForReplicas,
+        names[target.kind === 'quorum' ? 'nodes' : target.kind === 'cluster' ? 'clusterNodes' : 'client'],
+      ],
+      'WAIT is answered by one server for its own replicas: use it with a single Redis or Sentinel.',
+    );
+  }
   return {
-    target: resolveTarget(options, names, check),
+    target,
+    waitForReplicas,
     keyPrefix: check('keyPrefix', expectations.keyPrefix) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
     failMode: check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode,
     acquireTimeoutMs: check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,

@@ -20,6 +20,10 @@ export const expectations = {
     expected: 'a positive integer number of milliseconds',
     test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0,
   },
+  count: {
+    expected: 'a non-negative integer',
+    test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0,
+  },
   port: {
     expected: 'an integer from 1 to 65535',
     test: (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535,

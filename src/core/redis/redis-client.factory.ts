@@ -26,21 +26,28 @@ const CONNECTION_TUNING: RedisOptions = {
   sentinelRetryStrategy: reconnectDelay,
 };
 
+/** What every store of an engine shares. */
+export interface StoreSettings {
+  /** How long one call may take, connection wait included. */
+  readonly timeoutMs: number;
+  readonly logger: LockLogger;
+  /** What the outage warning says happens meanwhile. */
+  readonly whileDown: string;
+  /** Replicas that must acknowledge a tick or fencing acquisition; 0 for none. */
+  readonly waitForReplicas: number;
+}
+
 /** Builds the store for a target, opening the connections it needs. */
-export function createLockStore(
-  target: RedisTarget,
-  timeoutMs: number,
-  logger: LockLogger,
-  whileDown: string,
-): LockStore {
+export function createLockStore(target: RedisTarget, settings: StoreSettings): LockStore {
+  const { timeoutMs, logger, whileDown, waitForReplicas } = settings;
   switch (target.kind) {
     case 'quorum':
       return new QuorumStore(
-        target.nodes.map((node) => createLockStore(node, timeoutMs, logger, whileDown) as RedisStore),
+        target.nodes.map((node) => createLockStore(node, settings) as RedisStore),
         target.label,
       );
     case 'client':
-      return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown);
+      return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas);
     case 'cluster': {
       const cluster = new Cluster(target.nodes, {
         redisOptions: { ...target.options, ...CONNECTION_TUNING },
@@ -57,6 +64,7 @@ export function createLockStore(
         timeoutMs,
         logger,
         whileDown,
+        waitForReplicas,
       );
   }
 }

@@ -22,6 +22,7 @@ const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
 const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
 const REFUSED_REPLY: AcquireReply = { kind: 'refused' };
+const same = <T>(value: T): T => value;
 
 /** What an EXTEND_IF_OWNER or RELEASE_IF_OWNER reply means. */
 const toOwnerReply = (reply: unknown): OwnerReply =>
@@ -40,6 +41,8 @@ export class RedisStore implements LockStore {
     private readonly timeoutMs: number,
     logger: LockLogger,
     whileDown: string,
+    /** Replicas that must acknowledge a tick or fencing acquisition (`WAIT`); 0 for none. */
+    private readonly waitForReplicas = 0,
   ) {
     this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs);
     client.on('ready', this.loadScripts);
@@ -74,6 +77,35 @@ export class RedisStore implements LockStore {
   }
 
   acquire<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+    // Only what a failover must not lose waits for replicas: a served tick, a fencing token.
+    if (this.waitForReplicas > 0 && (request.tick !== undefined || request.fencing)) {
+      return this.acquireReplicated(request, cancelIfLate).then(then);
+    }
+    return this.acquireOnce(request, cancelIfLate, then);
+  }
+
+  /**
+   * Takes the lock, then waits (`WAIT`, within what is left of the deadline) until
+   * `waitForReplicas` replicas have it. Without their acknowledgement a failover could promote a
+   * replica that never saw the lock or its tick; the fail mode decides: open keeps the lock,
+   * closed gives it back (tick included) and reports Redis unavailable.
+   */
+  private async acquireReplicated(request: LockRequest, failClosed: boolean): Promise<AcquireReply> {
+    const started = monotonicNow();
+    const reply = await this.acquireOnce(request, failClosed, same);
+    if (reply.kind !== 'acquired') return reply;
+    const leftMs = Math.max(1, Math.floor(this.timeoutMs - (monotonicNow() - started)));
+    const acknowledged = await this.monitor.call(
+      () => this.client.call('WAIT', this.waitForReplicas, leftMs),
+      (count) => (count === NO_REPLY || count === REFUSED ? 0 : Number(count)),
+      request.lockKey,
+    );
+    if (acknowledged >= this.waitForReplicas || !failClosed) return reply;
+    void this.cancel(request);
+    return UNAVAILABLE;
+  }
+
+  private acquireOnce<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
     const { lockKey, token, ttlMs, tick, fencing } = request;
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
     if (tick === undefined && !fencing) {
