@@ -1,5 +1,6 @@
 import { cronTick, LockEngine, type FailMode } from '../../src/core';
 import { CAN_START_TOPOLOGIES, type IndependentMasters, startIndependentMasters } from '../support/redis-topologies';
+import { DelayProxy } from '../support/tcp-proxy';
 
 const describeTopology = CAN_START_TOPOLOGIES ? describe : describe.skip;
 
@@ -78,5 +79,62 @@ describeTopology('a Redlock quorum of five independent masters', () => {
     const started = Date.now();
     expect(await locks.acquireLock(`three-down-${failMode}`, 10_000)).toBe(expected);
     expect(Date.now() - started).toBeLessThan(1_500);
+  });
+});
+
+describeTopology('Redlock votes between contenders, through delaying proxies', () => {
+  jest.setTimeout(60_000);
+  let group: IndependentMasters;
+  const proxies: DelayProxy[] = [];
+  const engines: LockEngine[] = [];
+
+  beforeAll(async () => {
+    group = await startIndependentMasters(5);
+  });
+  afterAll(async () => {
+    await Promise.all(engines.map((engine) => engine.close()));
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+    await group.disposeAll();
+  });
+
+  /** An engine whose link to each master is delayed by `delaysMs[i]`. */
+  async function engineWithDelays(delaysMs: number[], options: { acquireTimeoutMs: number }): Promise<LockEngine> {
+    const links = await Promise.all(group.masters.map((master, i) => DelayProxy.start(master, delaysMs[i])));
+    proxies.push(...links);
+    const engine = new LockEngine({
+      nodes: links.map((link) => link.url),
+      failMode: 'closed',
+      logger: false,
+      ...options,
+    });
+    engines.push(engine);
+    expect(await engine.waitUntilConnected(3_000)).toBe(true);
+    return engine;
+  }
+
+  it('runs each occurrence once when three contenders split every first vote between them', async () => {
+    const fast = 0;
+    const slow = 40;
+    // Each contender reaches its own nodes first: A wins 0 and 1, B wins 2 and 3, C wins 4.
+    const contenders = await Promise.all([
+      engineWithDelays([fast, fast, slow, slow, slow], { acquireTimeoutMs: 1_500 }),
+      engineWithDelays([slow, slow, fast, fast, slow], { acquireTimeoutMs: 1_500 }),
+      engineWithDelays([slow, slow, slow, slow, fast], { acquireTimeoutMs: 1_500 }),
+    ]);
+    for (let round = 0; round < 5; round++) {
+      const tick = cronTick('* * * * * *');
+      const outcomes = await Promise.all(
+        contenders.map((engine) => engine.withLock(`split:${round}`, 2_000, () => 'ran', { tick })),
+      );
+      expect(outcomes.filter((outcome) => outcome.ran)).toHaveLength(1);
+    }
+  });
+
+  it('decides as soon as a majority answers, so one unresponsive node does not eat a short TTL', async () => {
+    const engine = await engineWithDelays([0, 0, 0, 0, 2_000], { acquireTimeoutMs: 500 });
+    const outcome = await engine.withLock('slow-node', 300, (lock) => lock.withoutRedis, {
+      tick: cronTick('* * * * * *'),
+    });
+    expect(outcome).toEqual({ ran: true, result: false }); // taken in Redis, by the four nodes that answered
   });
 });

@@ -2,7 +2,14 @@ import { monotonicNow } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
 import type { RedisStore } from './redis-store';
 
+import { setTimeout } from '../clock';
+
 const same = <T>(reply: T): T => reply;
+/** The first pause after a split vote before voting again; it doubles per split, up to the max. */
+const SPLIT_RETRY_MS = 30;
+const SPLIT_RETRY_MAX_MS = 400;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Redlock over independent Redis masters: a lock is held when a majority granted it within its
@@ -18,6 +25,8 @@ export class QuorumStore implements LockStore {
   constructor(
     private readonly nodes: readonly RedisStore[],
     readonly label: string,
+    /** The deadline of one acquisition, votes retried after a split included. */
+    private readonly timeoutMs: number,
   ) {
     this.quorum = Math.floor(nodes.length / 2) + 1;
   }
@@ -60,23 +69,83 @@ export class QuorumStore implements LockStore {
     await Promise.all(this.nodes.map((node) => node.close()));
   }
 
+  /**
+   * Votes until a majority grants the lock or the deadline passes. A vote we took part in that
+   * we did not win (the nodes may have split between contenders) is given back and tried again
+   * after a growing random pause, so contenders that collided drift apart; a vote in which no node
+   * granted us anything is lost to someone else and not retried.
+   */
   private async acquireOnMajority(request: LockRequest): Promise<AcquireReply> {
+    const deadline = monotonicNow() + this.timeoutMs;
+    for (let retry = 0; ; retry++) {
+      const { reply, split } = await this.vote(request);
+      const leftMs = deadline - monotonicNow();
+      if (!split || leftMs <= SPLIT_RETRY_MS) return reply;
+      // Exponential backoff with jitter: contenders that split once drift apart quickly.
+      const backoffMs = Math.min(SPLIT_RETRY_MAX_MS, SPLIT_RETRY_MS * 2 ** retry) * (0.5 + Math.random());
+      await sleep(Math.min(leftMs - SPLIT_RETRY_MS, backoffMs));
+    }
+  }
+
+  /**
+   * One vote, decided as soon as its outcome is known: a majority granted (within the lock's
+   * validity), or too many nodes answered otherwise for a majority to be possible. Grants that
+   * come after a failed vote is decided are given back as they come.
+   */
+  private vote(request: LockRequest): Promise<{ reply: AcquireReply; split: boolean }> {
     const started = monotonicNow();
     const perNode = { ...request, fencing: false };
-    const replies = await Promise.all(this.nodes.map((node) => node.acquire(perNode, true, same)));
-    const granted = replies.filter((reply) => reply.kind === 'acquired').length;
-    const validityMs = request.ttlMs - (monotonicNow() - started) - this.driftMs(request.ttlMs);
-    if (granted >= this.quorum && validityMs > 0) return { kind: 'acquired', fencingToken: undefined };
+    const count = { acquired: 0, held: 0, 'tick-served': 0, 'clock-skew': 0, refused: 0, unavailable: 0 };
+    let answered = 0;
+    let decided: 'won' | 'lost' | undefined;
+    return new Promise((resolve) => {
+      const lose = (reply: AcquireReply): void => {
+        decided = 'lost';
+        // Give back what the minority granted, and the tick it recorded there (only there: on the
+        // other nodes a recorded tick is another replica's).
+        replies.forEach((answer, i) => answer?.kind === 'acquired' && void this.nodes[i].cancel(perNode));
+        // With grants of our own, nothing says a single contender won: the other grants and
+        // recorded ticks may be those of other failed votes, which they are giving back too.
+        resolve({ reply, split: count.acquired > 0 && (reply.kind === 'held' || reply.kind === 'tick-served') });
+      };
+      const replies: (AcquireReply | undefined)[] = this.nodes.map(() => undefined);
+      this.nodes.forEach((node, i) =>
+        node.acquire(perNode, true, (reply) => {
+          replies[i] = reply;
+          answered++;
+          count[reply.kind]++;
+          if (decided === 'lost') {
+            if (reply.kind === 'acquired') void node.cancel(perNode);
+            return;
+          }
+          if (decided) return;
+          if (count.acquired >= this.quorum) {
+            const validityMs = request.ttlMs - (monotonicNow() - started) - this.driftMs(request.ttlMs);
+            if (validityMs > 0) {
+              decided = 'won';
+              resolve({ reply: { kind: 'acquired', fencingToken: undefined }, split: false });
+            } else lose({ kind: 'unavailable' });
+            return;
+          }
+          const unanswered = this.nodes.length - answered;
+          if (count.acquired + unanswered >= this.quorum) return; // a majority is still possible
+          lose(this.verdict(count, replies));
+        }),
+      );
+    });
+  }
 
-    // Not ours after all: give back what the minority granted, and the tick they recorded there
-    // (only there: on the other nodes a recorded tick is another replica's).
-    replies.forEach((reply, i) => reply.kind === 'acquired' && void this.nodes[i].cancel(perNode));
-    const count = (kind: AcquireReply['kind']) => replies.filter((reply) => reply.kind === kind).length;
-    if (count('unavailable') > this.nodes.length - this.quorum) return { kind: 'unavailable' };
-    const skewed = replies.find((reply) => reply.kind === 'clock-skew' || reply.kind === 'refused');
+  /** Why a vote that no majority won came to nothing. */
+  private verdict(
+    count: Record<AcquireReply['kind'], number>,
+    replies: readonly (AcquireReply | undefined)[],
+  ): AcquireReply {
+    if (count.unavailable > this.nodes.length - this.quorum) return { kind: 'unavailable' };
+    const skewed = replies.find((reply) => reply?.kind === 'clock-skew' || reply?.kind === 'refused');
     if (skewed) return skewed;
-    // A majority that served this tick exists once any node reports it served with no quorum granted.
-    return count('tick-served') > 0 ? { kind: 'tick-served' } : { kind: 'held' };
+    // A tick counts as served only where a majority served it: failed votes hand theirs back.
+    if (count['tick-served'] >= this.quorum) return { kind: 'tick-served' };
+    return { kind: 'held' };
   }
 
   private majority(replies: OwnerReply[]): OwnerReply {

@@ -45,6 +45,7 @@ export function createLockStore(target: RedisTarget, settings: StoreSettings): L
       return new QuorumStore(
         target.nodes.map((node) => createLockStore(node, settings) as RedisStore),
         target.label,
+        timeoutMs,
       );
     case 'client':
       return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas);
