@@ -6,7 +6,7 @@ import Redis from 'ioredis';
  * A Redis for one test suite. By default a private `redis-server` on a free loopback port, which
  * the suite may stop, restart and pause. `REDIS_URL` points the suites at an existing server
  * instead (tests that stop or pause it are skipped); with no `redis-server` binary, a
- * testcontainers container is tried when Docker is reachable.
+ * testcontainers container is tried, when testcontainers is installed and Docker is reachable.
  */
 export interface TestRedis {
   readonly host: string;
@@ -243,10 +243,21 @@ function externalRedis(url: string): TestRedis {
   })();
 }
 
+/** The part of testcontainers used here. It is not a dev dependency: `npm install --no-save testcontainers`. */
+interface Testcontainers {
+  GenericContainer: new (image: string) => {
+    withExposedPorts(...ports: number[]): InstanceType<Testcontainers['GenericContainer']>;
+    withCommand(command: string[]): InstanceType<Testcontainers['GenericContainer']>;
+    start(): Promise<{ getHost(): string; getMappedPort(port: number): number; stop(): Promise<unknown> }>;
+  };
+}
+
 async function containerRedis(args: string[]): Promise<TestRedis> {
-  let testcontainers: typeof import('testcontainers');
+  let testcontainers: Testcontainers;
   try {
-    testcontainers = await import('testcontainers');
+    // A variable specifier, so the type-check does not need the package installed.
+    const specifier = 'testcontainers';
+    testcontainers = (await import(specifier)) as Testcontainers;
   } catch {
     throw new Error(
       'No redis-server binary found and testcontainers is not installed: install redis-server (apt-get install redis-server) or set REDIS_URL.',
