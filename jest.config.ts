@@ -1,5 +1,7 @@
-/** @type {import('jest').Config} */
-module.exports = {
+import type { Config } from 'jest';
+
+// Jest 29 reads this file through ts-node (a dev dependency).
+const config: Config = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
@@ -10,3 +12,5 @@ module.exports = {
   // Each suite starts its own redis-server; two workers match the two cores CI has.
   maxWorkers: 2,
 };
+
+export default config;
