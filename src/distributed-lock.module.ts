@@ -5,8 +5,11 @@ import {
   Module,
   type ModuleMetadata,
   type OptionalFactoryDependency,
+  type Provider,
+  type Type,
 } from '@nestjs/common';
 import { lockOptionsFromEnvironment } from './core/environment';
+import { DistributedLockConfigError } from './core/errors';
 import type { DistributedLockOptions } from './core/lock-options';
 import {
   DISTRIBUTED_LOCK_CONFIG_TOKEN,
@@ -15,11 +18,36 @@ import {
 } from './distributed-lock.constants';
 import { DistributedLockService } from './distributed-lock.service';
 
-/** `forRootAsync` options, in the usual Nest shape. */
-export interface DistributedLockAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory: (...args: never[]) => DistributedLockOptions | Promise<DistributedLockOptions>;
-  inject?: (InjectionToken | OptionalFactoryDependency)[];
+/**
+ * A class that builds the module's options, for `forRootAsync({ useClass })` or `{ useExisting }`.
+ *
+ * @example
+ * @Injectable()
+ * class LockOptions implements DistributedLockOptionsFactory {
+ *   constructor(private readonly config: ConfigService) {}
+ *   createDistributedLockOptions(): DistributedLockOptions {
+ *     return { url: this.config.getOrThrow('REDIS_URL'), keyPrefix: 'billing:' };
+ *   }
+ * }
+ */
+export interface DistributedLockOptionsFactory {
+  createDistributedLockOptions(): DistributedLockOptions | Promise<DistributedLockOptions>;
 }
+
+/**
+ * `forRootAsync` options, in the usual Nest shape: exactly one of `useFactory` (with `inject`),
+ * `useClass` (a class the module instantiates) or `useExisting` (a provider `imports` or a global
+ * module already provides).
+ */
+export interface DistributedLockAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: never[]) => DistributedLockOptions | Promise<DistributedLockOptions>;
+  /** The providers passed to `useFactory`, in order. */
+  inject?: (InjectionToken | OptionalFactoryDependency)[];
+  useClass?: Type<DistributedLockOptionsFactory>;
+  useExisting?: Type<DistributedLockOptionsFactory>;
+}
+
+const OPTIONS_SOURCES = ['useFactory', 'useClass', 'useExisting'] as const;
 
 /**
  * Picks the options in order of precedence: `forRoot`/`forRootAsync`, then the `distributedLock`
@@ -64,25 +92,59 @@ export class DistributedLockModule {
   }
 
   /**
-   * Configures the module from other providers, e.g. `ConfigService`.
+   * Configures the module from other providers, e.g. `ConfigService`: with `useFactory`, `useClass`
+   * or `useExisting` (a `DistributedLockOptionsFactory`). Giving none or several of them throws a
+   * `DistributedLockConfigError`.
    *
    * @example
    * DistributedLockModule.forRootAsync({
    *   inject: [ConfigService],
    *   useFactory: (config: ConfigService) => ({ url: config.getOrThrow('REDIS_URL') }),
    * })
+   * @example
+   * DistributedLockModule.forRootAsync({ imports: [ConfigModule], useClass: LockOptions })
    */
   static forRootAsync(options: DistributedLockAsyncOptions): DynamicModule {
     return {
       module: DistributedLockModule,
       imports: options.imports ?? [],
-      providers: [
-        {
-          provide: EXPLICIT_OPTIONS,
-          useFactory: options.useFactory as (...args: unknown[]) => DistributedLockOptions,
-          inject: options.inject ?? [],
-        },
-      ],
+      providers: asyncOptionsProviders(options),
     };
   }
+}
+
+/** The providers behind `forRootAsync`, as Nest's `ConfigurableModuleBuilder` makes them. */
+function asyncOptionsProviders(options: DistributedLockAsyncOptions): Provider[] {
+  const given = OPTIONS_SOURCES.filter((source) => options[source] !== undefined);
+  if (given.length !== 1) {
+    throw new DistributedLockConfigError(
+      'forRootAsync options',
+      given.length > 0 ? given.join(' and ') : undefined,
+      'given exactly one of useFactory, useClass and useExisting',
+    );
+  }
+  const source = given[0];
+  const value = options[source];
+  if (typeof value !== 'function') {
+    const expected = source === 'useFactory' ? 'a function' : 'a class implementing DistributedLockOptionsFactory';
+    throw new DistributedLockConfigError(`forRootAsync ${source}`, value, expected);
+  }
+
+  if (options.useFactory) {
+    return [
+      {
+        provide: EXPLICIT_OPTIONS,
+        useFactory: options.useFactory as (...args: unknown[]) => DistributedLockOptions,
+        inject: options.inject ?? [],
+      },
+    ];
+  }
+  const factoryClass = (options.useClass ?? options.useExisting) as Type<DistributedLockOptionsFactory>;
+  const fromFactory: Provider = {
+    provide: EXPLICIT_OPTIONS,
+    useFactory: (factory: DistributedLockOptionsFactory) => factory.createDistributedLockOptions(),
+    inject: [factoryClass],
+  };
+  // useExisting reuses a provider from `imports` or a global module; useClass makes one here.
+  return options.useClass ? [fromFactory, { provide: factoryClass, useClass: factoryClass }] : [fromFactory];
 }

@@ -6,5 +6,9 @@ export {
   type DistributedLockDecoratorOptions,
   type LockKeyFactory,
 } from './distributed-lock.decorator';
-export { DistributedLockModule, type DistributedLockAsyncOptions } from './distributed-lock.module';
+export {
+  DistributedLockModule,
+  type DistributedLockAsyncOptions,
+  type DistributedLockOptionsFactory,
+} from './distributed-lock.module';
 export { DistributedLockService } from './distributed-lock.service';

@@ -2,9 +2,13 @@ import { Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import {
   DISTRIBUTED_LOCK_CONFIG_NAMESPACE,
+  DistributedLockConfigError,
   DistributedLockModule,
+  type DistributedLockAsyncOptions,
   DistributedLockService,
   distributedLockConfig,
+  type DistributedLockOptions,
+  type DistributedLockOptionsFactory,
 } from '../../src';
 import { ReportJobs } from '../fixtures/report-jobs';
 import { createReplica } from '../support/create-replica';
@@ -105,6 +109,56 @@ describe('DistributedLockModule configuration', () => {
   it('fails at bootstrap when forRootAsync produces bad options', async () => {
     const module = DistributedLockModule.forRootAsync({ useFactory: async () => ({ url: 'redis://cache:notaport' }) });
     await expect(createReplica([module])).rejects.toThrow(/^url must be a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
+  it('builds options with forRootAsync useClass, injecting the class its dependencies', async () => {
+    process.env.CUSTOM_REDIS = redis.url;
+    @Injectable()
+    class LockOptions implements DistributedLockOptionsFactory {
+      constructor(private readonly config: ConfigService) {}
+      createDistributedLockOptions(): DistributedLockOptions {
+        return { url: this.config.getOrThrow<string>('CUSTOM_REDIS'), keyPrefix: 'class:' };
+      }
+    }
+    const module = DistributedLockModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: LockOptions });
+    expect(await heldKeyAfterAcquire([module])).toEqual(['class:lock:{probe}']);
+  });
+
+  it('builds options with forRootAsync useExisting from the instance an imported module exports', async () => {
+    let created = 0;
+    @Injectable()
+    class SharedLockOptions implements DistributedLockOptionsFactory {
+      constructor() {
+        created += 1;
+      }
+      async createDistributedLockOptions(): Promise<DistributedLockOptions> {
+        return { url: redis.url, keyPrefix: 'existing:' };
+      }
+    }
+    @Module({ providers: [SharedLockOptions], exports: [SharedLockOptions] })
+    class LockOptionsModule {}
+
+    const module = DistributedLockModule.forRootAsync({ imports: [LockOptionsModule], useExisting: SharedLockOptions });
+    expect(await heldKeyAfterAcquire([LockOptionsModule, module])).toEqual(['existing:lock:{probe}']);
+    expect(created).toBe(1);
+  });
+
+  class EmptyOptions implements DistributedLockOptionsFactory {
+    createDistributedLockOptions(): DistributedLockOptions {
+      return {};
+    }
+  }
+
+  it.each<[string, DistributedLockAsyncOptions, string]>([
+    ['none of them', { imports: [] }, 'undefined'],
+    ['useFactory and useClass', { useFactory: () => ({}), useClass: EmptyOptions }, '"useFactory and useClass"'],
+    ['useClass and useExisting', { useClass: EmptyOptions, useExisting: EmptyOptions }, '"useClass and useExisting"'],
+  ])('refuses forRootAsync given %s, naming the options', (_case, options, got) => {
+    const call = () => DistributedLockModule.forRootAsync(options);
+    expect(call).toThrow(DistributedLockConfigError);
+    expect(call).toThrow(
+      `forRootAsync options must be given exactly one of useFactory, useClass and useExisting, got ${got}.`,
+    );
   });
 
   it('is global: a feature module injects the service without importing the module', async () => {
