@@ -97,7 +97,7 @@ export function DistributedLock(
     /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
     let schedule: CronSchedule | null | undefined;
     /** What a call without a schedule serves, built once: the decorated call's hot path allocates nothing for it. */
-    const unscheduled: Occurrence = { tick: undefined, tickField: jobTickField(jobName), periodMs: 0 };
+    const unscheduled: Occurrence = { job: jobName, tick: undefined, tickField: jobTickField(jobName), periodMs: 0 };
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
@@ -106,7 +106,12 @@ export function DistributedLock(
       // The occurrence is named from the schedule and the wall clock, so a late callback (a busy
       // event loop) still names the occurrence it serves, and fake timers drive it in tests.
       const occurrence: Occurrence = schedule
-        ? { tick: schedule.occurrenceAt(Date.now()), tickField: unscheduled.tickField, periodMs: schedule.periodMs }
+        ? {
+            job: jobName,
+            tick: schedule.occurrenceAt(Date.now()),
+            tickField: unscheduled.tickField,
+            periodMs: schedule.periodMs,
+          }
         : unscheduled;
       return locks.runGuarded(
         jobName,

@@ -51,6 +51,8 @@ export interface AcquireSettings {
 
 /** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
 export interface Occurrence {
+  /** The guarded job's name (`Class.method`), for events and records; undefined for plain locks. */
+  readonly job: string | undefined;
   readonly tick: number | undefined;
   /** The state hash field of the job's latest tick. */
   readonly tickField: string;
@@ -67,7 +69,7 @@ export function jobTickField(jobName: string): string {
 }
 
 /** Plain acquisitions: no scheduled occurrence. */
-export const NO_OCCURRENCE: Occurrence = { tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
+export const NO_OCCURRENCE: Occurrence = { job: undefined, tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
 
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
 export function assertLockArguments(key: unknown, ttlMs: unknown): void {

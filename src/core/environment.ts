@@ -24,6 +24,7 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   stateRetentionMs: 'DISTRIBUTED_LOCK_STATE_RETENTION_MS',
   waitForReplicas: 'DISTRIBUTED_LOCK_WAIT_FOR_REPLICAS',
   logger: 'logger (no variable)',
+  onEvent: 'onEvent (no variable)',
 };
 
 type Environment = Record<string, string | undefined>;

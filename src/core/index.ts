@@ -1,6 +1,17 @@
 export { LockEngine, type LockedRun, type SkipReason } from './lock-engine';
 export { assertLockArguments, type AcquireOptions } from './acquire-options';
 export { LockHandle } from './lock-handle';
+export type {
+  LockAcquiredEvent,
+  LockDrainedEvent,
+  LockEvent,
+  LockEventListener,
+  LockExtendedEvent,
+  LockLostEvent,
+  LockOutageEvent,
+  LockRanEvent,
+  LockSkippedEvent,
+} from './lock-events';
 export { currentLock } from './lock-context';
 export { cronTick, CronSchedule, EARLY_FIRING_TOLERANCE_MS, type CronZone } from './cron-schedule';
 export {

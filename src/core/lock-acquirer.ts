@@ -1,6 +1,7 @@
 import type { AcquireSettings, Occurrence } from './acquire-options';
 import { clearTimeout, monotonicNow, setTimeout } from './clock';
 import type { LockLostError } from './errors';
+import type { LockEvents } from './lock-events';
 import { LockHandle, type LockIssuer } from './lock-handle';
 import type { ResolvedLockOptions } from './lock-options';
 import type { AcquireReply, LockRequest, LockStore } from './lock-store';
@@ -55,6 +56,7 @@ export class LockAcquirer implements LockIssuer {
     private readonly options: ResolvedLockOptions,
     private readonly store: LockStore,
     private readonly drainer: RunDrain,
+    private readonly events: LockEvents,
   ) {
     this.failOpen = options.failMode === 'open';
   }
@@ -77,8 +79,24 @@ export class LockAcquirer implements LockIssuer {
 
   /** One attempt, or retries until `waitMs` has passed while the lock is held elsewhere. */
   acquire(key: string, ttlMs: number, settings: AcquireSettings, occurrence: Occurrence): Promise<Attempt> {
-    if (settings.waitMs > 0 || settings.signal) return this.acquireWithRetries(key, ttlMs, settings, occurrence);
-    return this.attempt(key, ttlMs, settings, occurrence, (attempt) => this.handOver(attempt, settings));
+    return this.acquireThen(key, ttlMs, settings, occurrence, same);
+  }
+
+  /**
+   * `acquire`, handing the outcome to `then`. A single attempt calls `then` as soon as the store
+   * answers: a store that answers at once (the in-memory one) runs it in the caller's turn.
+   */
+  acquireThen<R>(
+    key: string,
+    ttlMs: number,
+    settings: AcquireSettings,
+    occurrence: Occurrence,
+    then: (attempt: Attempt) => R,
+  ): Promise<R> {
+    if (settings.waitMs > 0 || settings.signal) {
+      return this.acquireWithRetries(key, ttlMs, settings, occurrence).then(then);
+    }
+    return this.attempt(key, ttlMs, settings, occurrence, (attempt) => then(this.handOver(attempt, settings)));
   }
 
   private async acquireWithRetries(
@@ -121,7 +139,11 @@ export class LockAcquirer implements LockIssuer {
 
   async extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'> {
     const reply = await this.store.extend(lock.storedKey, lock.token, ttlMs);
-    return reply === 'done' ? 'extended' : reply === 'not-owner' ? 'lost' : 'unknown';
+    if (reply !== 'done') return reply === 'not-owner' ? 'lost' : 'unknown';
+    if (this.events.active) {
+      this.events.emit({ type: 'extended', key: lock.key, job: lock.job, tick: lock.tick, ttlMs });
+    }
+    return 'extended';
   }
 
   releaseHeld(lock: LockHandle): Promise<void> {
@@ -138,8 +160,9 @@ export class LockAcquirer implements LockIssuer {
     });
   }
 
-  lockLost(error: LockLostError): void {
+  lockLost(lock: LockHandle, error: LockLostError): void {
     this.options.logger.error(error.message);
+    if (this.events.active) this.events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
   }
 
   /**
@@ -153,9 +176,10 @@ export class LockAcquirer implements LockIssuer {
     occurrence: Occurrence,
     then: (attempt: Attempt) => R,
   ): Promise<R> {
-    if (this.closed) return Promise.resolve(then('closed'));
+    if (this.closed) return Promise.resolve(then(this.reported('closed', key, occurrence)));
     const previous = this.held.get(key);
-    if (previous === ACQUIRING || previous?.isHeld) return Promise.resolve(then('held'));
+    if (previous === ACQUIRING || previous?.isHeld)
+      return Promise.resolve(then(this.reported('held', key, occurrence)));
     const request = this.requestFor(key, ttlMs, settings.fencing ?? this.options.fencing, occurrence);
     const requestedAt = monotonicNow();
     this.held.set(key, ACQUIRING);
@@ -163,13 +187,30 @@ export class LockAcquirer implements LockIssuer {
     // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
     return this.store.acquire(request, !this.failOpen, (reply) => {
       this.drainer.callEnded();
-      let attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt);
+      let attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt, occurrence.job);
       if (isLock(attempt) && this.closed) attempt = this.undo(attempt, request);
       if (isLock(attempt)) this.held.set(key, attempt);
       else if (previous) this.held.set(key, previous);
       else this.held.delete(key);
+      if (this.events.active) this.report(attempt, key, occurrence, requestedAt);
       return then(attempt);
     });
+  }
+
+  /** `reason`, reported to the listeners first. */
+  private reported(reason: SkipReason, key: string, occurrence: Occurrence): SkipReason {
+    if (this.events.active) this.report(reason, key, occurrence, monotonicNow());
+    return reason;
+  }
+
+  private report(attempt: Attempt, key: string, { job, tick }: Occurrence, requestedAt: number): void {
+    if (!isLock(attempt)) {
+      this.events.emit({ type: 'skipped', key, job, tick, reason: attempt });
+      return;
+    }
+    const { fencingToken, withoutRedis } = attempt;
+    const latencyMs = monotonicNow() - requestedAt;
+    this.events.emit({ type: 'acquired', key, job, tick, fencingToken, withoutRedis, latencyMs });
   }
 
   private requestFor(key: string, ttlMs: number, fencing: boolean, occurrence: Occurrence): LockRequest {
@@ -205,6 +246,7 @@ export class LockAcquirer implements LockIssuer {
     reply: AcquireReply,
     minHoldMs: number,
     requestedAt: number,
+    job: string | undefined,
   ): Attempt {
     switch (reply.kind) {
       case 'held':
@@ -225,6 +267,7 @@ export class LockAcquirer implements LockIssuer {
       ttlMs: request.ttlMs,
       minHoldMs,
       tick: request.tick,
+      job,
       requestedAt,
       driftMs: this.store.driftMs(request.ttlMs),
       fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,

@@ -11,9 +11,10 @@ import {
   TICK_FIELD,
 } from './acquire-options';
 import { monotonicNow } from './clock';
-import { DistributedLockError } from './errors';
+import { DistributedLockError, InvalidLockArgumentError } from './errors';
 import { type Attempt, isLock, LockAcquirer, type SkipReason, stateKeyOf } from './lock-acquirer';
 import { runWithLock } from './lock-context';
+import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import type { LockStore } from './lock-store';
@@ -63,18 +64,36 @@ export class LockEngine {
   private readonly store: LockStore;
   private readonly drainer = new RunDrain();
   private readonly locks: LockAcquirer;
+  private readonly events: LockEvents;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
   private readonly plainSettings: AcquireSettings;
 
-  constructor(options: DistributedLockOptions = {}) {
+  /** @param store @internal Where locks live instead of Redis (the testing module's in-memory store). */
+  constructor(options: DistributedLockOptions = {}, store?: LockStore) {
     this.options = resolveLockOptions(options);
     this.plainSettings = checkAcquireOptions({}, false);
     const whileDown = this.options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
-    const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas } = this.options;
-    this.store = createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas });
-    this.locks = new LockAcquirer(this.options, this.store, this.drainer);
+    const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas, onEvent } = this.options;
+    this.events = new LockEvents(logger);
+    if (onEvent) this.events.subscribe(onEvent);
+    this.store = store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas });
+    this.locks = new LockAcquirer(this.options, this.store, this.drainer, this.events);
+  }
+
+  /**
+   * Calls `listener` with every `LockEvent` of this engine (acquired, skipped, ran, extended, lost,
+   * outages, drained) and returns the function that stops it. With no listener, no event is built.
+   *
+   * @example
+   * const stop = locks.onEvent((event) => {
+   *   if (event.type === 'skipped') console.log(`${event.job ?? event.key}: ${event.reason}`);
+   * });
+   */
+  onEvent(listener: LockEventListener): () => void {
+    if (typeof listener !== 'function') throw new InvalidLockArgumentError('listener', listener, 'a function');
+    return this.events.subscribe(listener);
   }
 
   /**
@@ -206,7 +225,7 @@ export class LockEngine {
   ): Promise<Awaited<T> | undefined> {
     assertLockArguments(key, ttlMs);
     const settings = checkAcquireOptions(options, true);
-    return this.runGuarded(jobName, key, ttlMs, fn, settings, occurrenceOf(settings, jobTickField(jobName)));
+    return this.runGuarded(jobName, key, ttlMs, fn, settings, occurrenceOf(settings, jobTickField(jobName), jobName));
   }
 
   /**
@@ -223,7 +242,12 @@ export class LockEngine {
   ): Promise<Awaited<T> | undefined> {
     const outcome = await this.runLocked(key, ttlMs, fn, settings, occurrence);
     if (outcome.ran) return outcome.result;
-    this.options.logger.debug?.(`Skipped ${jobName}: lock "${key}" ${SKIP_DESCRIPTIONS[outcome.reason]}.`);
+    const { logger } = this.options;
+    // Verbose: every losing replica skips every tick, which is the normal case, not news.
+    (logger.verbose ?? logger.debug)?.call(
+      logger,
+      `Skipped ${jobName}: lock "${key}" ${SKIP_DESCRIPTIONS[outcome.reason]}.`,
+    );
     return undefined;
   }
 
@@ -279,6 +303,9 @@ export class LockEngine {
     const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
     for (const lock of left) lock.abandon(reason);
     const finished = waitedFor.length - left.length;
+    if (this.events.active) {
+      this.events.emit({ type: 'drained', finished, abandoned: left.map((lock) => lock.key), waitedMs: ms });
+    }
     if (finished > 0) logInfo(logger, `Shutdown waited ${ms} ms for ${finished} run(s) to finish.`);
     if (left.length > 0) {
       logger.warn(
@@ -288,7 +315,11 @@ export class LockEngine {
     }
   }
 
-  /** Runs `fn` holding the lock, and releases it however `fn` ends. */
+  /**
+   * Runs `fn` holding the lock, and releases it however `fn` ends. `fn` starts as soon as the store
+   * grants the lock, and a synchronous `fn` is released in the same turn: with the in-memory store,
+   * a timer callback runs and lets go of its job before the next timer fires, as under fake timers.
+   */
   private async runLocked<T>(
     key: string,
     ttlMs: number,
@@ -296,17 +327,49 @@ export class LockEngine {
     settings: AcquireSettings,
     occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
-    const lock: Attempt = await this.locks.acquire(key, ttlMs, settings, occurrence);
+    return this.locks.acquireThen(key, ttlMs, settings, occurrence, (lock) => this.runHolding(lock, fn, settings));
+  }
+
+  private runHolding<T>(
+    lock: Attempt,
+    fn: (lock: LockHandle) => T | Promise<T>,
+    settings: AcquireSettings,
+  ): LockedRun<Awaited<T>> | Promise<LockedRun<Awaited<T>>> {
     if (!isLock(lock)) return NOT_RUN[lock];
     this.drainer.hold(lock);
+    const startedAt = monotonicNow();
+    let result: T | Promise<T>;
     try {
-      return { ran: true, result: await runWithLock(lock, fn, settings.lockContext) };
-    } finally {
-      await lock.release();
+      result = runWithLock(lock, fn, settings.lockContext);
+    } catch (error) {
+      return this.endRun(lock, startedAt, error, true).then(() => Promise.reject(error));
     }
+    if (!isThenable(result)) {
+      return this.endRun(lock, startedAt, undefined, false).then(() => ({ ran: true, result: result as Awaited<T> }));
+    }
+    return Promise.resolve(result).then(
+      (value) => this.endRun(lock, startedAt, undefined, false).then(() => ({ ran: true as const, result: value })),
+      (error: unknown) => this.endRun(lock, startedAt, error, true).then(() => Promise.reject(error)),
+    );
+  }
+
+  /** Reports the run and releases its lock; the release's effect on an in-memory store is immediate. */
+  private endRun(lock: LockHandle, startedAt: number, error: unknown, failed: boolean): Promise<void> {
+    if (this.events.active) {
+      const { key, job, tick, fencingToken, withoutRedis } = lock;
+      const outcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
+      const durationMs = monotonicNow() - startedAt;
+      this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
+    }
+    return lock.release();
   }
 }
 
-function occurrenceOf(settings: AcquireSettings, tickField: string): Occurrence {
-  return settings.tick === undefined ? NO_OCCURRENCE : { tick: settings.tick, tickField, periodMs: 0 };
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function occurrenceOf(settings: AcquireSettings, tickField: string, job?: string): Occurrence {
+  if (settings.tick === undefined && job === undefined) return NO_OCCURRENCE;
+  return { job, tick: settings.tick, tickField, periodMs: 0 };
 }

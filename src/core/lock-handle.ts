@@ -6,7 +6,7 @@ export interface LockIssuer {
   /** Asks Redis to extend; 'unknown' when Redis could not answer in time. */
   extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'>;
   releaseHeld(lock: LockHandle): Promise<void>;
-  lockLost(error: LockLostError): void;
+  lockLost(lock: LockHandle, error: LockLostError): void;
 }
 
 /** How a lock was taken, as the engine hands it to the handle. */
@@ -22,6 +22,8 @@ export interface LockGrant {
   readonly minHoldMs: number;
   /** The scheduled tick this acquisition serves, in ms since the epoch, if any. */
   readonly tick: number | undefined;
+  /** The guarded job it was taken for, if any. */
+  readonly job: string | undefined;
   /** When the acquisition was sent, on the monotonic clock: the TTL counts from no later than this. */
   readonly requestedAt: number;
   /** What to discount from each TTL for clock drift (a quorum's allowance; 0 on one Redis). */
@@ -47,6 +49,8 @@ export class LockHandle {
   readonly withoutRedis: boolean;
   /** The scheduled tick it serves (ms since the epoch): a `@Cron` handler's scheduled second. */
   readonly tick: number | undefined;
+  /** The guarded job (`Class.method`) it was taken for; undefined for a plain lock. */
+  readonly job: string | undefined;
   /** When the acquisition was sent, in ms since the epoch (wall time, for logs and records). */
   readonly acquiredAt: number;
   /** @internal When the acquisition was sent, on the monotonic clock. */
@@ -76,6 +80,7 @@ export class LockHandle {
     this.withoutRedis = grant.withoutRedis;
     this.minHoldMs = grant.minHoldMs;
     this.tick = grant.tick;
+    this.job = grant.job;
     this.requestedAt = grant.requestedAt;
     this.acquiredAt = Date.now() - (monotonicNow() - grant.requestedAt);
     this.validUntil = grant.requestedAt + grant.ttlMs - grant.driftMs;
@@ -165,7 +170,7 @@ export class LockHandle {
     clearTimeout(this.renewTimer);
     this.lostError = new LockLostError(this.key, detail);
     this.controller?.abort(this.lostError);
-    if (report) this.issuer.lockLost(this.lostError);
+    if (report) this.issuer.lockLost(this, this.lostError);
   }
 }
 

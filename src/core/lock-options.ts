@@ -1,5 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
+import type { LockEventListener } from './lock-events';
 import { ConflictingLockOptionsError, DistributedLockConfigError } from './errors';
 import { checkerFor, isCluster, type RedisTarget, resolveTarget } from './redis/redis-target';
 import { expectations } from './validation';
@@ -9,6 +10,7 @@ export type FailMode = 'open' | 'closed';
 
 /** Where the library writes. Nest's `Logger` fits; so does `console`. */
 export interface LockLogger {
+  verbose?(message: string): void;
   debug?(message: string): void;
   log?(message: string): void;
   warn(message: string): void;
@@ -101,8 +103,13 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
    * Sentinel only. @default 0 (off)
    */
   waitForReplicas?: number;
-  /** Where to log outages and skipped ticks; `false` for silence. @default Nest Logger / console */
+  /**
+   * Where to log outages and lost locks, and skipped runs (at `verbose`, else `debug`); `false` for
+   * silence. @default Nest Logger / console
+   */
   logger?: LockLogger | false;
+  /** Called with every `LockEvent` (acquired, skipped, ran, extended, lost, outages, drained). See `onEvent()`. */
+  onEvent?: LockEventListener;
 }
 
 /** The options after defaults and validation, as the engine uses them. */
@@ -118,6 +125,7 @@ export interface ResolvedLockOptions {
   readonly stateRetentionMs: number;
   readonly waitForReplicas: number;
   readonly logger: LockLogger;
+  readonly onEvent: LockEventListener | undefined;
 }
 
 export const DEFAULT_LOCK_OPTIONS = {
@@ -159,6 +167,7 @@ export const OPTION_NAMES: SettingNames = {
   stateRetentionMs: 'stateRetentionMs',
   waitForReplicas: 'waitForReplicas',
   logger: 'logger',
+  onEvent: 'onEvent',
 };
 
 const silentLogger: LockLogger = { warn() {}, error() {} };
@@ -210,6 +219,7 @@ export function resolveLockOptions(
     tickAheadLimitMs: check('tickAheadLimitMs', expectations.positiveInteger),
     stateRetentionMs: check('stateRetentionMs', expectations.positiveInteger) ?? DEFAULT_LOCK_OPTIONS.stateRetentionMs,
     logger: resolveLogger(options.logger, names.logger),
+    onEvent: check('onEvent', expectations.listener),
   };
 }
 

@@ -54,6 +54,11 @@ export const expectations = {
     expected: 'true or false',
     test: (v: unknown): v is boolean => typeof v === 'boolean',
   },
+  listener: {
+    expected: 'a function',
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    test: (v: unknown): v is (event: any) => void => typeof v === 'function',
+  },
   failMode: {
     expected: '"open" or "closed"',
     test: (v: unknown): v is 'open' | 'closed' => v === 'open' || v === 'closed',

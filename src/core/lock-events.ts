@@ -1,0 +1,115 @@
+import type { LockLostError } from './errors';
+import type { SkipReason } from './lock-acquirer';
+import type { LockLogger } from './lock-options';
+
+/** What every event about one lock carries. `job` is set for guarded jobs (`Class.method`, or `runJob`'s name). */
+interface LockEventBase {
+  /** The lock name as given (not the Redis key). */
+  readonly key: string;
+  readonly job: string | undefined;
+  /** The scheduled occurrence served (ms since the epoch), if any. */
+  readonly tick: number | undefined;
+}
+
+/** The lock was granted: by Redis, or without it by the fail-open mode (`withoutRedis`). */
+export interface LockAcquiredEvent extends LockEventBase {
+  readonly type: 'acquired';
+  readonly fencingToken: number | undefined;
+  readonly withoutRedis: boolean;
+  /** From sending the acquisition to its answer, on the monotonic clock. */
+  readonly latencyMs: number;
+}
+
+/** The lock was not granted; `reason` says why (`unavailable`: Redis down under fail-closed). */
+export interface LockSkippedEvent extends LockEventBase {
+  readonly type: 'skipped';
+  readonly reason: SkipReason;
+}
+
+/** A guarded run (decorated method, `runJob`, `withLock`) settled. */
+export interface LockRanEvent extends LockEventBase {
+  readonly type: 'ran';
+  /** `error`: the run threw; `lost`: it ended (either way) after its lock was lost. */
+  readonly outcome: 'ok' | 'error' | 'lost';
+  readonly durationMs: number;
+  readonly fencingToken: number | undefined;
+  readonly withoutRedis: boolean;
+  /** What the run threw, when it did. */
+  readonly error: unknown;
+}
+
+/** An auto-extended lock was extended. */
+export interface LockExtendedEvent extends LockEventBase {
+  readonly type: 'extended';
+  readonly ttlMs: number;
+}
+
+/** A held lock was lost: taken over, expired before an extension was confirmed, or abandoned at shutdown. */
+export interface LockLostEvent extends LockEventBase {
+  readonly type: 'lost';
+  readonly error: LockLostError;
+}
+
+/** Redis stopped answering (`outage-started`), or answers again (`outage-ended`, with how long it lasted). */
+export interface LockOutageEvent {
+  readonly type: 'outage-started' | 'outage-ended';
+  /** Where: the store's label, no password. */
+  readonly store: string;
+  readonly durationMs: number | undefined;
+}
+
+/** Closing waited for runs in progress: how many finished in time, and the keys of those left to expire. */
+export interface LockDrainedEvent {
+  readonly type: 'drained';
+  readonly finished: number;
+  readonly abandoned: readonly string[];
+  readonly waitedMs: number;
+}
+
+/** Everything the engine reports; switch on `type`. */
+export type LockEvent =
+  | LockAcquiredEvent
+  | LockSkippedEvent
+  | LockRanEvent
+  | LockExtendedEvent
+  | LockLostEvent
+  | LockOutageEvent
+  | LockDrainedEvent;
+
+export type LockEventListener = (event: LockEvent) => void;
+
+/**
+ * The listeners of one engine. Emitters test `active` before building an event, so no event
+ * object is made while no one listens. A listener that throws is logged, never propagated:
+ * reporting must not change what the lock decides.
+ */
+export class LockEvents {
+  private listeners: LockEventListener[] = [];
+  active = false;
+
+  constructor(private readonly logger: LockLogger) {}
+
+  /** Adds `listener`; the function returned removes it. */
+  subscribe(listener: LockEventListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    this.active = true;
+    return () => {
+      this.listeners = this.listeners.filter((other) => other !== listener);
+      this.active = this.listeners.length > 0;
+    };
+  }
+
+  emit(event: LockEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error(`A lock event listener threw on "${event.type}": ${describe(error)}`);
+      }
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
