@@ -9,3 +9,6 @@ export const EXPLICIT_OPTIONS = 'DISTRIBUTED_LOCK:EXPLICIT_OPTIONS';
 
 /** The options the service is built from, whichever source they came from. Internal. */
 export const DISTRIBUTED_LOCK_OPTIONS = 'DISTRIBUTED_LOCK:OPTIONS';
+
+/** Where the service keeps its locks instead of Redis (the testing module's in-memory store). Internal. */
+export const DISTRIBUTED_LOCK_STORE = 'DISTRIBUTED_LOCK:STORE';

@@ -5,10 +5,12 @@ import {
   Logger,
   type OnApplicationShutdown,
   type OnModuleInit,
+  Optional,
 } from '@nestjs/common';
 import { LockEngine } from './core/lock-engine';
 import type { DistributedLockOptions } from './core/lock-options';
-import { DISTRIBUTED_LOCK_OPTIONS } from './distributed-lock.constants';
+import type { LockStore } from './core/lock-store';
+import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
 
 /**
  * Redis locks for one Nest application: `acquireLock`, `releaseLock`, `extendLock`, `withLock`,
@@ -26,8 +28,11 @@ export class DistributedLockService
   extends LockEngine
   implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
 {
-  constructor(@Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions) {
-    super({ ...options, logger: options.logger ?? new Logger('DistributedLock') });
+  constructor(
+    @Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions,
+    @Optional() @Inject(DISTRIBUTED_LOCK_STORE) store?: LockStore,
+  ) {
+    super({ ...options, logger: options.logger ?? new Logger('DistributedLock') }, store ?? undefined);
   }
 
   /** Gives the first connection up to `acquireTimeoutMs`, then boots anyway: fail mode covers the rest. */

@@ -1,0 +1,197 @@
+import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/lock-events';
+import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../core/lock-store';
+
+/** A lock event as the in-memory store records it: with the name of the replica it happened on. */
+export type RecordedLockEvent = LockEvent & { readonly replica: string };
+
+export interface InMemoryLockStoreOptions {
+  /**
+   * The store's clock, standing for the Redis server's: TTLs expire and ticks are judged by it.
+   * @default Date.now, so fake timers (`jest.useFakeTimers()`, `advanceTimersByTime`) move it
+   */
+  now?: () => number;
+}
+
+interface StoredLock {
+  token: string;
+  expiresAt: number;
+}
+
+/** What Redis keeps in a lock's state hash: the fencing counter and each job's latest tick. */
+interface LockState {
+  fence: number;
+  readonly ticks: Map<string, number>;
+  expiresAt: number;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * Locks in this process's memory, with the semantics of the Redis store: TTLs, owner-only release
+ * and extension, a minimum hold, per-job tick deduplication judged against the store's clock,
+ * increasing fencing tokens. It answers in the caller's turn, so a decorated handler runs in the
+ * same turn as the timer that fired it. Give one store to several application contexts
+ * (`DistributedLockTestingModule.forRoot({ store, replica })`) and they behave as replicas.
+ * `simulateOutage()` makes it answer as an unreachable Redis, so the fail mode decides.
+ *
+ * Every replica's events are recorded in `events`, e.g. to assert that the second replica skipped.
+ */
+export class InMemoryLockStore implements LockStore {
+  readonly label = 'in-memory lock store';
+  private readonly locks = new Map<string, StoredLock>();
+  private readonly states = new Map<string, LockState>();
+  private readonly recorded: RecordedLockEvent[] = [];
+  private down = false;
+  private readonly now: () => number;
+
+  constructor(options: InMemoryLockStoreOptions = {}) {
+    this.now = options.now ?? (() => Date.now());
+  }
+
+  /** Every event of every replica using this store, oldest first. */
+  get events(): readonly RecordedLockEvent[] {
+    return this.recorded;
+  }
+
+  /** The runs that settled (`ran` events), of one job (`Class.method`) or lock name if given. */
+  runs(jobOrKey?: string): (LockRanEvent & { readonly replica: string })[] {
+    return this.recorded.filter(
+      (event): event is LockRanEvent & { replica: string } => event.type === 'ran' && matches(event, jobOrKey),
+    );
+  }
+
+  /** The acquisitions refused (`skipped` events, with their `reason`), of one job or lock name if given. */
+  skips(jobOrKey?: string): (LockSkippedEvent & { readonly replica: string })[] {
+    return this.recorded.filter(
+      (event): event is LockSkippedEvent & { replica: string } => event.type === 'skipped' && matches(event, jobOrKey),
+    );
+  }
+
+  /** @internal Records an event of `replica` (the testing module subscribes each replica). */
+  record(replica: string, event: LockEvent): void {
+    this.recorded.push({ ...event, replica });
+  }
+
+  /**
+   * From now until `simulateOutage(false)`, every call answers as a Redis that cannot be reached:
+   * acquisitions are decided by the fail mode, extensions fail, releases leave the lock to its TTL.
+   */
+  simulateOutage(down = true): void {
+    this.down = down;
+  }
+
+  /** Lets every occurrence be served again (locks and fencing counters stay). */
+  forgetServedTicks(): void {
+    for (const state of this.states.values()) state.ticks.clear();
+  }
+
+  /** Forgets everything: locks, served ticks, fencing counters, recorded events, a simulated outage. */
+  reset(): void {
+    this.locks.clear();
+    this.states.clear();
+    this.recorded.length = 0;
+    this.down = false;
+  }
+
+  isReady(): boolean {
+    return !this.down;
+  }
+
+  configurationProblem(): undefined {
+    return undefined;
+  }
+
+  waitForReady(): Promise<boolean> {
+    return Promise.resolve(!this.down);
+  }
+
+  acquire<R>(request: LockRequest, _cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
+    return Promise.resolve(then(this.take(request)));
+  }
+
+  cancel(request: LockRequest): Promise<void> {
+    if (this.down) return RESOLVED;
+    const lock = this.liveLock(request.lockKey);
+    if (lock?.token === request.token) this.locks.delete(request.lockKey);
+    const state = this.liveState(request.stateKey);
+    if (request.tick !== undefined && state?.ticks.get(request.tickField) === request.tick) {
+      state.ticks.set(request.tickField, request.tick - 1);
+    }
+    return RESOLVED;
+  }
+
+  extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply> {
+    if (this.down) return Promise.resolve('unknown');
+    const lock = this.liveLock(lockKey);
+    if (lock?.token !== token) return Promise.resolve('not-owner');
+    lock.expiresAt = this.now() + ttlMs;
+    return Promise.resolve('done');
+  }
+
+  release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R> {
+    return Promise.resolve(then(this.letGo(lockKey, token, holdMs)));
+  }
+
+  driftMs(): number {
+    return 0;
+  }
+
+  /** Nothing to close: the store outlives the applications sharing it. */
+  close(): Promise<void> {
+    return RESOLVED;
+  }
+
+  /** What the Redis acquisition script does, in the same order. */
+  private take(request: LockRequest): AcquireReply {
+    if (this.down) return { kind: 'unavailable' };
+    const now = this.now();
+    const { tick, tickField } = request;
+    if (tick !== undefined) {
+      if (tick > now + request.tickAheadLimitMs || tick < now - request.stateRetentionMs) {
+        return { kind: 'clock-skew', offsetMs: Date.now() - now };
+      }
+      const served = this.liveState(request.stateKey)?.ticks.get(tickField);
+      if (served !== undefined && served >= tick) return { kind: 'tick-served' };
+    }
+    if (this.liveLock(request.lockKey)) return { kind: 'held' };
+    this.locks.set(request.lockKey, { token: request.token, expiresAt: now + request.ttlMs });
+    if (tick === undefined && !request.fencing) return { kind: 'acquired', fencingToken: undefined };
+    const state = this.liveState(request.stateKey) ?? { fence: 0, ticks: new Map<string, number>(), expiresAt: 0 };
+    this.states.set(request.stateKey, state);
+    state.expiresAt = now + request.stateRetentionMs + request.tickAheadLimitMs;
+    if (tick !== undefined) state.ticks.set(tickField, tick);
+    if (!request.fencing) return { kind: 'acquired', fencingToken: undefined };
+    return { kind: 'acquired', fencingToken: ++state.fence };
+  }
+
+  private letGo(lockKey: string, token: string, holdMs: number): OwnerReply {
+    if (this.down) return 'unknown';
+    const lock = this.liveLock(lockKey);
+    if (lock?.token !== token) return 'not-owner';
+    if (holdMs > 0) lock.expiresAt = this.now() + holdMs;
+    else this.locks.delete(lockKey);
+    return 'done';
+  }
+
+  private liveLock(lockKey: string): StoredLock | undefined {
+    const lock = this.locks.get(lockKey);
+    if (lock && lock.expiresAt <= this.now()) {
+      this.locks.delete(lockKey);
+      return undefined;
+    }
+    return lock;
+  }
+
+  private liveState(stateKey: string): LockState | undefined {
+    const state = this.states.get(stateKey);
+    if (state && state.expiresAt <= this.now()) {
+      this.states.delete(stateKey);
+      return undefined;
+    }
+    return state;
+  }
+}
+
+function matches(event: { key: string; job: string | undefined }, jobOrKey: string | undefined): boolean {
+  return jobOrKey === undefined || event.job === jobOrKey || event.key === jobOrKey;
+}

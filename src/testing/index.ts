@@ -1,0 +1,2 @@
+export { DistributedLockTestingModule, type DistributedLockTestingOptions } from './distributed-lock-testing.module';
+export { InMemoryLockStore, type InMemoryLockStoreOptions, type RecordedLockEvent } from './in-memory-lock-store';
