@@ -71,6 +71,13 @@ export class LockAcquirer implements LockIssuer {
     this.closeWaits.abort();
   }
 
+  /** How many locks this instance holds now (a walk over the map: for metrics collection, not hot paths). */
+  heldCount(): number {
+    let count = 0;
+    for (const lock of this.held.values()) if (lock !== ACQUIRING && lock.isHeld) count++;
+    return count;
+  }
+
   /** The lock last taken under `key`, held or not. */
   lockNamed(key: string): LockHandle | undefined {
     const lock = this.held.get(key);

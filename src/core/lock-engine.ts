@@ -22,6 +22,7 @@ import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
 import { RunDrain } from './run-drain';
+import type { RunOutcome, RunTracer, TracedRun } from './telemetry/run-tracer';
 
 export type { SkipReason } from './lock-acquirer';
 
@@ -65,6 +66,8 @@ export class LockEngine {
   private readonly drainer = new RunDrain();
   private readonly locks: LockAcquirer;
   private readonly events: LockEvents;
+  /** Wraps each guarded run (OpenTelemetry spans); unset unless tracing is on. */
+  private readonly tracer: RunTracer | undefined;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
@@ -337,32 +340,48 @@ export class LockEngine {
   ): LockedRun<Awaited<T>> | Promise<LockedRun<Awaited<T>>> {
     if (!isLock(lock)) return NOT_RUN[lock];
     this.drainer.hold(lock);
-    const startedAt = monotonicNow();
+    const run: RunInProgress = { lock, startedAt: monotonicNow(), span: undefined };
     let result: T | Promise<T>;
     try {
-      result = runWithLock(lock, fn, settings.lockContext);
+      if (this.tracer) {
+        const traced = this.tracer.trace(lock, () => runWithLock(lock, fn, settings.lockContext));
+        run.span = traced;
+        result = traced.result;
+      } else {
+        result = runWithLock(lock, fn, settings.lockContext);
+      }
     } catch (error) {
-      return this.endRun(lock, startedAt, error, true).then(() => Promise.reject(error));
+      return this.endRun(run, error, true).then(() => Promise.reject(error));
     }
     if (!isThenable(result)) {
-      return this.endRun(lock, startedAt, undefined, false).then(() => ({ ran: true, result: result as Awaited<T> }));
+      return this.endRun(run, undefined, false).then(() => ({ ran: true, result: result as Awaited<T> }));
     }
     return Promise.resolve(result).then(
-      (value) => this.endRun(lock, startedAt, undefined, false).then(() => ({ ran: true as const, result: value })),
-      (error: unknown) => this.endRun(lock, startedAt, error, true).then(() => Promise.reject(error)),
+      (value) => this.endRun(run, undefined, false).then(() => ({ ran: true as const, result: value })),
+      (error: unknown) => this.endRun(run, error, true).then(() => Promise.reject(error)),
     );
   }
 
   /** Reports the run and releases its lock; the release's effect on an in-memory store is immediate. */
-  private endRun(lock: LockHandle, startedAt: number, error: unknown, failed: boolean): Promise<void> {
-    if (this.events.active) {
-      const { key, job, tick, fencingToken, withoutRedis } = lock;
-      const outcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
-      const durationMs = monotonicNow() - startedAt;
-      this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
+  private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
+    if (this.events.active || span) {
+      const outcome: RunOutcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
+      span?.end(outcome, error);
+      if (this.events.active) {
+        const { key, job, tick, fencingToken, withoutRedis } = lock;
+        const durationMs = monotonicNow() - startedAt;
+        this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
+      }
     }
     return lock.release();
   }
+}
+
+/** A guarded run between its start and its release. */
+interface RunInProgress {
+  readonly lock: LockHandle;
+  readonly startedAt: number;
+  span: TracedRun<unknown> | undefined;
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

@@ -1,0 +1,18 @@
+import type { LockHandle } from '../lock-handle';
+
+/** How a guarded run ended (see `LockRanEvent`). */
+export type RunOutcome = 'ok' | 'error' | 'lost';
+
+/** One guarded run as a tracer sees it: its result, and the call that closes its span. */
+export interface TracedRun<T> {
+  readonly result: T;
+  end(outcome: RunOutcome, error: unknown): void;
+}
+
+/**
+ * Wraps each guarded run from the inside, e.g. in an OpenTelemetry span that is the active
+ * context while the run executes. Only set when tracing is on: the plain path calls nothing.
+ */
+export interface RunTracer {
+  trace<T>(lock: LockHandle, run: () => T): TracedRun<T>;
+}
