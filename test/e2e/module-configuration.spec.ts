@@ -62,6 +62,13 @@ describe('DistributedLockModule configuration', () => {
     expect(distributedLockConfig.KEY).toBe(`CONFIGURATION(${DISTRIBUTED_LOCK_CONFIG_NAMESPACE})`);
   });
 
+  it('reads the distributedLock namespace through forRootAsync(distributedLockConfig.asProvider())', async () => {
+    process.env.REDIS_URL = redis.url;
+    process.env.REDIS_KEY_PREFIX = 'provider:';
+    const module = DistributedLockModule.forRootAsync(distributedLockConfig.asProvider());
+    expect(await heldKeyAfterAcquire([ConfigModule.forRoot(), module])).toEqual(['provider:lock:{probe}']);
+  });
+
   it('exposes the parsed settings through ConfigService', async () => {
     process.env.REDIS_PORT = '6390';
     process.env.DISTRIBUTED_LOCK_FAIL_MODE = 'closed';

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { DISTRIBUTED_LOCK_CONFIG_NAMESPACE, distributedLockConfig } from 'dpa-distributed-lock-cron';
 import { AppModule } from './app.module.js';
 import { SyncService } from './sync.service.js';
 
@@ -71,6 +73,23 @@ async function runChecks(apps: INestApplicationContext[], result: Record<string,
   const connected = services.map((service) => service.isConnected());
   result.connected = connected;
   check(connected.every(Boolean), 'every replica is connected to Redis', connected);
+
+  // distributedLockConfig is built without registerAs: this major's ConfigModule must still read it.
+  const namespace = apps[0].get(ConfigService).get<{ host?: string; port?: number }>(DISTRIBUTED_LOCK_CONFIG_NAMESPACE);
+  const byKey: unknown = apps[0].get(distributedLockConfig.KEY);
+  result.configNamespace = { namespace, byKey };
+  check(
+    namespace?.host === process.env.REDIS_HOST &&
+      namespace?.port === Number(process.env.REDIS_PORT) &&
+      JSON.stringify(byKey) === JSON.stringify(namespace),
+    'ConfigModule reads REDIS_HOST and REDIS_PORT into the distributedLock namespace, provided under distributedLockConfig.KEY',
+    result.configNamespace,
+  );
+  const provider = distributedLockConfig.asProvider();
+  check(
+    provider.imports[0].module === ConfigModule && provider.inject[0] === distributedLockConfig.KEY,
+    "distributedLockConfig.asProvider() imports this app's ConfigModule.forFeature and injects KEY",
+  );
 
   const registered = Object.fromEntries(CRON_JOBS.map((name) => [name, apps.map((app) => cronJobExists(app, name))]));
   result.cronJobsRegistered = registered;
