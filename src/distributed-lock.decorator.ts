@@ -8,6 +8,7 @@ import {
 } from './core/acquire-options';
 import { CronSchedule } from './core/cron-schedule';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
+import type { JobDeclaration } from './core/fleet/fleet-records';
 import { expectations } from './core/validation';
 import { DistributedLockService } from './distributed-lock.service';
 import { copyMethodMetadata } from './utils/copy-method-metadata';
@@ -59,6 +60,14 @@ const LOCK_SERVICE = Symbol(
 );
 
 type LockedInstance = Record<symbol, DistributedLockService | undefined>;
+
+/** Every `@DistributedLock` method of the process, by job name, as the service declares them at startup. */
+const guardedJobs = new Map<string, () => JobDeclaration>();
+
+/** @internal The guarded jobs defined in this process, with their schedules. */
+export function guardedJobDeclarations(): JobDeclaration[] {
+  return [...guardedJobs.values()].map((declare) => declare());
+}
 
 /**
  * Runs the method on one replica at a time: the replica that takes the lock runs it and releases
@@ -124,6 +133,7 @@ export function DistributedLock(
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
     descriptor.value = guarded;
+    guardedJobs.set(jobName, () => declarationOf(jobName, key, ttlMs, guarded));
   };
 }
 
@@ -137,6 +147,25 @@ function scheduleOf(method: object): CronSchedule | null {
   if (!cron) return null;
   const utcOffset = cron.utcOffset === undefined ? undefined : Number(cron.utcOffset);
   return new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset });
+}
+
+/** What the operations tools need to know of a job, read once every decorator has run. */
+function declarationOf(name: string, key: string | LockKeyFactory, ttlMs: number, method: object): JobDeclaration {
+  const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
+  const cronTime = cron?.cronTime;
+  return {
+    name,
+    key: typeof key === 'string' ? key : null,
+    ttlMs,
+    cron:
+      cronTime === undefined
+        ? null
+        : typeof cronTime === 'string'
+          ? cronTime
+          : new Date(cronTime instanceof Date ? cronTime.getTime() : cronTime.toMillis()).toISOString(),
+    timeZone: cron?.timeZone ?? null,
+    utcOffset: cron?.utcOffset === undefined ? null : Number(cron.utcOffset),
+  };
 }
 
 function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {

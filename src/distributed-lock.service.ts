@@ -1,5 +1,6 @@
 import {
   type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
   Inject,
   Injectable,
   Logger,
@@ -11,6 +12,7 @@ import { LockEngine } from './core/lock-engine';
 import type { DistributedLockOptions } from './core/lock-options';
 import type { LockStore } from './core/lock-store';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
+import { guardedJobDeclarations } from './distributed-lock.decorator';
 
 /**
  * Redis locks for one Nest application: `acquireLock`, `releaseLock`, `extendLock`, `withLock`,
@@ -26,7 +28,7 @@ import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-
 @Injectable()
 export class DistributedLockService
   extends LockEngine
-  implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+  implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
   constructor(
     @Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions,
@@ -46,6 +48,11 @@ export class DistributedLockService
       await this.close();
       throw error;
     }
+  }
+
+  /** Declares the process's `@DistributedLock` jobs in Redis for the operations tools (see `declareJobs`). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.declareJobs(guardedJobDeclarations());
   }
 
   /**

@@ -25,6 +25,10 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   waitForReplicas: 'DISTRIBUTED_LOCK_WAIT_FOR_REPLICAS',
   logger: 'logger (no variable)',
   onEvent: 'onEvent (no variable)',
+  operations: 'DISTRIBUTED_LOCK_OPERATIONS',
+  historyLength: 'DISTRIBUTED_LOCK_HISTORY_LENGTH',
+  historyRetentionMs: 'DISTRIBUTED_LOCK_HISTORY_RETENTION_MS',
+  replicaName: 'DISTRIBUTED_LOCK_REPLICA_NAME',
 };
 
 type Environment = Record<string, string | undefined>;
@@ -72,6 +76,10 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     tickAheadLimitMs: toInteger(read('tickAheadLimitMs')),
     stateRetentionMs: toInteger(read('stateRetentionMs')),
     waitForReplicas: toInteger(read('waitForReplicas')),
+    operations: toBoolean(read('operations')),
+    historyLength: toInteger(read('historyLength')),
+    historyRetentionMs: toInteger(read('historyRetentionMs')),
+    replicaName: read('replicaName')?.trim(),
   };
   for (const key of Object.keys(options) as (keyof DistributedLockOptions)[]) {
     if (options[key] === undefined) delete options[key];

@@ -1,6 +1,7 @@
 export { LockEngine, type LockedRun, type SkipReason } from './lock-engine';
 export { assertLockArguments, type AcquireOptions } from './acquire-options';
 export { LockHandle } from './lock-handle';
+export type { ServerProbe } from './lock-store';
 export type {
   LockAcquiredEvent,
   LockDrainedEvent,

@@ -4,17 +4,19 @@ import type { LockLostError } from './errors';
 import type { LockEvents } from './lock-events';
 import { LockHandle, type LockIssuer } from './lock-handle';
 import type { ResolvedLockOptions } from './lock-options';
-import type { AcquireReply, LockRequest, LockStore } from './lock-store';
+import { holderToken, lockKeys } from './fleet/fleet-records';
+import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from './lock-store';
 import type { RunDrain } from './run-drain';
 import { createToken } from './token';
 
 /**
  * Why a lock was not taken: `held` by someone (this instance included); its `tick-served` already;
+ * the job `paused` fleet-wide by an operator;
  * `clock-skew`, its tick too far from the Redis clock to judge; `refused` by Redis (settings it
  * rejects, a key of another type: logged as an error); Redis `unavailable` under fail-closed; or
  * the engine `closed` (shutting down).
  */
-export type SkipReason = 'held' | 'tick-served' | 'clock-skew' | 'refused' | 'unavailable' | 'closed';
+export type SkipReason = 'held' | 'tick-served' | 'paused' | 'clock-skew' | 'refused' | 'unavailable' | 'closed';
 
 /** What one acquisition round trip came to: the new lock, or why there is none. */
 export type Attempt = LockHandle | SkipReason;
@@ -153,18 +155,26 @@ export class LockAcquirer implements LockIssuer {
     return 'extended';
   }
 
-  releaseHeld(lock: LockHandle): Promise<void> {
+  /** Releases `lock` if not released yet; with `record`, appends the run's record in the same call. */
+  releaseHeld(lock: LockHandle, record?: RunHistoryWrite): Promise<void> {
     this.drainer.letGo(lock);
-    if (!lock.markReleased()) return RESOLVED;
+    if (!lock.markReleased()) return record ? this.recordRun(record) : RESOLVED;
     const holdMs =
       lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (monotonicNow() - lock.requestedAt)));
     this.drainer.callStarted();
-    return this.store.release(lock.storedKey, lock.token, holdMs, (reply) => {
+    const released = (reply: OwnerReply): void => {
       this.drainer.callEnded();
       if (reply === 'not-owner' && !lock.withoutRedis) {
         this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
       }
-    });
+    };
+    return this.store.release(lock.storedKey, lock.token, holdMs, released, record);
+  }
+
+  /** Appends a run's record to its history, without touching the lock. */
+  recordRun(record: RunHistoryWrite): Promise<void> {
+    this.drainer.callStarted();
+    return this.store.recordRun(record).then(() => this.drainer.callEnded());
   }
 
   lockLost(lock: LockHandle, error: LockLostError): void {
@@ -222,12 +232,15 @@ export class LockAcquirer implements LockIssuer {
 
   private requestFor(key: string, ttlMs: number, fencing: boolean, occurrence: Occurrence): LockRequest {
     const lockKey = this.lockKeyOf(key);
-    const { tick, tickField, periodMs } = occurrence;
-    const { tickAheadLimitMs, stateRetentionMs } = this.options;
+    const { tick, tickField, periodMs, job } = occurrence;
+    const { tickAheadLimitMs, stateRetentionMs, operations } = this.options;
+    const pausableJob = operations && job !== undefined ? job : '';
     return {
       lockKey,
-      stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
-      token: createToken(),
+      stateKey: tick === undefined && !fencing && pausableJob === '' ? '' : stateKeyOf(lockKey),
+      pausableJob,
+      pauseKey: pausableJob === '' ? '' : lockKeys(this.options.keyPrefix, key).paused,
+      token: operations ? holderToken(createToken(), this.options.replicaName, Date.now()) : createToken(),
       ttlMs,
       tick,
       tickField,
@@ -258,6 +271,7 @@ export class LockAcquirer implements LockIssuer {
     switch (reply.kind) {
       case 'held':
       case 'tick-served':
+      case 'paused':
       case 'refused':
         return reply.kind;
       case 'clock-skew':

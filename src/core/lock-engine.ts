@@ -17,7 +17,15 @@ import { runWithLock } from './lock-context';
 import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
-import type { LockStore } from './lock-store';
+import {
+  type JobDeclaration,
+  type JobRecord,
+  jobsKey,
+  lockKeys,
+  runRecordFields,
+  type RunRecordOutcome,
+} from './fleet/fleet-records';
+import type { LockStore, RunHistoryWrite, ServerProbe } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
@@ -30,7 +38,7 @@ export type { SkipReason } from './lock-acquirer';
 export type LockedRun<T> = { ran: true; result: T } | { ran: false; reason: SkipReason };
 
 const NOT_RUN = Object.fromEntries(
-  (['held', 'tick-served', 'clock-skew', 'refused', 'unavailable', 'closed'] as const).map((reason) => [
+  (['held', 'tick-served', 'paused', 'clock-skew', 'refused', 'unavailable', 'closed'] as const).map((reason) => [
     reason,
     Object.freeze({ ran: false, reason }),
   ]),
@@ -39,6 +47,7 @@ const NOT_RUN = Object.fromEntries(
 const SKIP_DESCRIPTIONS: Record<SkipReason, string> = {
   held: 'is held elsewhere',
   'tick-served': 'already served this occurrence',
+  paused: 'is not taken: the job is paused fleet-wide (resume it to run it again)',
   'clock-skew': 'was asked for an occurrence too far from the Redis clock',
   refused: 'was refused by Redis (see the error logged)',
   unavailable: 'could not be taken: Redis is unavailable (fail-closed)',
@@ -255,6 +264,37 @@ export class LockEngine {
   }
 
   /**
+   * Records, in Redis, the guarded jobs this replica runs (name, lock name, TTL, schedule), for
+   * the operations tools (`status`, `missed`, `pause`). `DistributedLockService` declares every
+   * `@DistributedLock` method at startup; call it for jobs run with `runJob`. Does nothing when
+   * `operations` is off; never rejects (a Redis that is down simply misses the declaration).
+   *
+   * @example
+   * await locks.declareJobs([
+   *   { name: 'reports', key: 'reports', ttlMs: 60_000, cron: '0 6 * * *', timeZone: null, utcOffset: null },
+   * ]);
+   */
+  declareJobs(jobs: readonly JobDeclaration[]): Promise<void> {
+    const { operations, replicaName, keyPrefix } = this.options;
+    if (!operations || jobs.length === 0) return Promise.resolve();
+    const declaredAt = Date.now();
+    const fields = jobs.flatMap(({ name, ...job }) => {
+      const record: JobRecord = { ...job, declaredBy: replicaName, declaredAt };
+      return [name, JSON.stringify(record)];
+    });
+    return this.store.declare(jobsKey(keyPrefix), fields);
+  }
+
+  /**
+   * Asks Redis for its time (`TIME`, within `acquireTimeoutMs`): per server, the round trip and how
+   * far this process's clock is from Redis's, or why it did not answer. What a health check reports;
+   * never rejects.
+   */
+  probe(): Promise<ServerProbe[]> {
+    return this.store.probe();
+  }
+
+  /**
    * Waits up to `timeoutMs` (default `acquireTimeoutMs`) for the connection. Resolves whether it is up;
    * never rejects, so a replica can start while Redis is down. After `close()`: false.
    */
@@ -304,7 +344,13 @@ export class LockEngine {
     const ms = Math.round(monotonicNow() - started);
     const { shutdownTimeoutMs, logger } = this.options;
     const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
-    for (const lock of left) lock.abandon(reason);
+    for (const lock of left) {
+      lock.abandon(reason);
+      if (this.options.operations && lock.job !== undefined) {
+        const runningMs = monotonicNow() - lock.requestedAt;
+        void this.locks.recordRun(this.historyWrite(lock, 'abandoned', runningMs, reason));
+      }
+    }
     const finished = waitedFor.length - left.length;
     if (this.events.active) {
       this.events.emit({ type: 'drained', finished, abandoned: left.map((lock) => lock.key), waitedMs: ms });
@@ -362,18 +408,47 @@ export class LockEngine {
     );
   }
 
-  /** Reports the run and releases its lock; the release's effect on an in-memory store is immediate. */
+  /**
+   * Reports the run and releases its lock, with the run's record for a job when operations are on.
+   * The release's effect on an in-memory store is immediate.
+   */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
-    if (this.events.active || span) {
-      const outcome: RunOutcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
-      span?.end(outcome, error);
-      if (this.events.active) {
-        const { key, job, tick, fencingToken, withoutRedis } = lock;
-        const durationMs = monotonicNow() - startedAt;
-        this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
-      }
+    const recorded = this.options.operations && lock.job !== undefined;
+    if (!this.events.active && !span && !recorded) return this.locks.releaseHeld(lock);
+    const outcome: RunOutcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
+    const durationMs = monotonicNow() - startedAt;
+    span?.end(outcome, error);
+    if (this.events.active) {
+      const { key, job, tick, fencingToken, withoutRedis } = lock;
+      this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
     }
-    return lock.release();
+    return this.locks.releaseHeld(lock, recorded ? this.historyWrite(lock, outcome, durationMs, error) : undefined);
+  }
+
+  /** The record of a job's run, for its lock name's history stream. */
+  private historyWrite(
+    lock: LockHandle,
+    outcome: RunRecordOutcome,
+    durationMs: number,
+    error: unknown,
+  ): RunHistoryWrite {
+    const { historyLength, historyRetentionMs, replicaName, keyPrefix } = this.options;
+    const fields = runRecordFields({
+      job: lock.job!,
+      replica: replicaName,
+      tick: lock.tick,
+      startedAt: Date.now() - durationMs,
+      durationMs,
+      outcome,
+      error: outcome === 'ok' ? undefined : errorMessage(error),
+      fencingToken: lock.fencingToken,
+    });
+    return {
+      streamKey: lockKeys(keyPrefix, lock.key).runs,
+      fields,
+      maxLength: historyLength,
+      retentionMs: historyRetentionMs,
+    };
   }
 }
 
@@ -382,6 +457,11 @@ interface RunInProgress {
   readonly lock: LockHandle;
   readonly startedAt: number;
   span: TracedRun<unknown> | undefined;
+}
+
+function errorMessage(error: unknown): string | undefined {
+  if (error === undefined) return undefined;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from './lock-events';
@@ -110,6 +111,19 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   logger?: LockLogger | false;
   /** Called with every `LockEvent` (acquired, skipped, ran, extended, lost, outages, drained). See `onEvent()`. */
   onEvent?: LockEventListener;
+  /**
+   * What operators see and steer (the CLI, `listLocks`, `recentRuns`, `pauseJob`…): each replica
+   * declares its guarded jobs at startup, each guarded run is recorded with its lock's release, and
+   * each job acquisition reads the job's pause flag inside the same script. `false` turns all three
+   * off: a job without schedule or fencing is then a plain `SET NX`. @default true
+   */
+  operations?: boolean;
+  /** How many run records to keep per lock name (approximately: a capped stream). @default 100 */
+  historyLength?: number;
+  /** A lock name's run history expires this long after its last record. @default 604800000 (7 days) */
+  historyRetentionMs?: number;
+  /** This process's name in lock tokens and run records. @default `<hostname>:<pid>` */
+  replicaName?: string;
 }
 
 /** The options after defaults and validation, as the engine uses them. */
@@ -126,6 +140,10 @@ export interface ResolvedLockOptions {
   readonly waitForReplicas: number;
   readonly logger: LockLogger;
   readonly onEvent: LockEventListener | undefined;
+  readonly operations: boolean;
+  readonly historyLength: number;
+  readonly historyRetentionMs: number;
+  readonly replicaName: string;
 }
 
 export const DEFAULT_LOCK_OPTIONS = {
@@ -139,6 +157,9 @@ export const DEFAULT_LOCK_OPTIONS = {
   shutdownTimeoutMs: 25_000,
   stateRetentionMs: 86_400_000,
   waitForReplicas: 0,
+  operations: true,
+  historyLength: 100,
+  historyRetentionMs: 604_800_000,
 } as const satisfies DistributedLockOptions;
 
 /** The name each option goes by in error messages; the environment reader swaps in variable names. */
@@ -168,6 +189,10 @@ export const OPTION_NAMES: SettingNames = {
   waitForReplicas: 'waitForReplicas',
   logger: 'logger',
   onEvent: 'onEvent',
+  operations: 'operations',
+  historyLength: 'historyLength',
+  historyRetentionMs: 'historyRetentionMs',
+  replicaName: 'replicaName',
 };
 
 const silentLogger: LockLogger = { warn() {}, error() {} };
@@ -220,6 +245,10 @@ export function resolveLockOptions(
     stateRetentionMs: check('stateRetentionMs', expectations.positiveInteger) ?? DEFAULT_LOCK_OPTIONS.stateRetentionMs,
     logger: resolveLogger(options.logger, names.logger),
     onEvent: check('onEvent', expectations.listener),
+    operations: check('operations', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.operations,
+    historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
+    historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
+    replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,
   };
 }
 

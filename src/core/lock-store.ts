@@ -15,6 +15,20 @@ export interface LockRequest {
   readonly tickAheadLimitMs: number;
   /** The state hash lives this long after its last use; a tick older than this is refused. */
   readonly stateRetentionMs: number;
+  /** The job's name when it can be paused fleet-wide (refused while a field of `pauseKey`), else ''. */
+  readonly pausableJob: string;
+  /** The hash of the jobs paused on this lock name (same hash slot); '' with no `pausableJob`. */
+  readonly pauseKey: string;
+}
+
+/** A run's record, appended to its lock's run history with the release (see RunRecord). */
+export interface RunHistoryWrite {
+  readonly streamKey: string;
+  /** Field names and values, alternating. */
+  readonly fields: readonly string[];
+  /** Entries to keep (approximately). */
+  readonly maxLength: number;
+  readonly retentionMs: number;
 }
 
 /**
@@ -28,9 +42,19 @@ export type AcquireReply =
   | { readonly kind: 'acquired'; readonly fencingToken: number | undefined }
   | { readonly kind: 'held' }
   | { readonly kind: 'tick-served' }
+  | { readonly kind: 'paused' }
   | { readonly kind: 'clock-skew'; readonly offsetMs: number }
   | { readonly kind: 'refused' }
   | { readonly kind: 'unavailable' };
+
+/**
+ * One server's answer to `TIME`: how long the round trip took and how far this process's clock is
+ * ahead of the server's (negative: behind), estimated at the middle of the round trip. `error`
+ * when it did not answer within the acquire timeout, or refused.
+ */
+export type ServerProbe =
+  | { readonly server: string; readonly latencyMs: number; readonly clockOffsetMs: number }
+  | { readonly server: string; readonly error: string };
 
 /** A store's answer to an extension or release: done, refused (the lock is not ours), or no answer. */
 export type OwnerReply = 'done' | 'not-owner' | 'unknown';
@@ -59,8 +83,23 @@ export interface LockStore {
    */
   cancel(request: LockRequest): Promise<void>;
   extend(lockKey: string, token: string, ttlMs: number): Promise<OwnerReply>;
-  /** Ends our hold; `holdMs` > 0 keeps the lock that much longer instead of deleting it. */
-  release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R>;
+  /**
+   * Ends our hold; `holdMs` > 0 keeps the lock that much longer instead of deleting it. With
+   * `record`, the run's record is appended to its history in the same call.
+   */
+  release<R>(
+    lockKey: string,
+    token: string,
+    holdMs: number,
+    then: (reply: OwnerReply) => R,
+    record?: RunHistoryWrite,
+  ): Promise<R>;
+  /** Appends a run's record without releasing anything (a run abandoned at shutdown). */
+  recordRun(record: RunHistoryWrite): Promise<void>;
+  /** Sets `fields` (name, value, alternating) of the hash `key`: the jobs a replica declares. */
+  declare(key: string, fields: readonly string[]): Promise<void>;
+  /** Asks each server for its time (`TIME`), within the acquire timeout: what a health check reports. */
+  probe(): Promise<ServerProbe[]>;
   /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */
   driftMs(ttlMs: number): number;
   /** Closes the connections the store opened (not shared clients), leaving no timer behind. */

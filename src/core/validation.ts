@@ -20,6 +20,10 @@ export const expectations = {
     expected: 'a positive integer number of milliseconds',
     test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0,
   },
+  positiveCount: {
+    expected: 'a positive integer',
+    test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0,
+  },
   count: {
     expected: 'a non-negative integer',
     test: (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0,

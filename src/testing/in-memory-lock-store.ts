@@ -1,5 +1,5 @@
 import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/lock-events';
-import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../core/lock-store';
+import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } from '../core/lock-store';
 
 /** A lock event as the in-memory store records it: with the name of the replica it happened on. */
 export type RecordedLockEvent = LockEvent & { readonly replica: string };
@@ -41,6 +41,7 @@ export class InMemoryLockStore implements LockStore {
   private readonly locks = new Map<string, StoredLock>();
   private readonly states = new Map<string, LockState>();
   private readonly recorded: RecordedLockEvent[] = [];
+  private readonly paused = new Set<string>();
   private down = false;
   private readonly now: () => number;
 
@@ -80,16 +81,26 @@ export class InMemoryLockStore implements LockStore {
     this.down = down;
   }
 
+  /** Pauses a job (`Class.method`) for every replica: it skips with reason `paused` until resumed. */
+  pauseJob(job: string): void {
+    this.paused.add(job);
+  }
+
+  resumeJob(job: string): void {
+    this.paused.delete(job);
+  }
+
   /** Lets every occurrence be served again (locks and fencing counters stay). */
   forgetServedTicks(): void {
     for (const state of this.states.values()) state.ticks.clear();
   }
 
-  /** Forgets everything: locks, served ticks, fencing counters, recorded events, a simulated outage. */
+  /** Forgets everything: locks, served ticks, fencing counters, recorded events, paused jobs, a simulated outage. */
   reset(): void {
     this.locks.clear();
     this.states.clear();
     this.recorded.length = 0;
+    this.paused.clear();
     this.down = false;
   }
 
@@ -132,6 +143,22 @@ export class InMemoryLockStore implements LockStore {
     return Promise.resolve(then(this.letGo(lockKey, token, holdMs)));
   }
 
+  /** Declared jobs are not kept. */
+  declare(): Promise<void> {
+    return RESOLVED;
+  }
+
+  /** Run history is not kept: `runs()` reads the recorded events instead. */
+  recordRun(): Promise<void> {
+    return RESOLVED;
+  }
+
+  probe(): Promise<ServerProbe[]> {
+    const server = this.label;
+    if (this.down) return Promise.resolve([{ server, error: 'simulated outage' }]);
+    return Promise.resolve([{ server, latencyMs: 0, clockOffsetMs: Date.now() - this.now() }]);
+  }
+
   driftMs(): number {
     return 0;
   }
@@ -144,6 +171,7 @@ export class InMemoryLockStore implements LockStore {
   /** What the Redis acquisition script does, in the same order. */
   private take(request: LockRequest): AcquireReply {
     if (this.down) return { kind: 'unavailable' };
+    if (request.pausableJob !== '' && this.paused.has(request.pausableJob)) return { kind: 'paused' };
     const now = this.now();
     const { tick, tickField } = request;
     if (tick !== undefined) {

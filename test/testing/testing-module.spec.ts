@@ -132,6 +132,17 @@ describe('DistributedLockTestingModule', () => {
     await expect(closed.build()).resolves.toBe('built');
   });
 
+  it('pauses a job for every replica until it is resumed', async () => {
+    const [a, b] = [(await boot('a')).get(NightlyReport), (await boot('b')).get(NightlyReport)];
+    store.pauseJob('NightlyReport.build');
+    jest.advanceTimersByTime(2_000);
+    expect(a.runs + b.runs).toBe(0);
+    expect(store.skips().map((skip) => skip.reason)).toEqual(['paused', 'paused', 'paused', 'paused']);
+    store.resumeJob('NightlyReport.build');
+    jest.advanceTimersByTime(1_000);
+    expect(a.runs + b.runs).toBe(1);
+  });
+
   it('stands in for a bare DistributedLockModule import through overrideModule', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [DistributedLockModule, ScheduleModule.forRoot()],

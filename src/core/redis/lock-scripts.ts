@@ -35,18 +35,23 @@ export const ACQUIRE_HELD = 0;
 export const ACQUIRE_TICK_DONE = -1;
 /** ACQUIRE's reply (as `{ACQUIRE_CLOCK_SKEW, redisMs}`) when the tick is too far from Redis's clock to judge. */
 export const ACQUIRE_CLOCK_SKEW = -2;
+/** ACQUIRE's reply when the job is paused fleet-wide. */
+export const ACQUIRE_PAUSED = -3;
 /** ACQUIRE's reply when it took the lock without issuing a fencing token. */
 export const ACQUIRE_UNFENCED = 1;
 
 /**
- * Takes the lock for a scheduled tick or with a fencing token; a plain acquisition is a `SET NX PX`
- * of its own. Returns the fencing token (> 1), ACQUIRE_UNFENCED, ACQUIRE_HELD, ACQUIRE_TICK_DONE, or
- * `{ACQUIRE_CLOCK_SKEW, <Redis time in ms>}`.
- * KEYS[1] lock key; KEYS[2] state hash (same hash slot); ARGV[1] token; ARGV[2] TTL in ms;
- * ARGV[3] tick in ms since the epoch, or '' when the caller serves no scheduled tick;
- * ARGV[4] '1' to issue a fencing token, '' not to; ARGV[5] the hash field of the job's latest
- * tick; ARGV[6] how far ahead of Redis's clock a tick may be; ARGV[7] the state's retention in ms.
+ * Takes the lock for a scheduled tick, with a fencing token, or for a job that may be paused; a
+ * plain acquisition is a `SET NX PX` of its own. Returns the fencing token (> 1), ACQUIRE_UNFENCED,
+ * ACQUIRE_HELD, ACQUIRE_TICK_DONE, ACQUIRE_PAUSED or `{ACQUIRE_CLOCK_SKEW, <Redis time in ms>}`.
+ * KEYS[1] lock key; KEYS[2] state hash; KEYS[3] the pause hash (all three in one hash slot);
+ * ARGV[1] token; ARGV[2] TTL in ms; ARGV[3] tick in ms since the epoch, or '' when the caller
+ * serves no scheduled tick; ARGV[4] '1' to issue a fencing token, '' not to; ARGV[5] the hash field
+ * of the job's latest tick; ARGV[6] how far ahead of Redis's clock a tick may be; ARGV[7] the
+ * state's retention in ms; ARGV[8] the job's name when a pause applies to it, else ''.
  *
+ * A paused job (a field of the pause hash, set by an operator) is refused before anything else:
+ * its occurrences are not recorded as served, and nothing is written.
  * The state hash keeps, per job, the latest tick served (so a replica whose timer or clock runs
  * late cannot serve it again) and the key's fencing counter. A tick is judged against Redis's own
  * clock: one further ahead than ARGV[6] comes from a replica whose clock is wrong and is refused
@@ -59,6 +64,7 @@ export const ACQUIRE_UNFENCED = 1;
  * long as the server clock does not go back. Tokens stay below 2^53, exact as JavaScript numbers.
  */
 export const ACQUIRE = new LuaScript(`
+if ARGV[8] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[8]) == 1 then return -3 end
 local tick = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 if tick then
@@ -112,6 +118,21 @@ return redis.call('DEL', KEYS[1])
 `);
 
 /**
+ * RELEASE_IF_OWNER, and in the same call a record of the run appended to the lock's run history,
+ * whether the lock was still ours or not (a run that lost its lock is recorded too). The stream is
+ * capped near ARGV[3] entries and expires ARGV[4] ms after its last record.
+ * KEYS[1] lock key; KEYS[2] run history stream (same hash slot); ARGV[1] token; ARGV[2] ms to keep
+ * holding; ARGV[3] entries to keep; ARGV[4] retention in ms; ARGV[5..] the record's fields and values.
+ */
+export const RELEASE_AND_RECORD = new LuaScript(`
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('DEL', KEYS[1])
+`);
+
+/**
  * Sets a new TTL on the lock only while it still holds our token. Returns 1 when extended, 0 otherwise.
  * KEYS[1] lock key; ARGV[1] token; ARGV[2] TTL in ms.
  */
@@ -122,4 +143,4 @@ end
 return 0
 `);
 
-export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, EXTEND_IF_OWNER, CANCEL_ACQUISITION];
+export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, RELEASE_AND_RECORD, EXTEND_IF_OWNER, CANCEL_ACQUISITION];

@@ -1,5 +1,5 @@
 import { monotonicNow } from '../clock';
-import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
+import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { RedisStore } from './redis-store';
 
 import { setTimeout } from '../clock';
@@ -57,8 +57,28 @@ export class QuorumStore implements LockStore {
     return this.majority(await Promise.all(this.nodes.map((node) => node.extend(lockKey, token, ttlMs))));
   }
 
-  async release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R> {
-    return then(this.majority(await Promise.all(this.nodes.map((node) => node.release(lockKey, token, holdMs, same)))));
+  async release<R>(
+    lockKey: string,
+    token: string,
+    holdMs: number,
+    then: (reply: OwnerReply) => R,
+    record?: RunHistoryWrite,
+  ): Promise<R> {
+    const replies = await Promise.all(this.nodes.map((node) => node.release(lockKey, token, holdMs, same, record)));
+    return then(this.majority(replies));
+  }
+
+  /** Every node keeps its own history, as it keeps its own locks. */
+  async recordRun(record: RunHistoryWrite): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.recordRun(record)));
+  }
+
+  async declare(key: string, fields: readonly string[]): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.declare(key, fields)));
+  }
+
+  async probe(): Promise<ServerProbe[]> {
+    return (await Promise.all(this.nodes.map((node) => node.probe()))).flat();
   }
 
   driftMs(ttlMs: number): number {
@@ -95,7 +115,7 @@ export class QuorumStore implements LockStore {
   private vote(request: LockRequest): Promise<{ reply: AcquireReply; split: boolean }> {
     const started = monotonicNow();
     const perNode = { ...request, fencing: false };
-    const count = { acquired: 0, held: 0, 'tick-served': 0, 'clock-skew': 0, refused: 0, unavailable: 0 };
+    const count = { acquired: 0, held: 0, 'tick-served': 0, paused: 0, 'clock-skew': 0, refused: 0, unavailable: 0 };
     let answered = 0;
     let decided: 'won' | 'lost' | undefined;
     return new Promise((resolve) => {
@@ -143,6 +163,7 @@ export class QuorumStore implements LockStore {
     if (count.unavailable > this.nodes.length - this.quorum) return { kind: 'unavailable' };
     const skewed = replies.find((reply) => reply?.kind === 'clock-skew' || reply?.kind === 'refused');
     if (skewed) return skewed;
+    if (count.paused > 0) return { kind: 'paused' };
     // A tick counts as served only where a majority served it: failed votes hand theirs back.
     if (count['tick-served'] >= this.quorum) return { kind: 'tick-served' };
     return { kind: 'held' };

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { clearTimeout, monotonicNow, setTimeout } from '../clock';
-import type { AcquireReply, LockRequest, LockStore, OwnerReply } from '../lock-store';
+import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockLogger } from '../lock-options';
 import { isCluster } from './redis-target';
 import { ConnectionMonitor, NO_REPLY, REFUSED } from './connection-monitor';
@@ -9,17 +9,20 @@ import {
   ACQUIRE,
   ACQUIRE_CLOCK_SKEW,
   ACQUIRE_HELD,
+  ACQUIRE_PAUSED,
   ACQUIRE_TICK_DONE,
   ACQUIRE_UNFENCED,
   CANCEL_ACQUISITION,
   EXTEND_IF_OWNER,
   LOCK_SCRIPTS,
+  RELEASE_AND_RECORD,
   RELEASE_IF_OWNER,
 } from './lock-scripts';
 
 const ACQUIRED_UNFENCED: AcquireReply = { kind: 'acquired', fencingToken: undefined };
 const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
+const PAUSED: AcquireReply = { kind: 'paused' };
 const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
 const REFUSED_REPLY: AcquireReply = { kind: 'refused' };
 const same = <T>(value: T): T => value;
@@ -106,9 +109,9 @@ export class RedisStore implements LockStore {
   }
 
   private acquireOnce<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
-    const { lockKey, token, ttlMs, tick, fencing } = request;
+    const { lockKey, token, ttlMs, tick, fencing, pausableJob } = request;
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
-    if (tick === undefined && !fencing) {
+    if (tick === undefined && !fencing && pausableJob === '') {
       return this.monitor.call(
         () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
         (reply, late) => {
@@ -125,9 +128,10 @@ export class RedisStore implements LockStore {
         ACQUIRE.send(
           this.client,
           afterNoScript,
-          2,
+          3,
           lockKey,
           request.stateKey,
+          request.pauseKey || request.stateKey,
           token,
           ttlMs,
           tick ?? '',
@@ -135,6 +139,7 @@ export class RedisStore implements LockStore {
           request.tickField,
           request.tickAheadLimitMs,
           request.stateRetentionMs,
+          pausableJob,
         ),
       (reply, late) => {
         if (reply === REFUSED) return then(REFUSED_REPLY);
@@ -148,6 +153,7 @@ export class RedisStore implements LockStore {
         const code = Number(reply);
         if (code === ACQUIRE_HELD) return then(HELD);
         if (code === ACQUIRE_TICK_DONE) return then(TICK_SERVED);
+        if (code === ACQUIRE_PAUSED) return then(PAUSED);
         return then(code === ACQUIRE_UNFENCED ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code });
       },
       lockKey,
@@ -181,11 +187,69 @@ export class RedisStore implements LockStore {
     );
   }
 
-  release<R>(lockKey: string, token: string, holdMs: number, then: (reply: OwnerReply) => R): Promise<R> {
+  release<R>(
+    lockKey: string,
+    token: string,
+    holdMs: number,
+    then: (reply: OwnerReply) => R,
+    record?: RunHistoryWrite,
+  ): Promise<R> {
     return this.monitor.call(
-      (afterNoScript) => RELEASE_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, holdMs),
+      (afterNoScript) =>
+        record
+          ? RELEASE_AND_RECORD.send(
+              this.client,
+              afterNoScript,
+              2,
+              lockKey,
+              record.streamKey,
+              token,
+              holdMs,
+              record.maxLength,
+              record.retentionMs,
+              ...record.fields,
+            )
+          : RELEASE_IF_OWNER.send(this.client, afterNoScript, 1, lockKey, token, holdMs),
       (reply) => then(toOwnerReply(reply)),
       lockKey,
+    );
+  }
+
+  recordRun(record: RunHistoryWrite): Promise<void> {
+    return this.monitor.call(
+      () =>
+        this.client
+          .multi()
+          .xadd(record.streamKey, 'MAXLEN', '~', record.maxLength, '*', ...record.fields)
+          .pexpire(record.streamKey, record.retentionMs)
+          .exec(),
+      () => undefined,
+      record.streamKey,
+    );
+  }
+
+  declare(key: string, fields: readonly string[]): Promise<void> {
+    return this.monitor.call(
+      () => this.client.hset(key, ...fields),
+      () => undefined,
+      key,
+    );
+  }
+
+  probe(): Promise<ServerProbe[]> {
+    const sentAt = monotonicNow();
+    const wallAtSend = Date.now();
+    return this.monitor.call(
+      () => this.client.time(),
+      (reply): ServerProbe[] => {
+        const server = this.label;
+        if (reply === NO_REPLY) return [{ server, error: `no answer within ${this.timeoutMs} ms` }];
+        if (reply === REFUSED) return [{ server, error: 'Redis refused these settings (see the error logged)' }];
+        const latencyMs = monotonicNow() - sentAt;
+        const [seconds, micros] = reply as [string | number, string | number];
+        const serverMs = Number(seconds) * 1000 + Number(micros) / 1000;
+        return [{ server, latencyMs, clockOffsetMs: wallAtSend + latencyMs / 2 - serverMs }];
+      },
     );
   }
 

@@ -1,0 +1,150 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { Cron, CronExpression, Interval } from '@nestjs/schedule';
+import { DistributedLock, DistributedLockModule, type DistributedLockOptions, LockEngine } from '../../src';
+import { parseRunRecord, tokenOwner } from '../../src/core/fleet/fleet-records';
+import { createReplica } from '../support/create-replica';
+import { recordCommands } from '../support/record-commands';
+import { startTestRedis, type TestRedis } from '../support/redis-server';
+
+@Injectable()
+class BillingJobs {
+  runs = 0;
+
+  @Cron(CronExpression.EVERY_HOUR, { timeZone: 'Europe/Paris' })
+  @DistributedLock('billing', 30_000)
+  invoice(): string {
+    this.runs++;
+    return 'invoiced';
+  }
+
+  @Interval(3_600_000)
+  @DistributedLock('sweep', 30_000)
+  sweep(): void {
+    throw new Error('sweep failed');
+  }
+}
+
+describe('operations records on a real Redis', () => {
+  let redis: TestRedis;
+  const apps: INestApplicationContext[] = [];
+  const boot = async (options: DistributedLockOptions = {}) => {
+    const app = await createReplica(
+      [DistributedLockModule.forRoot({ url: redis.url, logger: false, replicaName: 'replica-a', ...options })],
+      [BillingJobs],
+    );
+    apps.push(app);
+    return app;
+  };
+  const runsOf = async (prefix: string, key: string) =>
+    (await redis.client().xrange(`${prefix}lock:{${key}}:runs`, '-', '+')).map(([id, fields]) => ({
+      id,
+      ...parseRunRecord(fields),
+    }));
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+  afterAll(async () => {
+    await redis.dispose();
+  });
+
+  it('declares each guarded job at startup: lock name, TTL, schedule, replica', async () => {
+    await boot({ keyPrefix: 'declare:' });
+    const jobs = await redis.client().hgetall('declare:jobs');
+    expect(JSON.parse(jobs['BillingJobs.invoice'])).toEqual({
+      key: 'billing',
+      ttlMs: 30_000,
+      cron: CronExpression.EVERY_HOUR,
+      timeZone: 'Europe/Paris',
+      utcOffset: null,
+      declaredBy: 'replica-a',
+      declaredAt: expect.any(Number),
+    });
+    expect(JSON.parse(jobs['BillingJobs.sweep'])).toMatchObject({ key: 'sweep', cron: null });
+  });
+
+  it('records each run with its release, in the same script call: replica, occurrence, outcome', async () => {
+    const jobs = (await boot({ keyPrefix: 'history:' })).get(BillingJobs);
+    const commands = await recordCommands(redis.url, 'history:lock:{billing}', async () => {
+      await jobs.invoice();
+    });
+    expect(commands.filter((command) => command.source === 'client').map((command) => command.words[0])).toEqual([
+      'evalsha',
+      'evalsha',
+    ]);
+    await expect(jobs.sweep()).rejects.toThrow('sweep failed');
+    const [invoice] = await runsOf('history:', 'billing');
+    expect(invoice).toMatchObject({
+      job: 'BillingJobs.invoice',
+      replica: 'replica-a',
+      outcome: 'ok',
+      error: undefined,
+      tick: expect.any(Number),
+    });
+    expect(invoice.tick! % 3_600_000).toBe(0);
+    expect(await runsOf('history:', 'sweep')).toEqual([
+      expect.objectContaining({ job: 'BillingJobs.sweep', outcome: 'error', error: 'sweep failed', tick: undefined }),
+    ]);
+    expect(await redis.client().pttl('history:lock:{billing}:runs')).toBeGreaterThan(604_700_000);
+  });
+
+  it('keeps about historyLength records per lock name', async () => {
+    const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'capped:', historyLength: 10 });
+    for (let i = 0; i < 300; i++) await locks.runJob('Capped.job', 'capped', 10_000, () => i);
+    await locks.close();
+    const length = await redis.client().xlen('capped:lock:{capped}:runs');
+    expect(length).toBeGreaterThanOrEqual(10);
+    expect(length).toBeLessThan(300);
+  });
+
+  it('names the holder in the lock token', async () => {
+    const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'holder:', replicaName: 'worker-7' });
+    const before = Date.now();
+    await locks.acquireLock('ledger', 10_000);
+    const owner = tokenOwner((await redis.client().get('holder:lock:{ledger}'))!);
+    await locks.close();
+    expect(owner.replica).toBe('worker-7');
+    expect(owner.since).toBeGreaterThanOrEqual(before);
+    expect(owner.since).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('skips a paused job with its own reason, without serving its occurrence, until it is resumed', async () => {
+    const app = await boot({ keyPrefix: 'pause:' });
+    const jobs = app.get(BillingJobs);
+    await redis.client().hset('pause:lock:{billing}:paused', 'BillingJobs.invoice', '{"by":"ops","at":1}');
+    const commands = await recordCommands(redis.url, 'pause:lock:{billing}', async () => {
+      await expect(jobs.invoice()).resolves.toBeUndefined();
+    });
+    expect(commands.filter((command) => command.source === 'client')).toHaveLength(1); // one acquisition, nothing else
+    expect(jobs.runs).toBe(0);
+    expect(await redis.client().hget('pause:lock:{billing}:state', 'tick:BillingJobs.invoice')).toBeNull();
+    await redis.client().hdel('pause:lock:{billing}:paused', 'BillingJobs.invoice');
+    await expect(jobs.invoice()).resolves.toBe('invoiced');
+  });
+
+  it('records a run abandoned at shutdown', async () => {
+    const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'abandon:', shutdownTimeoutMs: 100 });
+    void locks.runJob('Slow.job', 'slow', 10_000, (): Promise<void> => new Promise(() => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await locks.close();
+    expect(await runsOf('abandon:', 'slow')).toEqual([
+      expect.objectContaining({ job: 'Slow.job', outcome: 'abandoned', error: expect.stringContaining('shut down') }),
+    ]);
+  });
+
+  it('with operations off, keeps a job to SET NX and compare-and-delete, and writes no record', async () => {
+    const jobs = (await boot({ keyPrefix: 'off:', operations: false })).get(BillingJobs);
+    const commands = await recordCommands(redis.url, 'off:', async () => {
+      await expect(jobs.sweep()).rejects.toThrow('sweep failed');
+    });
+    expect(commands.filter((command) => command.source === 'client').map((command) => command.words[0])).toEqual([
+      'set',
+      'evalsha',
+    ]);
+    expect(await redis.client().keys('off:*')).toEqual([]);
+  });
+});
