@@ -1,0 +1,205 @@
+import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { DistributedLockModule, type DistributedLockOptions } from '../../src';
+import { DistributedLockHealthIndicator, type DistributedLockHealthOptions } from '../../src/health';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
+import { fakeWallClock } from '../support/wall-clock';
+
+const ACQUIRE_TIMEOUT_MS = 400;
+const itControllingRedis = CAN_CONTROL_REDIS ? it : it.skip;
+
+interface HealthApp {
+  get(): Promise<{ status: number; body: HealthBody; ms: number }>;
+  close(): Promise<void>;
+}
+
+interface HealthBody {
+  status: string;
+  info?: Record<string, DistributedLockDetails>;
+  error?: Record<string, DistributedLockDetails>;
+}
+
+interface DistributedLockDetails {
+  status: 'up' | 'down';
+  servers: { server: string; latencyMs?: number; clockOffsetMs?: number; error?: string }[];
+  maxClockOffsetMs: number;
+  message?: string;
+}
+
+/** A Nest HTTP app as a user builds one: TerminusModule, a /health controller, the lock module. */
+async function startHealthApp(
+  lock: DistributedLockOptions,
+  check: DistributedLockHealthOptions = {},
+): Promise<HealthApp> {
+  @Controller('health')
+  class HealthController {
+    constructor(
+      private readonly health: HealthCheckService,
+      private readonly distributedLock: DistributedLockHealthIndicator,
+    ) {}
+
+    @Get()
+    @HealthCheck()
+    check() {
+      return this.health.check([() => this.distributedLock.isHealthy('distributedLock', check)]);
+    }
+  }
+
+  @Module({
+    imports: [TerminusModule, DistributedLockModule.forRoot({ logger: false, ...lock })],
+    controllers: [HealthController],
+    providers: [DistributedLockHealthIndicator],
+  })
+  class AppModule {}
+
+  const app: INestApplication = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  return {
+    async get() {
+      const started = performance.now();
+      const response = await fetch(`http://127.0.0.1:${port}/health`);
+      const body = (await response.json()) as HealthBody;
+      return { status: response.status, body, ms: performance.now() - started };
+    },
+    close: () => app.close(),
+  };
+}
+
+describe('DistributedLockHealthIndicator on a /health endpoint', () => {
+  let redis: TestRedis;
+  let app: HealthApp | undefined;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  afterAll(async () => {
+    await redis?.dispose();
+  });
+
+  it('answers 200 with each server, its latency and its clock offset while Redis answers', async () => {
+    app = await startHealthApp({ url: redis.url });
+    const { status, body } = await app.get();
+
+    expect(status).toBe(200);
+    expect(body.status).toBe('ok');
+    const details = body.info!.distributedLock;
+    expect(details).toEqual({
+      status: 'up',
+      servers: [
+        {
+          server: expect.stringContaining(String(redis.port)),
+          latencyMs: expect.any(Number),
+          clockOffsetMs: expect.any(Number),
+        },
+      ],
+      maxClockOffsetMs: 1000,
+    });
+    expect(Math.abs(details.servers[0].clockOffsetMs!)).toBeLessThan(100);
+  });
+
+  itControllingRedis('answers 503 within acquireTimeoutMs, with the reason, while Redis is paused', async () => {
+    app = await startHealthApp({ url: redis.url, acquireTimeoutMs: ACQUIRE_TIMEOUT_MS });
+    redis.pause();
+    try {
+      const { status, body, ms } = await app.get();
+
+      expect(status).toBe(503);
+      expect(body.status).toBe('error');
+      expect(body.error!.distributedLock).toMatchObject({
+        status: 'down',
+        servers: [
+          { server: expect.stringContaining(String(redis.port)), error: `no answer within ${ACQUIRE_TIMEOUT_MS} ms` },
+        ],
+        message: expect.stringContaining('did not answer TIME: no answer within 400 ms'),
+      });
+      expect(ms).toBeLessThan(ACQUIRE_TIMEOUT_MS + 300);
+    } finally {
+      redis.resume();
+    }
+  });
+
+  itControllingRedis('answers 503 while Redis is stopped, and 200 again once it is back', async () => {
+    app = await startHealthApp({ url: redis.url, acquireTimeoutMs: ACQUIRE_TIMEOUT_MS });
+    await redis.stop();
+    try {
+      const { status, body, ms } = await app.get();
+
+      expect(status).toBe(503);
+      expect(body.error!.distributedLock.status).toBe('down');
+      expect(body.error!.distributedLock.message).toMatch(/^Redis at .+ did not answer TIME: /);
+      expect(ms).toBeLessThan(ACQUIRE_TIMEOUT_MS + 300);
+    } finally {
+      await redis.start();
+    }
+    await expect(waitForStatus(app, 200, 5_000)).resolves.toBe(200);
+  });
+
+  describe('with this replica’s clock off Redis’s', () => {
+    let clock: ReturnType<typeof fakeWallClock>;
+
+    beforeEach(() => {
+      clock = fakeWallClock();
+    });
+
+    afterEach(() => {
+      clock.restore();
+    });
+
+    it('answers 503 when the clock is seconds ahead, beyond the default bound', async () => {
+      app = await startHealthApp({ url: redis.url });
+      clock.set(Date.now() + 5_000);
+      const { status, body } = await app.get();
+
+      expect(status).toBe(503);
+      const details = body.error!.distributedLock;
+      expect(details.status).toBe('down');
+      expect(details.servers[0].clockOffsetMs).toBeGreaterThan(4_900);
+      expect(details.servers[0].clockOffsetMs).toBeLessThan(5_100);
+      expect(details.message).toMatch(
+        /clock is \d+ ms ahead of the clock of Redis at .+, beyond maxClockOffsetMs \(1000 ms\): the cron occurrences it serves run that much early/,
+      );
+    });
+
+    it('answers 503 when the clock is seconds behind', async () => {
+      app = await startHealthApp({ url: redis.url });
+      clock.set(Date.now() - 3_000);
+      const { status, body } = await app.get();
+
+      expect(status).toBe(503);
+      expect(body.error!.distributedLock.servers[0].clockOffsetMs).toBeLessThan(-2_900);
+      expect(body.error!.distributedLock.message).toMatch(/clock is \d+ ms behind the clock of Redis/);
+    });
+
+    it('answers 200 for the same offset within a wider maxClockOffsetMs', async () => {
+      app = await startHealthApp({ url: redis.url }, { maxClockOffsetMs: 10_000 });
+      clock.set(Date.now() + 5_000);
+      const { status, body } = await app.get();
+
+      expect(status).toBe(200);
+      expect(body.info!.distributedLock).toMatchObject({ status: 'up', maxClockOffsetMs: 10_000 });
+      expect(body.info!.distributedLock.servers[0].clockOffsetMs).toBeGreaterThan(4_900);
+    });
+  });
+});
+
+/** Asks /health until it answers `status` or `withinMs` passes; resolves the last status seen. */
+async function waitForStatus(app: HealthApp, status: number, withinMs: number): Promise<number> {
+  const deadline = performance.now() + withinMs;
+  let last = 0;
+  while (performance.now() < deadline) {
+    last = (await app.get()).status;
+    if (last === status) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return last;
+}
