@@ -144,6 +144,51 @@ describe('DistributedLockHealthIndicator on a /health endpoint', () => {
     await expect(waitForStatus(app, 200, 5_000)).resolves.toBe(200);
   });
 
+  describe('on a quorum of three Redis nodes', () => {
+    let others: TestRedis[] = [];
+
+    beforeAll(async () => {
+      others = await Promise.all([startTestRedis(), startTestRedis()]);
+    });
+
+    afterAll(async () => {
+      await Promise.all(others.map((node) => node.dispose()));
+    });
+
+    const quorum = (): DistributedLockOptions => ({
+      nodes: [redis.url, ...others.map((node) => node.url)],
+      acquireTimeoutMs: ACQUIRE_TIMEOUT_MS,
+    });
+
+    itControllingRedis('stays up with one node paused, naming it, and goes down with two', async () => {
+      app = await startHealthApp(quorum());
+      others[0].pause();
+      try {
+        const one = await app.get();
+        expect(one.status).toBe(200);
+        const servers = one.body.info!.distributedLock.servers;
+        expect(servers).toHaveLength(3);
+        expect(servers.filter((server) => server.error !== undefined)).toEqual([
+          {
+            server: expect.stringContaining(String(others[0].port)),
+            error: `no answer within ${ACQUIRE_TIMEOUT_MS} ms`,
+          },
+        ]);
+
+        others[1].pause();
+        const two = await app.get();
+        expect(two.status).toBe(503);
+        const { message } = two.body.error!.distributedLock;
+        expect(message).toContain(`:${others[0].port}`);
+        expect(message).toContain(`:${others[1].port}`);
+        expect(message).not.toContain(`:${redis.port}`);
+        expect(two.ms).toBeLessThan(ACQUIRE_TIMEOUT_MS + 300);
+      } finally {
+        for (const node of others) node.resume();
+      }
+    });
+  });
+
   describe('with this replica’s clock off Redis’s', () => {
     let clock: ReturnType<typeof fakeWallClock>;
 
