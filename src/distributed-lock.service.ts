@@ -8,11 +8,13 @@ import {
   type OnModuleInit,
   Optional,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { LockEngine } from './core/lock-engine';
 import type { DistributedLockOptions } from './core/lock-options';
 import type { LockStore } from './core/lock-store';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
 import { guardedJobDeclarations } from './distributed-lock.decorator';
+import { applicationEventEmitter, forwardTo } from './event-emitter-bridge';
 
 /**
  * Redis locks for one Nest application: `acquireLock`, `releaseLock`, `extendLock`, `withLock`,
@@ -33,12 +35,16 @@ export class DistributedLockService
   constructor(
     @Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions,
     @Optional() @Inject(DISTRIBUTED_LOCK_STORE) store?: LockStore,
+    @Optional() private readonly moduleRef?: ModuleRef,
   ) {
     super({ ...options, logger: options.logger ?? new Logger('DistributedLock') }, store ?? undefined);
   }
 
   /** Gives the first connection up to `acquireTimeoutMs`, then boots anyway: fail mode covers the rest. */
   async onModuleInit(): Promise<void> {
+    // With EventEmitterModule in the app, every lock event is also `distributed-lock.<type>` there.
+    const emitter = this.moduleRef && applicationEventEmitter(this.moduleRef);
+    if (emitter) this.onEvent(forwardTo(emitter));
     await this.waitUntilConnected();
     // Redis is reachable and says the settings are wrong: stop here rather than run unlocked,
     // closing the connection first (Nest runs no shutdown hook for a failed bootstrap).

@@ -12,3 +12,4 @@ export {
   type DistributedLockOptionsFactory,
 } from './distributed-lock.module';
 export { DistributedLockService } from './distributed-lock.service';
+export { LOCK_EVENT_NAMESPACE } from './event-emitter-bridge';
