@@ -25,6 +25,7 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   waitForReplicas: 'DISTRIBUTED_LOCK_WAIT_FOR_REPLICAS',
   logger: 'logger (no variable)',
   onEvent: 'onEvent (no variable)',
+  skipLogLevel: 'DISTRIBUTED_LOCK_SKIP_LOG_LEVEL',
   operations: 'DISTRIBUTED_LOCK_OPERATIONS',
   historyLength: 'DISTRIBUTED_LOCK_HISTORY_LENGTH',
   historyRetentionMs: 'DISTRIBUTED_LOCK_HISTORY_RETENTION_MS',
@@ -76,6 +77,7 @@ export function lockOptionsFromEnvironment(env: Environment = process.env): Dist
     tickAheadLimitMs: toInteger(read('tickAheadLimitMs')),
     stateRetentionMs: toInteger(read('stateRetentionMs')),
     waitForReplicas: toInteger(read('waitForReplicas')),
+    skipLogLevel: toSkipLogLevel(read('skipLogLevel')),
     operations: toBoolean(read('operations')),
     historyLength: toInteger(read('historyLength')),
     historyRetentionMs: toInteger(read('historyRetentionMs')),
@@ -106,6 +108,14 @@ function toAddresses(raw: string | undefined): DistributedLockOptions['sentinels
       const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(entry);
       return match ? { host: match[1], port: Number(match[2]) } : ({ host: entry } as never);
     });
+}
+
+/** `verbose`, `debug`, `log`, or a false word (`false`, `off`, …) for none. */
+function toSkipLogLevel(raw: string | undefined): DistributedLockOptions['skipLogLevel'] {
+  if (raw === undefined) return undefined;
+  const word = raw.trim().toLowerCase();
+  if (['0', 'false', 'no', 'off', 'none'].includes(word)) return false;
+  return word as DistributedLockOptions['skipLogLevel'];
 }
 
 function toBoolean(raw: string | undefined): boolean | undefined {

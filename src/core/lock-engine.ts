@@ -225,7 +225,7 @@ export class LockEngine {
 
   /**
    * Runs a guarded job (what `@DistributedLock` calls): `fn` when the lock is taken, nothing
-   * (resolving `undefined`, logged at debug level with the reason) otherwise. A job's served ticks
+   * (resolving `undefined`, logged at `skipLogLevel` with the reason) otherwise. A job's served ticks
    * are kept under its own name, so jobs sharing a lock key do not use up each other's ticks.
    */
   async runJob<T>(
@@ -254,9 +254,10 @@ export class LockEngine {
   ): Promise<Awaited<T> | undefined> {
     const outcome = await this.runLocked(key, ttlMs, fn, settings, occurrence);
     if (outcome.ran) return outcome.result;
-    const { logger } = this.options;
-    // Verbose: every losing replica skips every tick, which is the normal case, not news.
-    (logger.verbose ?? logger.debug)?.call(
+    const { logger, skipLogLevel } = this.options;
+    if (skipLogLevel === false) return undefined;
+    // A logger without the level asked for (console has no verbose) falls back to debug.
+    (logger[skipLogLevel] ?? logger.debug)?.call(
       logger,
       `Skipped ${jobName}: lock "${key}" ${SKIP_DESCRIPTIONS[outcome.reason]}.`,
     );

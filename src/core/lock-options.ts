@@ -109,6 +109,12 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
    * silence. @default Nest Logger / console
    */
   logger?: LockLogger | false;
+  /**
+   * The level of the line a skipped job logs (held elsewhere, occurrence served, paused…); `false`
+   * logs none. Every losing replica skips every occurrence: it is the normal case, not news.
+   * @default 'verbose' (a logger without `verbose`, like `console`, gets `debug`)
+   */
+  skipLogLevel?: 'verbose' | 'debug' | 'log' | false;
   /** Called with every `LockEvent` (acquired, skipped, ran, extended, lost, outages, drained). See `onEvent()`. */
   onEvent?: LockEventListener;
   /**
@@ -140,6 +146,7 @@ export interface ResolvedLockOptions {
   readonly waitForReplicas: number;
   readonly logger: LockLogger;
   readonly onEvent: LockEventListener | undefined;
+  readonly skipLogLevel: 'verbose' | 'debug' | 'log' | false;
   readonly operations: boolean;
   readonly historyLength: number;
   readonly historyRetentionMs: number;
@@ -157,6 +164,7 @@ export const DEFAULT_LOCK_OPTIONS = {
   shutdownTimeoutMs: 25_000,
   stateRetentionMs: 86_400_000,
   waitForReplicas: 0,
+  skipLogLevel: 'verbose',
   operations: true,
   historyLength: 100,
   historyRetentionMs: 604_800_000,
@@ -189,6 +197,7 @@ export const OPTION_NAMES: SettingNames = {
   waitForReplicas: 'waitForReplicas',
   logger: 'logger',
   onEvent: 'onEvent',
+  skipLogLevel: 'skipLogLevel',
   operations: 'operations',
   historyLength: 'historyLength',
   historyRetentionMs: 'historyRetentionMs',
@@ -245,6 +254,7 @@ export function resolveLockOptions(
     stateRetentionMs: check('stateRetentionMs', expectations.positiveInteger) ?? DEFAULT_LOCK_OPTIONS.stateRetentionMs,
     logger: resolveLogger(options.logger, names.logger),
     onEvent: check('onEvent', expectations.listener),
+    skipLogLevel: check('skipLogLevel', expectations.skipLogLevel) ?? DEFAULT_LOCK_OPTIONS.skipLogLevel,
     operations: check('operations', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.operations,
     historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
     historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,

@@ -63,6 +63,11 @@ export const expectations = {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     test: (v: unknown): v is (event: any) => void => typeof v === 'function',
   },
+  skipLogLevel: {
+    expected: '"verbose", "debug", "log" or false',
+    test: (v: unknown): v is 'verbose' | 'debug' | 'log' | false =>
+      v === 'verbose' || v === 'debug' || v === 'log' || v === false,
+  },
   failMode: {
     expected: '"open" or "closed"',
     test: (v: unknown): v is 'open' | 'closed' => v === 'open' || v === 'closed',
