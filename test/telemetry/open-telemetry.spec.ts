@@ -325,11 +325,13 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       type Module = typeof import('../../src/core/telemetry/open-telemetry');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const isolated = require('../../src/core/telemetry/open-telemetry') as Module;
-      expect(() => isolated.createLockTelemetry({}, { heldLocks: () => 0, logger })).toThrow(
+      expect(() => isolated.createLockTelemetry(true, { heldLocks: () => 0, logger })).toThrow(
         expect.objectContaining({
           name: 'DistributedLockConfigError',
           setting: 'openTelemetry',
-          message: expect.stringContaining('npm install @opentelemetry/api'),
+          message:
+            'openTelemetry must be unset or false until @opentelemetry/api is installed ' +
+            '(npm install @opentelemetry/api, an optional peer dependency), got true.',
         }),
       );
     });

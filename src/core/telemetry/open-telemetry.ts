@@ -3,15 +3,10 @@ import { DistributedLockConfigError } from '../errors';
 import type { LockEvent, LockEventListener } from '../lock-events';
 import type { LockHandle } from '../lock-handle';
 import type { LockLogger } from '../lock-options';
+import type { OpenTelemetryOptions } from './open-telemetry-options';
 import type { RunOutcome, RunTracer, TracedRun } from './run-tracer';
 
-/** Where metrics and spans go. Each provider defaults to the global one of `@opentelemetry/api`. */
-export interface OpenTelemetryOptions {
-  /** The meter provider of your SDK; a `PrometheusExporter` or any `MetricReader` reads it. @default metrics.getMeterProvider() */
-  meterProvider?: MeterProvider;
-  /** The tracer provider of your SDK. @default trace.getTracerProvider() */
-  tracerProvider?: TracerProvider;
-}
+export type { OpenTelemetryOptions } from './open-telemetry-options';
 
 /** What an engine needs from `createLockTelemetry`: a listener for its events, a tracer for its runs. */
 export interface LockTelemetry {
@@ -44,16 +39,17 @@ type OpenTelemetryApi = typeof import('@opentelemetry/api');
 
 /**
  * Metrics and spans of one engine through `@opentelemetry/api`, an optional peer loaded only here:
- * without an SDK registered, every instrument and span is a no-op. Metric attributes name the job
- * (the key for a lock taken outside a job), never a token, so series stay few.
+ * without an SDK registered, every instrument and span is a no-op. `true` stands for the global
+ * providers. Metric attributes name the job (the key for a lock taken outside a job), never a
+ * token, so series stay few.
  */
 export function createLockTelemetry(
-  options: OpenTelemetryOptions,
+  options: true | OpenTelemetryOptions,
   sources: { heldLocks: () => number; logger: LockLogger },
 ): LockTelemetry {
   const api = loadApi(options);
   const { meterProvider = api.metrics.getMeterProvider(), tracerProvider = api.trace.getTracerProvider() } =
-    checkOptions(options);
+    checkOptions(options === true ? {} : options);
   const meter = meterProvider.getMeter(TELEMETRY_SCOPE);
   const stopGauge = observeHeldLocks(meter, sources.heldLocks);
   return {
@@ -78,7 +74,13 @@ function loadApi(options: unknown): OpenTelemetryApi {
   }
 }
 
-function checkOptions(options: OpenTelemetryOptions): OpenTelemetryOptions {
+/** The options' providers as the API types them (`OpenTelemetryOptions` spells them out without importing it). */
+interface Providers {
+  meterProvider?: MeterProvider;
+  tracerProvider?: TracerProvider;
+}
+
+function checkOptions(options: OpenTelemetryOptions): Providers {
   if (options === null || typeof options !== 'object') {
     throw new DistributedLockConfigError(
       'openTelemetry',
@@ -101,7 +103,7 @@ function checkOptions(options: OpenTelemetryOptions): OpenTelemetryOptions {
       'a TracerProvider (with getTracer())',
     );
   }
-  return options;
+  return options as Providers;
 }
 
 function metricsListener(meter: Meter): LockEventListener {
@@ -110,7 +112,8 @@ function metricsListener(meter: Meter): LockEventListener {
     unit: '{run}',
   });
   const skips = meter.createCounter('distributed_lock.skips', {
-    description: 'Acquisitions not granted, by reason (held, tick-served, and the other SkipReasons).',
+    description:
+      'Acquisitions not granted, by reason (held, tick-served, paused, clock-skew, refused, unavailable, closed).',
     unit: '{skip}',
   });
   const failOpen = meter.createCounter('distributed_lock.fail_open', {
