@@ -117,7 +117,7 @@ function metricsListener(meter: Meter): LockEventListener {
     unit: '{skip}',
   });
   const failOpen = meter.createCounter('distributed_lock.fail_open', {
-    description: 'Acquisitions granted without Redis by the fail-open mode: the job ran unlocked.',
+    description: 'Acquisitions granted without Redis by the fail-open mode: what they guard ran unlocked.',
     unit: '{acquisition}',
   });
   const lost = meter.createCounter('distributed_lock.lost', {
