@@ -70,6 +70,19 @@ export class CronSchedule {
     return Number.isFinite(period) ? period : 0;
   }
 
+  /**
+   * The occurrences from `from` to `to` (ms since the epoch, both included), oldest first, at most
+   * `limit` of them: ask for one more than you accept to tell a window that holds too many.
+   */
+  occurrencesBetween(from: number, to: number, limit: number): number[] {
+    if (this.once !== undefined) return this.once >= from && this.once <= to ? [this.once] : [];
+    const found: number[] = [];
+    for (let at = this.nextAfter(from - 1); at <= to && found.length < limit; at = this.nextAfter(at)) {
+      found.push(at);
+    }
+    return found;
+  }
+
   /** The first occurrence strictly after `at`. */
   private nextAfter(at: number): number {
     return this.time!.getNextDateFrom(new Date(at), this.zone).toMillis();

@@ -70,3 +70,45 @@ export class LockLostError extends DistributedLockError {
     super(`Lock "${key}" was lost while held: ${detail}. Another holder may now be running.`);
   }
 }
+
+/** How many job names an `UnknownJobError` lists. */
+const KNOWN_JOBS_SHOWN = 20;
+
+/** A job name no replica declared under the key prefix looked at (fleet inspection, the CLI). */
+export class UnknownJobError extends DistributedLockError {
+  constructor(
+    readonly job: string,
+    /** Every job declared under the prefix, sorted. */
+    readonly knownJobs: readonly string[],
+    readonly keyPrefix: string,
+  ) {
+    const more = knownJobs.length > KNOWN_JOBS_SHOWN ? ` and ${knownJobs.length - KNOWN_JOBS_SHOWN} more` : '';
+    super(
+      knownJobs.length === 0
+        ? `No job ${JSON.stringify(job)}: no replica has declared any job under the key prefix ${JSON.stringify(keyPrefix)}. ` +
+            'Check the prefix (REDIS_KEY_PREFIX) and the database, and that a replica has started.'
+        : `No job ${JSON.stringify(job)} is declared under the key prefix ${JSON.stringify(keyPrefix)}. ` +
+            `Known jobs: ${knownJobs.slice(0, KNOWN_JOBS_SHOWN).join(', ')}${more}.`,
+    );
+  }
+}
+
+/** A job without a `@Cron` schedule was asked about its occurrences. */
+export class UnscheduledJobError extends DistributedLockError {
+  constructor(readonly job: string) {
+    super(
+      `Job ${JSON.stringify(job)} has no @Cron schedule (an @Interval, @Timeout or unscheduled job), ` +
+        'so it has no occurrences to check.',
+    );
+  }
+}
+
+/** A job whose lock name is computed per call (a key function) was named where one lock is needed. */
+export class ComputedLockNameError extends DistributedLockError {
+  constructor(
+    readonly job: string,
+    advice: string,
+  ) {
+    super(`Job ${JSON.stringify(job)} computes its lock name on each call (a key function): ${advice}`);
+  }
+}

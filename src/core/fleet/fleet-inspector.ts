@@ -1,0 +1,319 @@
+import type { Cluster, Redis } from 'ioredis';
+import { jobTickField } from '../acquire-options';
+import { EARLY_FIRING_TOLERANCE_MS } from '../cron-schedule';
+import { ComputedLockNameError, DistributedLockError, InvalidLockArgumentError, UnknownJobError } from '../errors';
+import { DEFAULT_LOCK_OPTIONS } from '../lock-options';
+import { isCluster } from '../redis/redis-target';
+import { expectations } from '../validation';
+import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
+import { jobsKey, type JobRecord, lockKeys, type PauseRecord, tokenOwner } from './fleet-records';
+import { MAX_CHECKED_OCCURRENCES, scheduleOf, sortOccurrences } from './job-occurrences';
+import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
+
+export type { HeldLock, JobStatus, MissedReport, OverdueJob, RecordedRun } from './fleet-reports';
+export { MAX_CHECKED_OCCURRENCES } from './job-occurrences';
+
+/** Keys read per SCAN call, on each master. */
+const SCAN_COUNT = 1000;
+/** Locks read concurrently by `locks()`. */
+const READ_BATCH = 100;
+/**
+ * How long before its occurrence a run record may be written, by the Redis clock: a replica's
+ * timer may fire a little early, and its clock run ahead of Redis's.
+ */
+const RECORD_LEAD_MS = 5 * 60_000;
+
+/**
+ * Reads and steers what the fleet keeps in Redis (`fleet-records.ts`): the jobs replicas declared,
+ * the locks held, run history, missed occurrences, pauses. Every read is bounded: keys are found
+ * with SCAN (on every master of a Cluster), streams and hashes are read by pages. The client is
+ * never closed.
+ *
+ * @example
+ * const fleet = new FleetInspector(new Redis(process.env.REDIS_URL!), 'app:');
+ * for (const job of await fleet.overdue({ graceMs: 60_000 })) console.warn(`${job.name} is ${job.lateMs} ms late`);
+ */
+export class FleetInspector {
+  private readonly historyRetentionMs: number;
+
+  /**
+   * @param keyPrefix The engine's `keyPrefix`.
+   * @param options.historyRetentionMs The replicas' `historyRetentionMs`: how long a run history
+   *   outlives its last record, so `missed` knows which occurrences an expired history may hide.
+   */
+  constructor(
+    private readonly client: Redis | Cluster,
+    readonly keyPrefix = '',
+    options: { historyRetentionMs?: number } = {},
+  ) {
+    const retention = options.historyRetentionMs ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs;
+    if (!expectations.positiveInteger.test(retention)) {
+      throw new InvalidLockArgumentError('historyRetentionMs', retention, 'a positive integer number of milliseconds');
+    }
+    this.historyRetentionMs = retention;
+  }
+
+  /** Every job declared by a replica, with its pause and latest run, sorted by name. */
+  async jobs(): Promise<JobStatus[]> {
+    const records = await this.jobRecords();
+    const names = [...records.keys()].sort();
+    return Promise.all(
+      names.map(async (name): Promise<JobStatus> => {
+        const record = records.get(name)!;
+        if (record.key === null) return { name, record, pause: undefined, lastRun: undefined };
+        const keys = lockKeys(this.keyPrefix, record.key);
+        const [pause, [lastRun]] = await Promise.all([
+          this.client.hget(keys.paused, name).then(parsePause),
+          newestRuns(this.client, keys.runs, name, 1),
+        ]);
+        return { name, record, pause, lastRun };
+      }),
+    );
+  }
+
+  /** Every lock held now, sorted by name. */
+  async locks(): Promise<HeldLock[]> {
+    const start = `${this.keyPrefix}lock:{`;
+    // Only a lock key ends with "}"; its state, history and pause keys end with their suffix.
+    const keys = (await this.scan(`${escapeGlob(start)}*}`, 'string')).filter((key) => key.startsWith(start));
+    const held: HeldLock[] = [];
+    for (let i = 0; i < keys.length; i += READ_BATCH) {
+      const batch = await Promise.all(keys.slice(i, i + READ_BATCH).map((key) => this.readLock(key, start)));
+      for (const lock of batch) if (lock) held.push(lock);
+    }
+    return held.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * The latest runs of `job`, newest first. A job whose lock name is computed per call needs the
+   * name of the call as `key`.
+   */
+  async runs(job: string, options: { limit?: number; key?: string } = {}): Promise<RecordedRun[]> {
+    const limit = options.limit ?? 20;
+    if (!expectations.count.test(limit) || limit === 0) {
+      throw new InvalidLockArgumentError('limit', limit, 'a positive integer');
+    }
+    const key = await this.lockNameOf(job, options.key, 'name the lock of the calls to read (`key`, or --key).');
+    return newestRuns(this.client, lockKeys(this.keyPrefix, key).runs, job, limit);
+  }
+
+  /**
+   * The occurrences of `@Cron` job `job` from `from` to `to` (both included) that ran nowhere: no
+   * run record carries them, and they are not the occurrence being served now. Occurrences whose
+   * record may have been trimmed from the capped history are reported as `unknown`.
+   * A job declared without `timeZone` is read in this process's zone: run it in the replicas' zone.
+   */
+  async missed(job: string, window: { from: number | Date; to: number | Date; key?: string }): Promise<MissedReport> {
+    const from = toMs(window.from, 'from');
+    const to = toMs(window.to, 'to');
+    if (to < from) throw new InvalidLockArgumentError('to', window.to, `a time at or after from (${iso(from)})`);
+    const record = await this.jobRecord(job);
+    const schedule = scheduleOf(job, record);
+    const key = await this.lockNameOf(
+      job,
+      window.key,
+      'name the lock of the calls to check (`key`, or --key).',
+      record,
+    );
+    const occurrences = schedule.occurrencesBetween(from, to, MAX_CHECKED_OCCURRENCES + 1);
+    if (occurrences.length > MAX_CHECKED_OCCURRENCES) {
+      throw new InvalidLockArgumentError(
+        'from',
+        window.from,
+        `a time at most ${MAX_CHECKED_OCCURRENCES} occurrences of "${record.cron}" before ${iso(to)} (narrow the window)`,
+      );
+    }
+    const keys = lockKeys(this.keyPrefix, key);
+    const [runs, servedTick, lostUntil] = await Promise.all([
+      occurrences.length === 0 ? [] : runsWrittenSince(this.client, keys.runs, job, occurrences[0] - RECORD_LEAD_MS),
+      this.servedTick(keys.state, job),
+      historyLostUntil(this.client, keys.runs, this.historyRetentionMs, Date.now()),
+    ]);
+    const { ran, inProgress, missed, unknown } = sortOccurrences(occurrences, runs, servedTick, lostUntil);
+    return {
+      job,
+      key,
+      schedule: record.cron!,
+      from,
+      to,
+      occurrences: occurrences.length,
+      ran,
+      inProgress,
+      missed,
+      unknown,
+      historyLostUntil: lostUntil,
+    };
+  }
+
+  /**
+   * `@Cron` jobs whose latest occurrence at least `graceMs` old ran nowhere: not served, no run
+   * record. Paused jobs and jobs whose lock name is computed per call are left out.
+   */
+  async overdue(options: { graceMs: number; now?: number }): Promise<OverdueJob[]> {
+    const { graceMs, now = Date.now() } = options;
+    if (!expectations.count.test(graceMs)) {
+      throw new InvalidLockArgumentError('graceMs', graceMs, 'a non-negative integer');
+    }
+    const records = await this.jobRecords();
+    const checks = [...records].map(async ([name, record]): Promise<OverdueJob | undefined> => {
+      if (record.cron === null || record.key === null) return undefined;
+      const occurrence = scheduleOf(name, record).occurrenceAt(now - graceMs - EARLY_FIRING_TOLERANCE_MS);
+      if (occurrence === undefined) return undefined;
+      const keys = lockKeys(this.keyPrefix, record.key);
+      const [served, paused] = await Promise.all([
+        this.servedTick(keys.state, name),
+        this.client.hexists(keys.paused, name),
+      ]);
+      if (paused || (served !== undefined && served >= occurrence)) return undefined;
+      const runs = await runsWrittenSince(this.client, keys.runs, name, occurrence - RECORD_LEAD_MS);
+      if (runs.some((run) => run.tick !== undefined && run.tick >= occurrence)) return undefined;
+      return { name, occurrence, lateMs: now - occurrence };
+    });
+    const overdue = (await Promise.all(checks)).filter((job): job is OverdueJob => job !== undefined);
+    return overdue.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /**
+   * Deletes the lock `name` whoever holds it (its state and history stay), so the next tick can
+   * take it. The holder, if still running, is not told: use it for a holder known to be gone.
+   * Resolves whether a lock was held.
+   */
+  async release(name: string): Promise<boolean> {
+    if (!expectations.nonEmptyString.test(name)) throw new InvalidLockArgumentError('name', name, 'a non-empty string');
+    return (await this.client.del(lockKeys(this.keyPrefix, name).lock)) === 1;
+  }
+
+  /**
+   * Pauses `job` on every replica: each acquisition for it is refused (skip reason `paused`) until
+   * `resume`. A run in progress goes on. Resolves false when it was already paused (the record is
+   * then replaced).
+   */
+  async pause(job: string, by: string): Promise<boolean> {
+    if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
+    const key = await this.lockNameOf(job, undefined, 'it has no single lock to pause it on.');
+    const pause: PauseRecord = { by, at: Date.now() };
+    return (await this.client.hset(lockKeys(this.keyPrefix, key).paused, job, JSON.stringify(pause))) === 1;
+  }
+
+  /** Resumes a paused job. Resolves false when it was not paused. */
+  async resume(job: string): Promise<boolean> {
+    const key = await this.lockNameOf(job, undefined, 'it has no single lock to pause it on.');
+    return (await this.client.hdel(lockKeys(this.keyPrefix, key).paused, job)) === 1;
+  }
+
+  /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
+  async jobRecord(job: string): Promise<JobRecord> {
+    if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
+    const record = parseJobRecord(await this.client.hget(jobsKey(this.keyPrefix), job));
+    if (record) return record;
+    throw new UnknownJobError(job, [...(await this.jobRecords()).keys()].sort(), this.keyPrefix);
+  }
+
+  private async lockNameOf(job: string, given: string | undefined, advice: string, known?: JobRecord): Promise<string> {
+    const record = known ?? (await this.jobRecord(job));
+    if (given !== undefined) {
+      if (!expectations.nonEmptyString.test(given)) {
+        throw new InvalidLockArgumentError('key', given, 'a non-empty string');
+      }
+      return given;
+    }
+    if (record.key === null) throw new ComputedLockNameError(job, advice);
+    return record.key;
+  }
+
+  private async jobRecords(): Promise<Map<string, JobRecord>> {
+    const records = new Map<string, JobRecord>();
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.client.hscan(jobsKey(this.keyPrefix), cursor, 'COUNT', SCAN_COUNT);
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        const record = parseJobRecord(entries[i + 1]);
+        if (record) records.set(entries[i], record);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+    return records;
+  }
+
+  private async servedTick(stateKey: string, job: string): Promise<number | undefined> {
+    const tick = await this.client.hget(stateKey, jobTickField(job));
+    return tick === null ? undefined : Number(tick);
+  }
+
+  private async readLock(key: string, start: string): Promise<HeldLock | undefined> {
+    const name = key.slice(start.length, -1);
+    const [token, ttl, fence] = await Promise.all([
+      this.client.get(key),
+      this.client.pttl(key),
+      this.client.hget(lockKeys(this.keyPrefix, name).state, 'fence'),
+    ]);
+    if (token === null) return undefined; // released or expired since the scan
+    const { replica, since } = tokenOwner(token);
+    return {
+      name,
+      key,
+      replica,
+      since,
+      ttlLeftMs: ttl >= 0 ? ttl : undefined,
+      fencingToken: fence === null ? undefined : Number(fence),
+    };
+  }
+
+  /** Every key matching `pattern` of `type`, by SCAN on each master (a Cluster spreads keys over them). */
+  private async scan(pattern: string, type: string): Promise<string[]> {
+    const nodes = isCluster(this.client) ? await mastersOf(this.client) : [this.client];
+    const found = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type);
+        for (const key of keys) found.add(key);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return [...found];
+  }
+}
+
+/** The masters of a Cluster; a client that has not connected yet knows none until its first command. */
+async function mastersOf(cluster: Cluster): Promise<Redis[]> {
+  if (cluster.nodes('master').length === 0) await cluster.ping();
+  const masters = cluster.nodes('master');
+  if (masters.length === 0) throw new DistributedLockError('The Redis Cluster client knows no master to scan.');
+  return masters;
+}
+
+function parseJobRecord(json: string | null): JobRecord | undefined {
+  if (json === null) return undefined;
+  try {
+    const record = JSON.parse(json) as JobRecord;
+    return record !== null && typeof record === 'object' ? record : undefined;
+  } catch {
+    return undefined; // not written by a replica: left out
+  }
+}
+
+function parsePause(json: string | null): PauseRecord | undefined {
+  if (json === null) return undefined;
+  try {
+    return JSON.parse(json) as PauseRecord;
+  } catch {
+    return { by: json, at: 0 };
+  }
+}
+
+function toMs(time: number | Date, argument: string): number {
+  const ms = time instanceof Date ? time.getTime() : time;
+  if (!Number.isFinite(ms))
+    throw new InvalidLockArgumentError(argument, time, 'a Date or a time in ms since the epoch');
+  return ms;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Makes `text` match itself in a SCAN pattern. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,47 @@
+import { CronSchedule, EARLY_FIRING_TOLERANCE_MS } from '../cron-schedule';
+import { UnscheduledJobError } from '../errors';
+import type { JobRecord, RunRecord } from './fleet-records';
+
+/** At most this many occurrences are checked in one `missed` window. */
+export const MAX_CHECKED_OCCURRENCES = 10_000;
+
+/** The schedule a job declared, read as its replicas read it (its time zone or UTC offset). */
+export function scheduleOf(job: string, record: JobRecord): CronSchedule {
+  if (record.cron === null) throw new UnscheduledJobError(job);
+  // A one-off `@Cron(date)` is declared as its ISO date.
+  if (isOneOff(record.cron)) return new CronSchedule(new Date(record.cron));
+  return new CronSchedule(record.cron, {
+    ...(record.timeZone !== null && { timeZone: record.timeZone }),
+    ...(record.utcOffset !== null && { utcOffset: record.utcOffset }),
+  });
+}
+
+/** Whether a declared schedule is the ISO date of a one-off `@Cron(date)`. */
+export function isOneOff(cron: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}T/.test(cron);
+}
+
+/**
+ * Sorts occurrences by what the records say: ran (a run record carries it), in progress (the
+ * job's served tick, not recorded yet), unknown (its record, written at most a timer's early
+ * firing before it, may be among those the history lost up to `lostUntil`), or missed.
+ */
+export function sortOccurrences(
+  occurrences: readonly number[],
+  runs: readonly RunRecord[],
+  servedTick: number | undefined,
+  lostUntil: number,
+): { ran: number; inProgress: number | undefined; missed: number[]; unknown: number[] } {
+  const recorded = new Set(runs.map((run) => run.tick));
+  const missed: number[] = [];
+  const unknown: number[] = [];
+  let ran = 0;
+  let inProgress: number | undefined;
+  for (const occurrence of occurrences) {
+    if (recorded.has(occurrence)) ran++;
+    else if (occurrence === servedTick) inProgress = occurrence;
+    else if (occurrence <= lostUntil + EARLY_FIRING_TOLERANCE_MS) unknown.push(occurrence);
+    else missed.push(occurrence);
+  }
+  return { ran, inProgress, missed, unknown };
+}
