@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+import { hostname, userInfo } from 'node:os';
+import type { Cluster, Redis } from 'ioredis';
+import {
+  ConflictingLockOptionsError,
+  DistributedLockConfigError,
+  DistributedLockError,
+  InvalidLockArgumentError,
+} from '../core/errors';
+import { FleetInspector, MAX_CHECKED_OCCURRENCES } from '../core/fleet/fleet-inspector';
+import { type Command, parseArguments, timeOf, USAGE, UsageError } from './arguments';
+import { connect, connectionSettings, RedisUnreachableError } from './connection';
+import { historyText, json, missedText, statusText } from './output';
+
+const PROGRAM = 'dpa-distributed-lock-cron';
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  env: process.env,
+};
+
+/**
+ * Runs the command line `args` and resolves its exit code: 0 done, 1 failed at run time (Redis
+ * unreachable, unknown job), 2 a bad command line or configuration. Errors are one line on stderr,
+ * with any password given blanked out.
+ */
+export async function main(args: readonly string[], io: Io = processIo): Promise<number> {
+  let secrets: readonly string[] = [];
+  let client: Redis | Cluster | undefined;
+  try {
+    const invocation = parseArguments(args);
+    const { command } = invocation;
+    if (command.name === 'help') {
+      io.out(USAGE);
+      return 0;
+    }
+    const settings = connectionSettings(invocation.url, invocation.prefix, io.env);
+    secrets = settings.secrets;
+    client = await connect(settings.target, invocation.timeoutMs);
+    const fleet = new FleetInspector(client, settings.keyPrefix, { historyRetentionMs: settings.historyRetentionMs });
+    io.out(await run(command, fleet, invocation.json));
+    return 0;
+  } catch (error) {
+    const [message, code] = describe(error);
+    io.err(`${PROGRAM}: ${redact(message, secrets)}`);
+    return code;
+  } finally {
+    client?.disconnect();
+  }
+}
+
+async function run(
+  command: Exclude<Command, { name: 'help' }>,
+  fleet: FleetInspector,
+  asJson: boolean,
+): Promise<string> {
+  const now = Date.now();
+  switch (command.name) {
+    case 'status': {
+      const [jobs, locks] = await Promise.all([fleet.jobs(), fleet.locks()]);
+      return asJson ? json({ jobs, locks }) : statusText(jobs, locks, fleet.keyPrefix, now);
+    }
+    case 'history': {
+      const runs = await fleet.runs(command.job, { limit: command.limit, key: command.key });
+      const key = command.key ?? (await fleet.jobRecord(command.job)).key!;
+      return asJson ? json(runs) : historyText(command.job, key, runs);
+    }
+    case 'missed': {
+      const window = { from: timeOf(command.since, now), to: timeOf(command.until, now), key: command.key };
+      if (window.to < window.from) throw new UsageError('--until must not come before --since');
+      try {
+        const report = await fleet.missed(command.job, window);
+        return asJson ? json(report) : missedText(report, await fleet.jobRecord(command.job), now);
+      } catch (error) {
+        if (error instanceof InvalidLockArgumentError && error.argument === 'from') {
+          throw new UsageError(
+            `the window holds more than ${MAX_CHECKED_OCCURRENCES} occurrences of ${command.job}; narrow --since`,
+          );
+        }
+        throw error;
+      }
+    }
+    case 'release': {
+      const released = await fleet.release(command.key);
+      if (asJson) return json({ lock: command.key, released });
+      return released
+        ? `Released lock ${JSON.stringify(command.key)}: the next occurrence can take it.`
+        : `Lock ${JSON.stringify(command.key)} was not held.`;
+    }
+    case 'pause': {
+      const by = command.by ?? whoAmI();
+      const paused = await fleet.pause(command.job, by);
+      if (asJson) return json({ job: command.job, paused: true, wasPaused: !paused, by });
+      return `Paused ${command.job} on every replica (by ${by})${paused ? '' : ', again'}: runs in progress go on, later ones are skipped until resume.`;
+    }
+    case 'resume': {
+      const resumed = await fleet.resume(command.job);
+      if (asJson) return json({ job: command.job, paused: false, wasPaused: resumed });
+      return resumed ? `Resumed ${command.job} on every replica.` : `${command.job} was not paused.`;
+    }
+  }
+}
+
+/** The message and exit code of an error. */
+function describe(error: unknown): [string, number] {
+  if (error instanceof UsageError) return [`${error.message} (see --help)`, 2];
+  // Settings the library refuses (a bad --url, REDIS_PORT=abc) are the invocation's fault too.
+  if (error instanceof DistributedLockConfigError || error instanceof ConflictingLockOptionsError) {
+    return [error.message, 2];
+  }
+  if (error instanceof RedisUnreachableError || error instanceof DistributedLockError) return [error.message, 1];
+  const message = error instanceof Error ? error.message : String(error);
+  return [`Redis command failed: ${message}`, 1];
+}
+
+function redact(message: string, secrets: readonly string[]): string {
+  return secrets.reduce((text, secret) => text.split(secret).join('***'), message.replace(/\s*\n\s*/g, ' '));
+}
+
+function whoAmI(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return hostname();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    // Every connection is closed by now; this only guards against a handle left open by mistake.
+    setTimeout(() => process.exit(code), 2000).unref();
+  });
+}
