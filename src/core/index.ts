@@ -3,6 +3,11 @@ export { assertLockArguments, type AcquireOptions } from './acquire-options';
 export { LockHandle } from './lock-handle';
 export type { ServerProbe } from './lock-store';
 export type {
+  OpenTelemetryMeterProvider,
+  OpenTelemetryOptions,
+  OpenTelemetryTracerProvider,
+} from './telemetry/open-telemetry-options';
+export type {
   LockAcquiredEvent,
   LockDrainedEvent,
   LockEvent,

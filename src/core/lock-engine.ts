@@ -30,6 +30,7 @@ import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
 import { RunDrain } from './run-drain';
+import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
 import type { RunOutcome, RunTracer, TracedRun } from './telemetry/run-tracer';
 
 export type { SkipReason } from './lock-acquirer';
@@ -77,6 +78,8 @@ export class LockEngine {
   private readonly events: LockEvents;
   /** Wraps each guarded run (OpenTelemetry spans); unset unless tracing is on. */
   private readonly tracer: RunTracer | undefined;
+  /** Metrics and spans through OpenTelemetry, when `openTelemetry` is on. */
+  private readonly telemetry: LockTelemetry | undefined;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
@@ -90,6 +93,15 @@ export class LockEngine {
     const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas, onEvent } = this.options;
     this.events = new LockEvents(logger);
     if (onEvent) this.events.subscribe(onEvent);
+    if (this.options.openTelemetry) {
+      // Before the store: a missing @opentelemetry/api throws here, with no connection opened yet.
+      this.telemetry = createLockTelemetry(this.options.openTelemetry, {
+        heldLocks: () => this.locks.heldCount(),
+        logger,
+      });
+      this.events.subscribe(this.telemetry.listener);
+      this.tracer = this.telemetry.tracer;
+    }
     this.store = store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas });
     this.locks = new LockAcquirer(this.options, this.store, this.drainer, this.events);
   }
@@ -115,7 +127,7 @@ export class LockEngine {
    */
   get client(): Redis | Cluster {
     if (!(this.store instanceof RedisStore)) {
-      throw new DistributedLockError(`A quorum of Redis nodes has no single client (${this.store.label}).`);
+      throw new DistributedLockError(`There is no single Redis client to hand out: locks live in ${this.store.label}.`);
     }
     return this.store.handOutClient();
   }
@@ -334,7 +346,10 @@ export class LockEngine {
    * `client` stays open). Later acquisitions resolve `false`; no timer of the engine stays armed.
    */
   close(): Promise<void> {
-    return (this.closing ??= this.drain().then(() => this.store.close()));
+    return (this.closing ??= this.drain().then(() => {
+      this.telemetry?.close();
+      return this.store.close();
+    }));
   }
 
   private async drainRuns(): Promise<void> {
@@ -377,13 +392,17 @@ export class LockEngine {
     settings: AcquireSettings,
     occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
-    return this.locks.acquireThen(key, ttlMs, settings, occurrence, (lock) => this.runHolding(lock, fn, settings));
+    const parent = this.tracer?.capture();
+    return this.locks.acquireThen(key, ttlMs, settings, occurrence, (lock) =>
+      this.runHolding(lock, fn, settings, parent),
+    );
   }
 
   private runHolding<T>(
     lock: Attempt,
     fn: (lock: LockHandle) => T | Promise<T>,
     settings: AcquireSettings,
+    parent: unknown,
   ): LockedRun<Awaited<T>> | Promise<LockedRun<Awaited<T>>> {
     if (!isLock(lock)) return NOT_RUN[lock];
     this.drainer.hold(lock);
@@ -391,7 +410,7 @@ export class LockEngine {
     let result: T | Promise<T>;
     try {
       if (this.tracer) {
-        const traced = this.tracer.trace(lock, () => runWithLock(lock, fn, settings.lockContext));
+        const traced = this.tracer.trace(lock, () => runWithLock(lock, fn, settings.lockContext), parent);
         run.span = traced;
         result = traced.result;
       } else {

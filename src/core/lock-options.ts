@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from './lock-events';
+import type { OpenTelemetryOptions } from './telemetry/open-telemetry-options';
 import { ConflictingLockOptionsError, DistributedLockConfigError } from './errors';
 import { checkerFor, isCluster, type RedisTarget, resolveTarget } from './redis/redis-target';
 import { expectations } from './validation';
@@ -118,6 +119,13 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   /** Called with every `LockEvent` (acquired, skipped, ran, extended, lost, outages, drained). See `onEvent()`. */
   onEvent?: LockEventListener;
   /**
+   * Metrics (runs, skips, fail-open decisions, lost locks, acquisition and run durations, locks
+   * held) and a span around each guarded run, through `@opentelemetry/api`, an optional peer to
+   * install. `true` reports to the global providers your OpenTelemetry SDK registers; or name them.
+   * Without an SDK, nothing is recorded. @default false
+   */
+  openTelemetry?: boolean | OpenTelemetryOptions;
+  /**
    * What operators see and steer (the CLI, `listLocks`, `recentRuns`, `pauseJob`…): each replica
    * declares its guarded jobs at startup, each guarded run is recorded with its lock's release, and
    * each job acquisition reads the job's pause flag inside the same script. `false` turns all three
@@ -146,6 +154,8 @@ export interface ResolvedLockOptions {
   readonly waitForReplicas: number;
   readonly logger: LockLogger;
   readonly onEvent: LockEventListener | undefined;
+  /** Where metrics and spans go (`true`: the global providers); undefined when off. */
+  readonly openTelemetry: true | OpenTelemetryOptions | undefined;
   readonly skipLogLevel: 'verbose' | 'debug' | 'log' | false;
   readonly operations: boolean;
   readonly historyLength: number;
@@ -197,6 +207,7 @@ export const OPTION_NAMES: SettingNames = {
   waitForReplicas: 'waitForReplicas',
   logger: 'logger',
   onEvent: 'onEvent',
+  openTelemetry: 'openTelemetry',
   skipLogLevel: 'skipLogLevel',
   operations: 'operations',
   historyLength: 'historyLength',
@@ -254,6 +265,7 @@ export function resolveLockOptions(
     stateRetentionMs: check('stateRetentionMs', expectations.positiveInteger) ?? DEFAULT_LOCK_OPTIONS.stateRetentionMs,
     logger: resolveLogger(options.logger, names.logger),
     onEvent: check('onEvent', expectations.listener),
+    openTelemetry: resolveOpenTelemetry(options.openTelemetry, names.openTelemetry),
     skipLogLevel: check('skipLogLevel', expectations.skipLogLevel) ?? DEFAULT_LOCK_OPTIONS.skipLogLevel,
     operations: check('operations', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.operations,
     historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
@@ -282,4 +294,13 @@ function resolveLogger(logger: unknown, setting: string): LockLogger {
     return candidate as LockLogger;
   }
   throw new DistributedLockConfigError(setting, logger, 'false or an object with warn() and error() methods');
+}
+
+/** `true` (the global providers), the providers to use, or undefined when off. */
+function resolveOpenTelemetry(value: unknown, setting: string): true | OpenTelemetryOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true || (value !== null && typeof value === 'object' && !Array.isArray(value))) {
+    return value as true | OpenTelemetryOptions;
+  }
+  throw new DistributedLockConfigError(setting, value, 'true, false or { meterProvider?, tracerProvider? }');
 }

@@ -18,12 +18,10 @@ import { type DistributedLockOptions, LockEngine, type LockLogger } from '../../
 import {
   createLockTelemetry,
   LOCK_ATTRIBUTES as A,
-  type LockTelemetry,
   type OpenTelemetryOptions,
   TELEMETRY_SCOPE,
 } from '../../src/core/telemetry/open-telemetry';
-import type { RunTracer } from '../../src/core/telemetry/run-tracer';
-import { freePort, startTestRedis, type TestRedis } from '../support/redis-server';
+import { CAN_CONTROL_REDIS, freePort, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,21 +31,14 @@ const KEY = 'reports:nightly';
 describe('OpenTelemetry metrics and spans of guarded runs', () => {
   let redis: TestRedis;
   const engines: LockEngine[] = [];
-  const telemetries: LockTelemetry[] = [];
   const logger = { warn: jest.fn(), error: jest.fn() } satisfies LockLogger;
 
-  /**
-   * An engine reporting through createLockTelemetry, wired as the engine will wire its
-   * `openTelemetry` option: the listener subscribed, the tracer around each guarded run.
-   */
-  const instrumented = (providers: OpenTelemetryOptions, options: DistributedLockOptions = {}): LockEngine => {
-    const engine = new LockEngine({ url: redis.url, logger: false, ...options });
-    const internals = engine as unknown as { locks: { heldCount(): number }; tracer: RunTracer | undefined };
-    const telemetry = createLockTelemetry(providers, { heldLocks: () => internals.locks.heldCount(), logger });
-    engine.onEvent(telemetry.listener);
-    internals.tracer = telemetry.tracer;
+  const instrumented = (
+    openTelemetry: true | OpenTelemetryOptions,
+    options: DistributedLockOptions = {},
+  ): LockEngine => {
+    const engine = new LockEngine({ url: redis.url, logger: false, openTelemetry, ...options });
     engines.push(engine);
-    telemetries.push(telemetry);
     return engine;
   };
 
@@ -55,7 +46,6 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
     redis = await startTestRedis();
   });
   afterEach(async () => {
-    telemetries.splice(0).forEach((telemetry) => telemetry.close());
     await Promise.all(engines.splice(0).map((engine) => engine.close()));
     logger.warn.mockClear();
     logger.error.mockClear();
@@ -206,7 +196,7 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       await b.releaseLock('held:3');
       expect(valuesOf((await collect()).get('distributed_lock.held'))).toEqual([{ attributes: {}, value: 1 }]);
 
-      telemetries.forEach((telemetry) => telemetry.close()); // what closing the engines does
+      await Promise.all([a.close(), b.close()]);
       expect(valuesOf((await collect()).get('distributed_lock.held'))).toEqual([{ attributes: {}, value: 0 }]);
     });
 
@@ -264,6 +254,32 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       expect(traced.result?.spanContext().spanId).toBe(run.spanContext().spanId);
     });
 
+    (CAN_CONTROL_REDIS ? it : it.skip)(
+      "parents a run under its caller's span when Redis missed the deadline",
+      async () => {
+        const locks = instrumented({ tracerProvider }, { acquireTimeoutMs: 300 });
+        await locks.waitUntilConnected();
+        redis.pause(); // connected, silent: both acquisitions end at the deadline, on one timer
+        try {
+          const call = (job: string, afterMs: number) =>
+            sleep(afterMs).then(() =>
+              tracer.startActiveSpan(job, async (caller) => {
+                await locks.runJob(job, job, 10_000, () => 'ran without a lock');
+                caller.end();
+              }),
+            );
+          await Promise.all([call('first', 0), call('second', 50)]);
+        } finally {
+          redis.resume();
+        }
+        for (const job of ['first', 'second']) {
+          const run = spanNamed(`lock.run ${job}`);
+          expect(run.attributes[A.withoutRedis]).toBe(true);
+          expect(run.parentSpanContext?.spanId).toBe(spanNamed(job).spanContext().spanId);
+        }
+      },
+    );
+
     it('marks the span of a run that threw as an error and records the exception, thrown at once or later', async () => {
       const locks = instrumented({ tracerProvider });
       const later = new TypeError('bad row');
@@ -296,7 +312,7 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       metrics.setGlobalMeterProvider(meterProvider);
       trace.setGlobalTracerProvider(tracerProvider);
       try {
-        const locks = instrumented({});
+        const locks = instrumented(true);
         await locks.runJob(JOB, KEY, 10_000, () => 'ran');
         expect(valuesOf((await collect()).get('distributed_lock.runs'))).toHaveLength(1);
         spanNamed(`lock.run ${JOB}`);
@@ -304,6 +320,12 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
         metrics.disable();
         trace.disable();
       }
+    });
+
+    it('refuses an openTelemetry option that is not true, false or providers', () => {
+      expect(() => new LockEngine({ url: redis.url, openTelemetry: 'yes' as never })).toThrow(
+        'openTelemetry must be true, false or { meterProvider?, tracerProvider? }, got "yes".',
+      );
     });
 
     it('refuses a provider that is not one, naming the option', () => {

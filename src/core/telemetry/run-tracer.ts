@@ -14,5 +14,10 @@ export interface TracedRun<T> {
  * context while the run executes. Only set when tracing is on: the plain path calls nothing.
  */
 export interface RunTracer {
-  trace<T>(lock: LockHandle, run: () => T): TracedRun<T>;
+  /**
+   * Called when a guarded call starts, before its lock is asked for; `trace` gets it as `parent`.
+   * A lock decided at Redis's deadline comes back in the deadline timer's async context, not the caller's.
+   */
+  capture(): unknown;
+  trace<T>(lock: LockHandle, run: () => T, parent: unknown): TracedRun<T>;
 }
