@@ -17,6 +17,7 @@ import { runWithLock } from './lock-context';
 import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
+import { FleetInspector, type OverdueJob } from './fleet/fleet-inspector';
 import {
   type JobDeclaration,
   type JobRecord,
@@ -76,6 +77,7 @@ export class LockEngine {
   private readonly drainer = new RunDrain();
   private readonly locks: LockAcquirer;
   private readonly events: LockEvents;
+  private inspector: FleetInspector | undefined;
   /** Wraps each guarded run (OpenTelemetry spans); unset unless tracing is on. */
   private readonly tracer: RunTracer | undefined;
   /** Metrics and spans through OpenTelemetry, when `openTelemetry` is on. */
@@ -130,6 +132,31 @@ export class LockEngine {
       throw new DistributedLockError(`There is no single Redis client to hand out: locks live in ${this.store.label}.`);
     }
     return this.store.handOutClient();
+  }
+
+  /**
+   * What the fleet keeps in Redis, to read and steer from code as the CLI does: the jobs declared
+   * (`jobs()`), the locks held and their holders (`locks()`), a job's recent runs (`runs(job)`),
+   * the occurrences that ran nowhere (`missed`, `overdue`), `release(name)` by force, and
+   * `pause(job, by)` / `resume(job)` fleet-wide. It uses the engine's connection (a single Redis,
+   * Sentinel or Cluster; a quorum has none) and, unlike a lock decision, waits as long as Redis takes.
+   *
+   * @example
+   * await lockService.fleet.pause('ReportJobs.nightly', 'ops: database maintenance');
+   */
+  get fleet(): FleetInspector {
+    if (!(this.store instanceof RedisStore)) {
+      throw new DistributedLockError(
+        `The operations tools need a single Redis or Cluster: locks live in ${this.store.label}.`,
+      );
+    }
+    const { keyPrefix, historyRetentionMs } = this.options;
+    return (this.inspector ??= new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs }));
+  }
+
+  /** The `@Cron` jobs whose latest occurrence `graceMs` old ran nowhere (see `fleet.overdue`): what a health check reports. */
+  overdueJobs(options: { graceMs: number }): Promise<OverdueJob[]> {
+    return this.fleet.overdue(options);
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */

@@ -126,7 +126,7 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
    */
   openTelemetry?: boolean | OpenTelemetryOptions;
   /**
-   * What operators see and steer (the CLI, `listLocks`, `recentRuns`, `pauseJob`…): each replica
+   * What operators see and steer (the CLI, the engine's `fleet`): each replica
    * declares its guarded jobs at startup, each guarded run is recorded with its lock's release, and
    * each job acquisition reads the job's pause flag inside the same script. `false` turns all three
    * off: a job without schedule or fencing is then a plain `SET NX`. @default true

@@ -27,6 +27,7 @@ export interface JobRecord {
   readonly ttlMs: number;
   /** The `@Cron` expression, or an ISO date for a one-off `@Cron(date)`; null for other jobs. */
   readonly cron: string | null;
+  /** The zone the schedule is read in: the code's, else the declaring replica's own; null with `utcOffset`. */
   readonly timeZone: string | null;
   readonly utcOffset: number | null;
   /** The replica that wrote this record last, and when (ms since the epoch). */
@@ -64,7 +65,7 @@ export function runRecordFields(run: RunRecord): string[] {
     'job', run.job,
     'replica', run.replica,
     'tick', run.tick === undefined ? '' : String(run.tick),
-    'startedAt', String(run.startedAt),
+    'startedAt', String(Math.round(run.startedAt)),
     'durationMs', String(Math.round(run.durationMs)),
     'outcome', run.outcome,
     'error', run.error === undefined ? '' : run.error.slice(0, 500),

@@ -1,0 +1,85 @@
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { Cron, CronExpression } from '@nestjs/schedule';
+import { DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
+import { createReplica } from '../support/create-replica';
+import { startTestRedis, type TestRedis } from '../support/redis-server';
+
+@Injectable()
+class LedgerJobs {
+  runs = 0;
+
+  @Cron(CronExpression.EVERY_MINUTE)
+  @DistributedLock('ledger', 30_000)
+  reconcile(): void {
+    this.runs++;
+  }
+}
+
+// Two replicas; an operator steers them through one replica's DistributedLockService.
+describe('seeing and steering the fleet from DistributedLockService', () => {
+  let redis: TestRedis;
+  let replicas: INestApplicationContext[];
+  const events: LockEvent[] = [];
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    replicas = await Promise.all(
+      ['pod-a', 'pod-b'].map((replicaName) =>
+        createReplica(
+          [
+            DistributedLockModule.forRoot({
+              url: redis.url,
+              replicaName,
+              logger: false,
+              onEvent: (event) => events.push(event),
+            }),
+          ],
+          [LedgerJobs],
+        ),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(replicas.map((app) => app.close()));
+    await redis.dispose();
+  });
+  const [a, b] = [0, 1].map((i) => () => replicas[i].get(LedgerJobs));
+  const operator = () => replicas[0].get(DistributedLockService).fleet;
+
+  it('lists the jobs the replicas declared', async () => {
+    expect(await operator().jobs()).toEqual([
+      expect.objectContaining({
+        name: 'LedgerJobs.reconcile',
+        record: expect.objectContaining({ key: 'ledger', cron: CronExpression.EVERY_MINUTE }),
+        pause: undefined,
+      }),
+    ]);
+  });
+
+  it('pauses a job on every replica, with its own skip reason, and resumes it', async () => {
+    expect(await operator().pause('LedgerJobs.reconcile', 'ops')).toBe(true);
+    await Promise.all([a().reconcile(), b().reconcile()]);
+    expect(a().runs + b().runs).toBe(0);
+    expect(
+      events.filter((event) => event.type === 'skipped').map((event) => event.type === 'skipped' && event.reason),
+    ).toEqual(['paused', 'paused']);
+    expect((await operator().jobs())[0].pause).toEqual({ by: 'ops', at: expect.any(Number) });
+    expect(await operator().resume('LedgerJobs.reconcile')).toBe(true);
+    await b().reconcile();
+    expect(b().runs).toBe(1);
+  });
+
+  it('reads which replica ran a job, and its outcome', async () => {
+    const [latest] = await operator().runs('LedgerJobs.reconcile', { limit: 1 });
+    expect(latest).toMatchObject({ job: 'LedgerJobs.reconcile', replica: 'pod-b', outcome: 'ok' });
+  });
+
+  it('shows who holds a lock, and releases it by force', async () => {
+    await replicas[1].get(DistributedLockService).acquireLock('stuck', 60_000);
+    const held = (await operator().locks()).find((lock) => lock.name === 'stuck');
+    expect(held).toMatchObject({ replica: 'pod-b', ttlLeftMs: expect.any(Number) });
+    expect(held!.ttlLeftMs!).toBeGreaterThan(50_000);
+    expect(await operator().release('stuck')).toBe(true);
+    await expect(replicas[0].get(DistributedLockService).acquireLock('stuck', 60_000)).resolves.toBe(true);
+  });
+});
