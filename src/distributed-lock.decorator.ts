@@ -163,14 +163,9 @@ function declarationOf(name: string, key: string | LockKeyFactory, ttlMs: number
         : typeof cronTime === 'string'
           ? cronTime
           : new Date(cronTime instanceof Date ? cronTime.getTime() : cronTime.toMillis()).toISOString(),
-    // A schedule without a zone is read in this process's zone: record which, for readers elsewhere.
-    timeZone: cron?.timeZone ?? (cronTime !== undefined && cron?.utcOffset === undefined ? processTimeZone() : null),
+    timeZone: cron?.timeZone ?? null,
     utcOffset: cron?.utcOffset === undefined ? null : Number(cron.utcOffset),
   };
-}
-
-function processTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
 function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startLocalRedis } from './local-redis';
 import { parseReplicaMessage, type ReadyMessage, type RunMessage } from './replica-messages';
@@ -71,20 +71,52 @@ async function main(): Promise<void> {
     console.error(outcome === 'interrupted' ? '\nInterrupted.' : `\nDemo failed: ${(error as Error).message}`);
   }
   stopping = true;
-  await shutdown();
+  await stopReplicas();
 
   if (!tally || (settledUntil <= tally.firstTick && tally.latestRunTick() === undefined)) {
+    await stopServers();
     process.exit(outcome === 'interrupted' ? 130 : 1);
   }
   // When stopped early, also count the ticks up to the latest one that ran, though not yet settled.
   const summary = tally.summarize(Math.max(settledUntil, (tally.latestRunTick() ?? 0) + 1000));
   printSummary(summary, outcome === 'completed' ? '' : `, ${outcome}`);
+  if (outcome === 'completed') await printFleet();
+  await stopServers();
   if (outcome !== 'completed') process.exit(outcome === 'interrupted' ? 130 : 1);
   process.exit(summary.duplicates > 0 ? 1 : 0);
 }
 
+/** What the operators' CLI says of the fleet now: `status`, then each job's last runs. */
+async function printFleet(): Promise<void> {
+  const status = await cli(['status', '--json']);
+  const jobs = (JSON.parse(status) as { jobs: { name: string }[] }).jobs.map((job) => job.name);
+  console.log(`\n$ npx dpa-distributed-lock-cron status\n${await cli(['status'])}`);
+  for (const job of jobs) {
+    console.log(
+      `$ npx dpa-distributed-lock-cron history ${job} --limit 5\n${await cli(['history', job, '--limit', '5'])}`,
+    );
+  }
+}
+
+/** Runs the package's CLI against the demo's Redis; rejects with its stderr when it fails. */
+function cli(args: string[]): Promise<string> {
+  const main = join(dirname(require.resolve('dpa-distributed-lock-cron/package.json')), 'dist', 'cli', 'main.js');
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [main, ...args],
+      { env: { ...process.env, ...redisEnv }, timeout: 15_000 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`the CLI failed (${args.join(' ')}): ${stderr || error.message}`)) : resolve(stdout),
+    );
+  });
+}
+
+/** The Redis variables the replicas (and the CLI) are given. */
+let redisEnv: NodeJS.ProcessEnv = {};
+
 async function run(seconds: number, app: AppName): Promise<void> {
-  const redisEnv = await prepareRedis();
+  redisEnv = await prepareRedis();
   const replicas = Array.from({ length: REPLICA_COUNT }, (_, i) =>
     startReplica(`replica-${i + 1}`, APPS[app].script, redisEnv),
   );
@@ -131,7 +163,8 @@ async function prepareRedis(): Promise<NodeJS.ProcessEnv> {
 
 function startReplica(name: string, script: string, redisEnv: NodeJS.ProcessEnv): Replica {
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, ...redisEnv, REPLICA_NAME: name },
+    // The replica's name is also its name in the fleet's records (lock holders, run history).
+    env: { ...process.env, ...redisEnv, REPLICA_NAME: name, DISTRIBUTED_LOCK_REPLICA_NAME: name },
     // stdin stays open: the replica exits when it closes. Its own process group: Ctrl-C reaches
     // the launcher only, which then stops every replica by PID.
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -204,13 +237,14 @@ Summary (${REPLICA_COUNT} replicas, ${summary.ticks} one-second ticks${note})
   else if (summary.missed === 0) console.log('\nEach tick ran on exactly one replica.');
 }
 
-/** Stops the replicas first (they release their locks), then the redis-server this launcher started. */
-async function shutdown(): Promise<void> {
-  const replicas = started.filter(({ name }) => name !== 'redis-server');
-  const servers = started.filter(({ name }) => name === 'redis-server');
-  await Promise.all(replicas.map(({ process: child }) => stop(child)));
-  await Promise.all(servers.map(({ process: child }) => stop(child)));
-  const pids = [...replicas, ...servers].map(({ name, process: child }) => `${name} ${child.pid}`).join(', ');
+/** Stops the replicas (they release their locks); the redis-server goes last, after the CLI has read it. */
+async function stopReplicas(): Promise<void> {
+  await Promise.all(started.filter(({ name }) => name !== 'redis-server').map(({ process: child }) => stop(child)));
+}
+
+async function stopServers(): Promise<void> {
+  await Promise.all(started.filter(({ name }) => name === 'redis-server').map(({ process: child }) => stop(child)));
+  const pids = started.map(({ name, process: child }) => `${name} ${child.pid}`).join(', ');
   if (pids) console.log(`Stopped ${pids}.`);
 }
 

@@ -4,6 +4,7 @@ import { cronTick, LockEngine, lockOptionsFromEnvironment } from 'dpa-distribute
 import { replicaName, report, runDemoJob } from '../cron-replicas/replica-messages';
 
 const EVERY_SECOND = '* * * * * *';
+const JOB = { name: 'fastify.everySecond', key: 'fastify:every-second', ttlMs: 5000 };
 
 /**
  * One replica of a Fastify app that schedules a job every second with node-cron and guards it with
@@ -20,8 +21,11 @@ async function main(): Promise<void> {
     const startedAt = Date.now();
     // cronTick() names the scheduled occurrence, so replicas that fire it at different moments agree.
     const tick = cronTick(EVERY_SECOND, { now: startedAt });
-    await locks.withLock('fastify:every-second', 5000, () => runDemoJob(startedAt), { tick });
+    // runJob records the run under the job's name, for the CLI's `status` and `history`.
+    await locks.runJob(JOB.name, JOB.key, JOB.ttlMs, () => runDemoJob(startedAt), { tick });
   });
+  // What the operations tools show for this job (decorated Nest methods are declared by themselves).
+  await locks.declareJobs([{ ...JOB, cron: EVERY_SECOND, timeZone: null, utcOffset: null }]);
 
   let closing = false;
   const close = async (): Promise<void> => {

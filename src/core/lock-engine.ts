@@ -305,7 +305,8 @@ export class LockEngine {
 
   /**
    * Records, in Redis, the guarded jobs this replica runs (name, lock name, TTL, schedule), for
-   * the operations tools (`status`, `missed`, `pause`). `DistributedLockService` declares every
+   * the operations tools (`status`, `missed`, `pause`); a schedule given without a zone is recorded
+   * with this process's zone, the one it is read in. `DistributedLockService` declares every
    * `@DistributedLock` method at startup; call it for jobs run with `runJob`. Does nothing when
    * `operations` is off; never rejects (a Redis that is down simply misses the declaration).
    *
@@ -318,8 +319,11 @@ export class LockEngine {
     const { operations, replicaName, keyPrefix } = this.options;
     if (!operations || jobs.length === 0) return Promise.resolve();
     const declaredAt = Date.now();
+    // A schedule without a zone is read in this process's zone: record which, for readers elsewhere.
+    const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     const fields = jobs.flatMap(({ name, ...job }) => {
-      const record: JobRecord = { ...job, declaredBy: replicaName, declaredAt };
+      const timeZone = job.timeZone ?? (job.cron !== null && job.utcOffset === null ? localZone : null);
+      const record: JobRecord = { ...job, timeZone, declaredBy: replicaName, declaredAt };
       return [name, JSON.stringify(record)];
     });
     return this.store.declare(jobsKey(keyPrefix), fields);

@@ -67,6 +67,18 @@ describe('operations records on a real Redis', () => {
     expect(JSON.parse(jobs['BillingJobs.sweep'])).toMatchObject({ key: 'sweep', cron: null });
   });
 
+  it("records a schedule declared without a zone with this process's zone, the one it is read in", async () => {
+    const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'zone:' });
+    await locks.declareJobs([
+      { name: 'Local.job', key: 'local', ttlMs: 1_000, cron: '0 * * * *', timeZone: null, utcOffset: null },
+      { name: 'Offset.job', key: 'offset', ttlMs: 1_000, cron: '0 * * * *', timeZone: null, utcOffset: 120 },
+    ]);
+    await locks.close();
+    const jobs = await redis.client().hgetall('zone:jobs');
+    expect(JSON.parse(jobs['Local.job']).timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(JSON.parse(jobs['Offset.job'])).toMatchObject({ timeZone: null, utcOffset: 120 });
+  });
+
   it('records each run with its release, in the same script call: replica, occurrence, outcome', async () => {
     const jobs = (await boot({ keyPrefix: 'history:' })).get(BillingJobs);
     const commands = await recordCommands(redis.url, 'history:lock:{billing}', async () => {
