@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Consumer smoke tests: packs the library, installs the tarball into a fresh NestJS 10 (CommonJS),
 // 11 (CommonJS) and 12 (ESM) app, compiles each with TypeScript and runs it with plain `node`
-// against a redis-server of its own. See smoke/README.md.
+// against a redis-server of its own; and into a fresh Nest 11 app whose own Jest (ts-jest) runs its
+// tests, the README's testing example among them. See smoke/README.md.
 //
-//   node smoke/run.mjs                  all majors
-//   node smoke/run.mjs --only 12        one major (or --only 10,12)
+//   node smoke/run.mjs                  all apps
+//   node smoke/run.mjs --only 12        one app (or --only 10,12, --only 11-jest)
 //   node smoke/run.mjs --ioredis 6      install that ioredis version instead of the template's
 //   node smoke/run.mjs --legacy-peer-deps  passed to npm install (e.g. to try a peer outside our range)
 import { spawn } from 'node:child_process';
@@ -17,7 +18,44 @@ const SMOKE_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_DIR = dirname(SMOKE_DIR);
 const WORK_DIR = join(SMOKE_DIR, '.work');
 const APPS_DIR = join(SMOKE_DIR, 'apps');
-const MAJORS = ['10', '11', '12'];
+/** The apps, by the name `--only` takes: `node` apps run `dist/main.js`, `jest` apps run their own Jest. */
+const APPS = {
+  10: { kind: 'node' },
+  11: { kind: 'node' },
+  12: { kind: 'node' },
+  '11-jest': { kind: 'jest' },
+};
+/**
+ * What the Jest app installs, each with its own `npm install` as a user types it: npm picks every
+ * version, except what the README's "Compatibility and build" tells a Jest user on Node 20 to pin
+ * (`@nestjs/schedule` 6 or lower, `@nestjs/config` 4 or lower, TypeScript below 7 for ts-jest).
+ */
+const JEST_APP_INSTALLS = {
+  dependencies: [
+    '@nestjs/common@11',
+    '@nestjs/core@11',
+    '@nestjs/testing@11',
+    '@nestjs/schedule@6',
+    '@nestjs/config@4',
+    'reflect-metadata',
+    'rxjs',
+    'ioredis',
+  ],
+  devDependencies: ['jest', 'ts-jest', '@types/jest', 'typescript@<7', '@types/node'],
+};
+/** The README's files that the Jest app runs as written (`// <file>` on a block's first line). */
+const README_TEST_FILES = ['my.service.ts', 'my.service.spec.ts'];
+/** The spec files the Jest app must run: its own, and the README's. */
+const JEST_APP_SPECS = [
+  'cron-with-testing-module.spec.ts',
+  'real-redis-fake-timers.spec.ts',
+  ...README_TEST_FILES.filter((file) => file.endsWith('.spec.ts')),
+];
+/** What Jest prints when something kept the process alive after the run; either fails the app. */
+const JEST_EXIT_WARNINGS = [
+  'did not exit one second after the test run',
+  'A worker process has failed to exit gracefully',
+];
 const NPM_FLAGS = ['--no-audit', '--no-fund', '--prefer-offline'];
 const REPORTED_PACKAGES = [
   'dpa-distributed-lock-cron',
@@ -30,6 +68,7 @@ const REPORTED_PACKAGES = [
   'rxjs',
   'typescript',
 ];
+const REPORTED_JEST_PACKAGES = ['@nestjs/testing', 'jest', 'ts-jest', '@types/jest', '@types/node'];
 const LIMITS = {
   build: 180_000,
   pack: 120_000,
@@ -37,6 +76,8 @@ const LIMITS = {
   compile: 180_000,
   app: 60_000,
   exitAfterResult: 10_000,
+  jest: 300_000,
+  jestExitAfterResult: 15_000,
 };
 
 /** Children still running (redis-server, npm, the apps), killed by PID however this script ends. */
@@ -61,18 +102,19 @@ function killChildren() {
 }
 
 function parseArguments(argv) {
-  const options = { majors: MAJORS, ioredis: undefined, legacyPeerDeps: false };
+  const options = { apps: Object.keys(APPS), ioredis: undefined, legacyPeerDeps: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
     if (flag === '--only') {
-      options.majors =
+      // `12` or `nest12`, `11-jest` or `nest11-jest`
+      options.apps =
         value()
           ?.split(',')
-          .map((major) => major.trim()) ?? [];
-      const unknown = options.majors.filter((major) => !MAJORS.includes(major));
-      if (options.majors.length === 0 || unknown.length > 0) {
-        usage(`--only takes ${MAJORS.join(', ')} (comma-separated), got ${JSON.stringify(options.majors)}`);
+          .map((app) => app.trim().replace(/^nest/, '')) ?? [];
+      const unknown = options.apps.filter((app) => !Object.hasOwn(APPS, app));
+      if (options.apps.length === 0 || unknown.length > 0) {
+        usage(`--only takes ${Object.keys(APPS).join(', ')} (comma-separated), got ${JSON.stringify(options.apps)}`);
       }
     } else if (flag === '--ioredis') {
       options.ioredis = value();
@@ -88,13 +130,16 @@ function parseArguments(argv) {
 
 function usage(problem) {
   console.error(
-    `${problem}\nUsage: node smoke/run.mjs [--only 10|11|12[,…]] [--ioredis <version>] [--legacy-peer-deps]`,
+    `${problem}\nUsage: node smoke/run.mjs [--only 10|11|12|11-jest[,…]] [--ioredis <version>] [--legacy-peer-deps]`,
   );
   process.exit(2);
 }
 
-/** Runs a command to completion, capturing its output; rejects never, `timedOut` says if it was killed. */
-function run(command, args, { cwd, env = process.env, timeoutMs, onStdout } = {}) {
+/**
+ * Runs a command to completion, capturing its output; rejects never, `timedOut` says if it was killed.
+ * `onOutput(stdout, stderr, child)` is called on every chunk of either stream.
+ */
+function run(command, args, { cwd, env = process.env, timeoutMs, onOutput } = {}) {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -108,9 +153,12 @@ function run(command, args, { cwd, env = process.env, timeoutMs, onStdout } = {}
     }, timeoutMs);
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
-      onStdout?.(stdout, child);
+      onOutput?.(stdout, stderr, child);
     });
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      onOutput?.(stdout, stderr, child);
+    });
     child.once('error', (error) => (stderr += `\n${error.message}`));
     child.once('close', (code, signal) => {
       clearTimeout(timer);
@@ -121,11 +169,11 @@ function run(command, args, { cwd, env = process.env, timeoutMs, onStdout } = {}
 }
 
 class StepError extends Error {
-  constructor(step, outcome, detail) {
+  constructor(step, outcome, detail, lines = 40) {
     const output = `${outcome.stdout}\n${outcome.stderr}`
       .split('\n')
       .filter((line) => line.trim() && !line.startsWith('npm warn Unknown user config'))
-      .slice(-40)
+      .slice(-lines)
       .join('\n');
     const how = outcome.timedOut ? 'timed out' : `exited with ${outcome.code ?? outcome.signal}`;
     super(`${step} ${how}${detail ? ` (${detail})` : ''}\n${output}`);
@@ -218,9 +266,9 @@ function appEnvironment(redisPort) {
   return { ...env, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redisPort) };
 }
 
-function installedVersions(appDir) {
+function installedVersions(appDir, names = REPORTED_PACKAGES) {
   return Object.fromEntries(
-    REPORTED_PACKAGES.map((name) => {
+    names.map((name) => {
       const manifest = join(appDir, 'node_modules', name, 'package.json');
       return [name, existsSync(manifest) ? JSON.parse(readFileSync(manifest, 'utf8')).version : 'missing'];
     }),
@@ -228,7 +276,7 @@ function installedVersions(appDir) {
 }
 
 /** Creates, installs, compiles and runs the app of one major; throws with the failing step's output. */
-async function smokeTest(major, tarball, options, report) {
+async function smokeNodeApp(major, tarball, options, report) {
   const appDir = join(WORK_DIR, `nest${major}`);
   rmSync(appDir, { recursive: true, force: true });
   cpSync(join(APPS_DIR, 'shared'), appDir, { recursive: true });
@@ -260,7 +308,7 @@ async function smokeTest(major, tarball, options, report) {
       cwd: appDir,
       env: appEnvironment(redis.port),
       timeoutMs: LIMITS.app,
-      onStdout: (stdout, child) => {
+      onOutput: (stdout, _stderr, child) => {
         if (resultSeenAt !== undefined || !stdout.includes('SMOKE_RESULT ')) return;
         resultSeenAt = Date.now();
         // The apps are closed once the result is printed: an open handle would keep the process alive.
@@ -285,6 +333,125 @@ async function smokeTest(major, tarball, options, report) {
   }
 }
 
+/**
+ * The README's ```ts blocks whose first line names one of `files` (`// my.service.spec.ts`, the
+ * convention of scripts/check-readme.mjs), by file name, each exactly as written.
+ */
+function readmeFiles(files) {
+  const lines = readFileSync(join(REPO_DIR, 'README.md'), 'utf8').split('\n');
+  const found = new Map();
+  for (let i = 0; i < lines.length; i++) {
+    const fence = /^(\s*)```(?:ts|typescript)\s*$/.exec(lines[i]);
+    if (!fence) continue;
+    const body = [];
+    for (i++; i < lines.length && lines[i].trim() !== '```'; i++) body.push(lines[i].slice(fence[1].length));
+    const file = /^\/\/\s*(\S+\.ts)\s*$/.exec(body[0] ?? '')?.[1];
+    if (!file || !files.includes(file)) continue;
+    if (found.has(file)) throw new Error(`README.md has two ts blocks named // ${file}`);
+    found.set(file, `${body.join('\n')}\n`);
+  }
+  const missing = files.filter((file) => !found.has(file));
+  if (missing.length > 0) throw new Error(`README.md has no ts block whose first line is // ${missing.join(', // ')}`);
+  return found;
+}
+
+/** Passed and failed tests per spec file, from Jest's `--json` output. */
+function jestSummary(results) {
+  const suites = Object.fromEntries(
+    results.testResults.map((suite) => {
+      const count = (status) => suite.assertionResults.filter((test) => test.status === status).length;
+      const file = suite.name.split('/').pop();
+      return [file, suite.status === 'passed' ? `${count('passed')} passed` : `FAILED (${count('failed')} failed)`];
+    }),
+  );
+  return { tests: `${results.numPassedTests}/${results.numTotalTests} passed`, suites };
+}
+
+/**
+ * Creates a fresh Nest 11 app, installs what its Jest tests need as a user would (one `npm install`
+ * for the dependencies, one for the dev dependencies, npm picking the versions), adds the README's
+ * testing example and runs the app's own Jest, without --forceExit, against a redis-server of its own.
+ */
+async function smokeJestApp(name, tarball, options, report) {
+  const appDir = join(WORK_DIR, `nest${name}`);
+  rmSync(appDir, { recursive: true, force: true });
+  cpSync(join(APPS_DIR, `nest${name}`), appDir, { recursive: true });
+  for (const [file, source] of readmeFiles(README_TEST_FILES)) writeFileSync(join(appDir, 'src', file), source);
+
+  const npmFlags = options.legacyPeerDeps ? [...NPM_FLAGS, '--legacy-peer-deps'] : NPM_FLAGS;
+  const dependencies = JEST_APP_INSTALLS.dependencies.map((spec) =>
+    spec === 'ioredis' && options.ioredis ? `ioredis@${options.ioredis}` : spec,
+  );
+  const installs = [
+    ['npm install', ['install', ...npmFlags, `../${tarball.split('/').pop()}`, ...dependencies]],
+    ['npm install -D', ['install', ...npmFlags, '-D', ...JEST_APP_INSTALLS.devDependencies]],
+  ];
+  report.timings.install = 0;
+  for (const [stepName, args] of installs) {
+    report.timings.install += (await step(stepName, 'npm', args, { cwd: appDir, timeoutMs: LIMITS.install })).ms;
+  }
+  report.versions = installedVersions(appDir, [...REPORTED_PACKAGES, ...REPORTED_JEST_PACKAGES]);
+
+  // What the tests type-check against; ts-jest reports the same diagnostics, test by test.
+  const compile = await step(
+    'tsc --noEmit',
+    join(appDir, 'node_modules', '.bin', 'tsc'),
+    ['--noEmit', '-p', 'tsconfig.json'],
+    {
+      cwd: appDir,
+      timeoutMs: LIMITS.compile,
+    },
+  );
+  report.timings.compile = compile.ms;
+
+  const redis = await startRedis();
+  try {
+    let resultSeenAt;
+    const resultsFile = join(appDir, 'jest-results.json');
+    const jest = await run(
+      'node',
+      [join('node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--json', `--outputFile=${resultsFile}`],
+      {
+        cwd: appDir,
+        env: { ...appEnvironment(redis.port), REDIS_URL: `redis://127.0.0.1:${redis.port}` },
+        timeoutMs: LIMITS.jest,
+        onOutput: (_stdout, stderr, child) => {
+          if (resultSeenAt !== undefined || !/^Ran all test suites/m.test(stderr)) return;
+          resultSeenAt = Date.now();
+          // Jest has printed its summary: whatever the tests left open (a socket, a timer) keeps it alive.
+          setTimeout(() => {
+            if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+          }, LIMITS.jestExitAfterResult).unref();
+        },
+      },
+    );
+    report.timings.run = jest.ms;
+    const outputFile = join(appDir, 'jest-output.txt');
+    writeFileSync(outputFile, `${jest.stdout}\n${jest.stderr}`);
+    // Every problem at once: a failed test does not hide a process that then stays alive.
+    const problems = [];
+    const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : undefined;
+    if (results) {
+      report.result = jestSummary(results);
+      const ran = results.testResults.map((suite) => suite.name.split('/').pop());
+      const notRun = JEST_APP_SPECS.filter((file) => !ran.includes(file));
+      if (notRun.length > 0) problems.push(`did not run ${notRun.join(', ')}`);
+      if (!results.success) problems.push('tests failed');
+    } else {
+      problems.push('wrote no results');
+    }
+    if (resultSeenAt !== undefined && jest.signal === 'SIGKILL') {
+      problems.push(`did not exit by itself within ${LIMITS.jestExitAfterResult / 1000} s of printing its results`);
+    }
+    for (const warning of JEST_EXIT_WARNINGS) if (jest.stderr.includes(warning)) problems.push(`warned "${warning}"`);
+    if (problems.length > 0 || jest.code !== 0) {
+      throw new StepError('jest', jest, [...problems, `full output in ${outputFile}`].join('; '), 150);
+    }
+  } finally {
+    redis.stop();
+  }
+}
+
 function seconds(ms) {
   return ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`;
 }
@@ -298,18 +465,19 @@ async function main() {
   console.log(`packed ${tarball.split('/').pop()} (${fileCount} files) in ${seconds(Date.now() - started)}`);
 
   const reports = [];
-  for (const major of options.majors) {
-    const report = { major, timings: {} };
+  for (const app of options.apps) {
+    const report = { app: `nest${app}`, timings: {} };
     reports.push(report);
-    const majorStarted = Date.now();
+    const appStarted = Date.now();
     try {
-      await smokeTest(major, tarball, options, report);
+      const smokeTest = APPS[app].kind === 'jest' ? smokeJestApp : smokeNodeApp;
+      await smokeTest(app, tarball, options, report);
       report.ok = true;
     } catch (error) {
       report.ok = false;
       report.error = error.message;
     }
-    report.timings.total = Date.now() - majorStarted;
+    report.timings.total = Date.now() - appStarted;
     const { install, compile, run: runMs, total } = report.timings;
     const versions = report.versions
       ? Object.entries(report.versions)
@@ -318,14 +486,14 @@ async function main() {
           .join(' ')
       : '';
     console.log(
-      `nest${major}: ${report.ok ? 'PASS' : 'FAIL'} in ${seconds(total)} ` +
+      `${report.app}: ${report.ok ? 'PASS' : 'FAIL'} in ${seconds(total)} ` +
         `(install ${seconds(install)}, tsc ${seconds(compile)}, run ${seconds(runMs)}) ${versions}`,
     );
     if (report.result) console.log(`  result: ${JSON.stringify(report.result)}`);
     if (report.stderr) console.log(`  stderr:\n${indent(report.stderr)}`);
     if (!report.ok) console.log(`  error: ${indent(report.error).trimStart()}`);
   }
-  const failed = reports.filter((report) => !report.ok).map((report) => `nest${report.major}`);
+  const failed = reports.filter((report) => !report.ok).map((report) => report.app);
   console.log(
     `${failed.length === 0 ? 'all passed' : `FAILED: ${failed.join(', ')}`} (${seconds(Date.now() - started)} in total)`,
   );
