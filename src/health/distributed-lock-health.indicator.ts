@@ -1,18 +1,36 @@
 import { Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { InvalidLockArgumentError } from '../core/errors';
+import { clearTimeout, setTimeout } from '../core/clock';
+import { DistributedLockError, InvalidLockArgumentError } from '../core/errors';
+import type { OverdueJob } from '../core/fleet/fleet-inspector';
+import { DEFAULT_LOCK_OPTIONS, type DistributedLockOptions } from '../core/lock-options';
 import type { ServerProbe } from '../core/lock-store';
+import { expectations } from '../core/validation';
+import { DISTRIBUTED_LOCK_OPTIONS } from '../distributed-lock.constants';
 import { DistributedLockService } from '../distributed-lock.service';
 
 /** What `DistributedLockHealthIndicator.isHealthy` checks, and how strictly. */
 export interface DistributedLockHealthOptions {
   /**
    * How far this replica's clock may be from Redis's `TIME`. A replica names each cron occurrence
-   * from its own clock: one ahead by X runs every occurrence X early, and a replica more than
+   * from its own clock: one ahead by X runs every occurrence it serves X early, and one more than
    * `tickAheadLimitMs` ahead has its scheduled runs refused. NTP keeps hosts within milliseconds;
    * a second means the clock is not synchronized. @default 1000
    */
   maxClockOffsetMs?: number;
+  /**
+   * Also down when a `@Cron` job's latest occurrence, `overdueGraceMs` old, ran on no replica (read
+   * from the jobs the fleet declares in Redis; not checked on a quorum, or with `operations: false`).
+   * @default true
+   */
+  checkOverdue?: boolean;
+  /**
+   * How old an occurrence no replica has served may get before its job counts as overdue. An
+   * occurrence counts as served when a run starts, so this only has to cover a late timer and the
+   * acquisition. @default 60000
+   */
+  overdueGraceMs?: number;
 }
 
 /** Reported in the health details of each Redis server that answered. */
@@ -24,22 +42,37 @@ export interface ServerHealth {
   readonly clockOffsetMs: number;
 }
 
+/** A `@Cron` job whose latest occurrence ran nowhere, as the health details report it. */
+export interface OverdueJobHealth {
+  readonly job: string;
+  /** The occurrence no replica ran, as an ISO date. */
+  readonly occurrence: string;
+  readonly lateMs: number;
+}
+
 /** The details of a `distributedLock` health result. */
-export interface DistributedLockHealthDetails extends Record<string, unknown> {
+export type DistributedLockHealthDetails = {
   /** Each Redis server (one, or each node of a quorum): its latency and clock offset, or why it did not answer. */
   readonly servers: (ServerHealth | { readonly server: string; readonly error: string })[];
   readonly maxClockOffsetMs: number;
+  /** The overdue jobs; absent when they were not checked, or could not be read. */
+  overdue?: OverdueJobHealth[];
   /** Why the check is down, in plain words; absent when up. */
   readonly message?: string;
-}
+};
 
 export const DEFAULT_MAX_CLOCK_OFFSET_MS = 1000;
+export const DEFAULT_OVERDUE_GRACE_MS = 60_000;
+
+/** What reading the overdue jobs came to: the jobs, why they could not be read, or nothing to read. */
+type OverdueRead = { readonly jobs: OverdueJob[] } | { readonly error: string } | undefined;
 
 /**
  * A `@nestjs/terminus` health indicator for the distributed locks: down when Redis does not answer
- * `TIME` within `acquireTimeoutMs` (for a quorum: fewer than a majority of its nodes), or when this
- * replica's clock is more than `maxClockOffsetMs` from Redis's. Add it to the providers of the
- * module that imports `TerminusModule`; it uses the app's `DistributedLockService`.
+ * `TIME` within `acquireTimeoutMs` (for a quorum: fewer than a majority of its nodes), when this
+ * replica's clock is more than `maxClockOffsetMs` from Redis's, or when a `@Cron` job is overdue.
+ * Add it to the providers of the module that imports `TerminusModule`; it uses the app's
+ * `DistributedLockService`.
  *
  * @example
  * @Get('health')
@@ -50,33 +83,102 @@ export const DEFAULT_MAX_CLOCK_OFFSET_MS = 1000;
  */
 @Injectable()
 export class DistributedLockHealthIndicator {
+  private settings: { readonly timeoutMs: number; readonly operations: boolean } | undefined;
+
   constructor(
     private readonly lockService: DistributedLockService,
     private readonly healthIndicatorService: HealthIndicatorService,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /**
-   * Asks each Redis server for its time and reports, under `key`, each one's latency and clock
-   * offset, and why the check is down when it is. Answers within `acquireTimeoutMs`; never rejects
-   * for an unreachable Redis (it reports it down).
+   * Asks each Redis server for its time, and the fleet's records for overdue jobs, and reports
+   * under `key` each server's latency and clock offset, the overdue jobs, and why the check is down
+   * when it is. Answers within `acquireTimeoutMs`; an unreachable Redis is reported, never thrown.
    */
   async isHealthy<const Key extends string = 'distributedLock'>(
     key: Key = 'distributedLock' as Key,
     options: DistributedLockHealthOptions = {},
   ): Promise<HealthIndicatorResult<Key, 'up' | 'down', DistributedLockHealthDetails>> {
-    const maxClockOffsetMs = options.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS;
+    const {
+      maxClockOffsetMs = DEFAULT_MAX_CLOCK_OFFSET_MS,
+      checkOverdue = true,
+      overdueGraceMs = DEFAULT_OVERDUE_GRACE_MS,
+    } = options;
     if (typeof maxClockOffsetMs !== 'number' || !(maxClockOffsetMs >= 0) || !Number.isFinite(maxClockOffsetMs)) {
       throw new InvalidLockArgumentError('maxClockOffsetMs', maxClockOffsetMs, 'a non-negative number of milliseconds');
     }
+    if (!expectations.boolean.test(checkOverdue)) {
+      throw new InvalidLockArgumentError('checkOverdue', checkOverdue, expectations.boolean.expected);
+    }
+    if (!expectations.nonNegativeMs.test(overdueGraceMs)) {
+      throw new InvalidLockArgumentError('overdueGraceMs', overdueGraceMs, expectations.nonNegativeMs.expected);
+    }
     const indicator = this.healthIndicatorService.check(key);
-    const probes = await this.lockService.probe();
+    // Both within acquireTimeoutMs, side by side: the check answers within it too.
+    const [probes, overdue] = await Promise.all([
+      this.lockService.probe(),
+      checkOverdue ? this.readOverdue(overdueGraceMs) : undefined,
+    ]);
+
     const servers = probes.map(rounded);
-    const problems = probes.map((probe) => problemOf(probe, maxClockOffsetMs));
-    const sound = problems.filter((problem) => problem === undefined).length;
+    const serverProblems = probes.map((probe) => problemOf(probe, maxClockOffsetMs));
+    const sound = serverProblems.filter((problem) => problem === undefined).length;
     // A quorum still decides with a majority of its nodes: a minority down is reported, not down.
-    if (sound >= Math.floor(probes.length / 2) + 1) return indicator.up({ servers, maxClockOffsetMs });
-    const message = problems.filter((problem) => problem !== undefined).join(' ');
-    return indicator.down({ servers, maxClockOffsetMs, message });
+    const redisDown = sound < Math.floor(probes.length / 2) + 1;
+    const problems = redisDown ? serverProblems.filter((problem) => problem !== undefined) : [];
+    const details: DistributedLockHealthDetails = { servers, maxClockOffsetMs };
+
+    if (overdue && 'jobs' in overdue) {
+      details.overdue = overdue.jobs.map(reported);
+      problems.push(...overdue.jobs.map(describeOverdue));
+      // When Redis did not answer TIME either, that says it all: the failed read adds nothing.
+    } else if (overdue && !redisDown) {
+      problems.push(`The fleet's job records could not be read to look for overdue jobs: ${overdue.error}.`);
+    }
+    if (problems.length === 0) return indicator.up(details);
+    return indicator.down({ ...details, message: problems.join(' ') });
+  }
+
+  /** The overdue jobs within `acquireTimeoutMs`; undefined where the fleet keeps no records to read. */
+  private async readOverdue(graceMs: number): Promise<OverdueRead> {
+    const { timeoutMs, operations } = this.lockSettings();
+    if (!operations) return undefined;
+    let read: Promise<OverdueJob[]>;
+    try {
+      read = this.lockService.overdueJobs({ graceMs });
+    } catch (error) {
+      // A quorum, or the testing module's in-memory store: no single Redis holds the fleet's records.
+      if (error instanceof DistributedLockError) return undefined;
+      throw error;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<OverdueRead>((resolve) => {
+      timer = setTimeout(() => resolve({ error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        read.then(
+          (jobs) => ({ jobs }),
+          (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
+        ),
+        expired,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The deadline and `operations` of the app's lock options (the service keeps them to itself). */
+  private lockSettings(): { readonly timeoutMs: number; readonly operations: boolean } {
+    if (!this.settings) {
+      const options = this.moduleRef.get<string, DistributedLockOptions>(DISTRIBUTED_LOCK_OPTIONS, { strict: false });
+      this.settings = {
+        timeoutMs: options.acquireTimeoutMs ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
+        operations: options.operations ?? DEFAULT_LOCK_OPTIONS.operations,
+      };
+    }
+    return this.settings;
   }
 }
 
@@ -93,6 +195,15 @@ function problemOf(probe: ServerProbe, maxClockOffsetMs: number): string | undef
     `serves run that much ${ahead ? 'early' : 'late, when another replica has not served them already'}. ` +
     'Synchronize its clock (NTP).'
   );
+}
+
+function describeOverdue(job: OverdueJob): string {
+  const occurrence = new Date(job.occurrence).toISOString();
+  return `${job.name} has not run its occurrence of ${occurrence} on any replica (${Math.round(job.lateMs / 1000)} s ago).`;
+}
+
+function reported(job: OverdueJob): OverdueJobHealth {
+  return { job: job.name, occurrence: new Date(job.occurrence).toISOString(), lateMs: job.lateMs };
 }
 
 function rounded(probe: ServerProbe): DistributedLockHealthDetails['servers'][number] {

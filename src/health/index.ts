@@ -1,7 +1,9 @@
 export {
   DEFAULT_MAX_CLOCK_OFFSET_MS,
+  DEFAULT_OVERDUE_GRACE_MS,
   DistributedLockHealthIndicator,
   type DistributedLockHealthDetails,
   type DistributedLockHealthOptions,
+  type OverdueJobHealth,
   type ServerHealth,
 } from './distributed-lock-health.indicator';
