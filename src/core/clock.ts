@@ -11,3 +11,19 @@ import * as nodeTimers from 'node:timers';
 export const monotonicNow: () => number = performance.now.bind(performance);
 
 export const { setTimeout, clearTimeout, setImmediate, clearImmediate } = nodeTimers;
+
+/**
+ * `process.nextTick` as it was when the library loaded. Jest's fake timers replace the global one
+ * by default, and a callback queued on the fake runs only when the test advances time: the writes
+ * the library holds back until the end of the tick would wait for the test, and their replies for
+ * a deadline that passes on real time.
+ */
+export const nextTick: typeof process.nextTick = process.nextTick;
+
+/**
+ * Whether the global `process.nextTick` is a fake of `@sinonjs/fake-timers`, which Jest's fake
+ * timers use and which marks each fake with its `clock`. ioredis opens its socket, and emits its
+ * events, on `process.nextTick`: a client created under that fake does not connect until the test
+ * advances time.
+ */
+export const nextTickIsFaked = (): boolean => 'clock' in process.nextTick;

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
+import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setImmediate, setTimeout } from '../clock';
 import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
 import { classifyReplyError } from './reply-errors';
@@ -22,6 +22,9 @@ export type SettleReply<T, R> = (reply: T | typeof NO_REPLY | typeof REFUSED, la
 const LATE_FLUSH_MS = 5;
 /** The same refusal is logged at most this often. */
 const REFUSAL_LOG_EVERY_MS = 60_000;
+/** Why a connection never comes under a test's fake timers, and what to change. */
+const FAKED_NEXT_TICK =
+  ": process.nextTick is faked (jest.useFakeTimers() fakes it by default) and ioredis connects on it; keep it real with jest.useFakeTimers({ doNotFake: ['nextTick'] })";
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -97,7 +100,7 @@ export class ConnectionMonitor {
     const started = monotonicNow();
     if (!(await this.waitForReady(this.timeoutMs))) {
       if (this.misconfigured) return settle(REFUSED);
-      this.startOutage(`not connected after ${this.timeoutMs} ms`);
+      this.startOutage(`not connected after ${this.timeoutMs} ms${nextTickIsFaked() ? FAKED_NEXT_TICK : ''}`);
       return settle(NO_REPLY);
     }
     if (this.misconfigured) return settle(REFUSED);
@@ -126,7 +129,7 @@ export class ConnectionMonitor {
       if (!socket || typeof socket.cork !== 'function') return;
       this.corked = socket;
       socket.cork();
-      process.nextTick(this.flushWrites);
+      nextTick(this.flushWrites);
     }
     this.heldBack.push(call);
     this.heldSince.push(monotonicNow());
@@ -205,7 +208,10 @@ export class ConnectionMonitor {
       timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // as in DeadlineQueue: a stall must not hide a 'ready'
     });
     try {
-      return await Promise.race([this.readyWaiter.promise, expired]);
+      if (await Promise.race([this.readyWaiter.promise, expired])) return true;
+      // ioredis emits 'ready' on process.nextTick, which a test's fake timers may hold back: the
+      // status it sets at once says whether the connection came all the same.
+      return this.isReady && !this.misconfigured && !this.detached;
     } finally {
       clearTimeout(timer);
     }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, setTimeout } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockLogger } from '../lock-options';
@@ -280,12 +281,21 @@ export class RedisStore implements LockStore {
     // Resolve once the socket is closed, so nothing of the connection (ioredis's own disconnect
     // timer included) outlives close(); bounded, like every wait on Redis.
     if (this.client.status === 'end') return;
+    // The socket's own 'close' as well as ioredis's 'end': ioredis emits its events on
+    // process.nextTick, which a test's fake timers may hold until the test advances time.
+    const socket = isCluster(this.client) ? undefined : (this.client.stream as Socket | undefined);
+    if (socket?.closed) return;
+    const client = this.client;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.timeoutMs);
-      this.client.once('end', () => {
+      const done = (): void => {
         clearTimeout(timer);
+        socket?.off('close', done);
+        client.off('end', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, this.timeoutMs);
+      socket?.once('close', done);
+      client.once('end', done);
     });
   }
 

@@ -1,0 +1,246 @@
+import { type INestApplicationContext, Injectable } from '@nestjs/common';
+import { Cron, ScheduleModule } from '@nestjs/schedule';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as realSetTimeout } from 'node:timers';
+import {
+  currentLock,
+  DistributedLock,
+  DistributedLockModule,
+  type DistributedLockOptions,
+  LockEngine,
+} from '../../src';
+import { createReplica, RecordingLogger } from '../support/create-replica';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
+import { TimerWatch } from '../support/timer-watch';
+
+// Whatever a test fakes, these wait and measure on real time (node:timers and node:perf_hooks are
+// not faked): the Redis replies they wait for come on real time.
+const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
+
+async function eventually(check: () => boolean, withinMs = 5_000): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`not within ${withinMs} ms`);
+    await sleep(10);
+  }
+}
+
+/** The real-time milliseconds `work` took, measured on the monotonic clock the test cannot fake. */
+async function realMs(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+const ACQUIRE_TIMEOUT_MS = 1_000;
+
+/** A one-second cron job that records the tick each run served. */
+@Injectable()
+class EverySecondJob {
+  readonly ticks: (number | undefined)[] = [];
+
+  @Cron('* * * * * *', { name: 'fake-timers-every-second' })
+  @DistributedLock('fake-timers:every-second', 5_000)
+  async run(): Promise<string> {
+    this.ticks.push(currentLock()?.tick);
+    return 'ran';
+  }
+}
+
+/** What the library logged at warn or error level: under fake timers, there must be nothing. */
+const complaints = (logger: RecordingLogger) => [...logger.messages('warn'), ...logger.messages('error')];
+
+describe('Jest fake timers against a real Redis', () => {
+  let redis: TestRedis;
+  let logger: RecordingLogger;
+  let timers: TimerWatch;
+  let keyPrefix = '';
+  let testNumber = 0;
+  /** What a test opened: closed again after it (closing twice is harmless), so a failed test leaks nothing. */
+  const opened: { close(): Promise<unknown> }[] = [];
+  const track = <T extends { close(): Promise<unknown> }>(closable: T): T => (opened.push(closable), closable);
+  const replica = async (...args: Parameters<typeof createReplica>) => track(await createReplica(...args));
+  const options = (extra: DistributedLockOptions = {}): DistributedLockOptions => ({
+    url: redis.url,
+    logger,
+    keyPrefix,
+    acquireTimeoutMs: ACQUIRE_TIMEOUT_MS,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  beforeEach(() => {
+    logger = new RecordingLogger();
+    keyPrefix = `fake-timers-${++testNumber}:`; // each test serves its own occurrences
+    timers = new TimerWatch().start();
+  });
+  afterEach(async () => {
+    jest.useRealTimers();
+    timers.stop();
+    await Promise.all(opened.splice(0).map((closable) => closable.close()));
+  });
+  afterAll(async () => {
+    await redis.dispose();
+  });
+
+  /** Timers the library left armed; the test's own (sleep) are cleared by the time this runs. */
+  const armedByLibrary = async () => (await timers.armed()).filter((stack) => stack.includes('/src/'));
+
+  describe('with process.nextTick kept real (ioredis connects on it)', () => {
+    beforeEach(() => {
+      jest.useFakeTimers({ doNotFake: ['nextTick'] });
+    });
+
+    it('connects, takes, runs under and releases locks, and closes, without the test advancing time', async () => {
+      const engine = track(new LockEngine(options()));
+      expect(await engine.waitUntilConnected()).toBe(true);
+      expect(await engine.acquireLock('plain', 10_000)).toBe(true);
+      expect(await engine.acquireLock('plain', 10_000)).toBe(false);
+      await engine.releaseLock('plain');
+      expect(await redis.client().exists(`${keyPrefix}lock:{plain}`)).toBe(0);
+      expect(await engine.withLock('run', 10_000, () => 42)).toEqual({ ran: true, result: 42 });
+      expect(await realMs(() => engine.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS);
+
+      expect(complaints(logger)).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+
+    it('boots a Nest app, and runs the job once per faked second, each run serving its faked second', async () => {
+      // The faked date stays near the real one: Redis judges ticks against its own clock (see below).
+      jest.setSystemTime(Math.floor(Date.now() / 1000) * 1000 + 100);
+      const first = Date.now() - 100;
+      const app = await replica([ScheduleModule.forRoot(), DistributedLockModule.forRoot(options())], [EverySecondJob]);
+      const job = app.get(EverySecondJob);
+
+      // A direct call serves the latest occurrence, named from the faked clock.
+      expect(await job.run()).toBe('ran');
+      expect(job.ticks).toEqual([first]);
+
+      for (let second = 1; second <= 3; second++) {
+        await jest.advanceTimersByTimeAsync(1_000);
+        await eventually(() => job.ticks.length === second + 1);
+      }
+      await sleep(50); // no second run of any faked second
+      expect(job.ticks).toEqual([first, first + 1_000, first + 2_000, first + 3_000]);
+
+      expect(await realMs(() => app.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS);
+      expect(complaints(logger)).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+
+    it('keeps a lock held across faked minutes: its validity and renewals run on real time', async () => {
+      const engine = track(new LockEngine(options()));
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const run = engine.withLock('long', 5_000, async (lock) => {
+        await finished;
+        lock.throwIfLost();
+        return lock.isHeld;
+      });
+      await eventually(() => engine.holdsLock('long'));
+      await jest.advanceTimersByTimeAsync(60_000); // twelve TTLs on the faked clock, a moment of real time
+      expect(engine.holdsLock('long')).toBe(true);
+      finish();
+      expect(await run).toEqual({ ran: true, result: true });
+      await engine.close();
+      expect(complaints(logger)).toEqual([]);
+    });
+
+    (CAN_CONTROL_REDIS ? it : it.skip)(
+      'answers by its fail mode within acquireTimeoutMs of real time when Redis stops answering',
+      async () => {
+        const engine = track(new LockEngine(options({ failMode: 'closed' })));
+        expect(await engine.waitUntilConnected()).toBe(true);
+        redis.pause();
+        try {
+          let acquired: boolean | undefined;
+          const ms = await realMs(async () => (acquired = await engine.acquireLock('stalled', 10_000)));
+          expect(acquired).toBe(false);
+          expect(ms).toBeGreaterThanOrEqual(ACQUIRE_TIMEOUT_MS - 50);
+          expect(ms).toBeLessThan(ACQUIRE_TIMEOUT_MS + 500);
+        } finally {
+          redis.resume();
+        }
+        expect(complaints(logger)).toEqual([expect.stringContaining('no reply within 1000 ms')]);
+        await engine.close();
+      },
+    );
+
+    // Redis's clock names the occurrences every replica shares: a process whose clock says 2030 is
+    // refused and warned about, faked or not. A test fakes a date near the real one, or raises
+    // tickAheadLimitMs to fake one far ahead.
+    it('refuses a tick named from a faked date far ahead of the Redis clock, and runs it within tickAheadLimitMs', async () => {
+      jest.setSystemTime(new Date('2030-01-01T00:00:00.500Z'));
+      const refusing = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
+      expect(await refusing.get(EverySecondJob).run()).toBeUndefined();
+      expect(logger.messages('warn')).toEqual([
+        expect.stringMatching(/Refused tick 2030-01-01T00:00:00.000Z .* ahead of/),
+      ]);
+      await refusing.close();
+
+      const tenYearsMs = 10 * 365 * 86_400_000;
+      const accepting = await replica(
+        [DistributedLockModule.forRoot(options({ tickAheadLimitMs: tenYearsMs }))],
+        [EverySecondJob],
+      );
+      expect(await accepting.get(EverySecondJob).run()).toBe('ran');
+      expect(accepting.get(EverySecondJob).ticks).toEqual([Date.parse('2030-01-01T00:00:00Z')]);
+      await accepting.close();
+    });
+  });
+
+  describe('with jest.useFakeTimers() once the connection is up', () => {
+    it('takes and releases locks, runs a decorated call, and closes, on real time', async () => {
+      const app = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
+      const engine = track(new LockEngine(options()));
+      expect(await engine.waitUntilConnected()).toBe(true);
+      jest.useFakeTimers(); // process.nextTick and queueMicrotask faked too, as Jest does by default
+
+      expect(await app.get(EverySecondJob).run()).toBe('ran');
+      expect(await engine.acquireLock('plain', 10_000)).toBe(true);
+      await engine.releaseLock('plain');
+      expect(await engine.withLock('run', 10_000, () => 42)).toEqual({ ran: true, result: 42 });
+
+      expect(await realMs(() => Promise.all([engine.close(), app.close()]))).toBeLessThan(ACQUIRE_TIMEOUT_MS);
+      expect(complaints(logger)).toEqual([]);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+
+    it('sees a connection that became ready while its ready event waits on the faked process.nextTick', async () => {
+      const engine = track(new LockEngine(options()));
+      jest.useFakeTimers(); // ioredis's connector already queued its connection on the real nextTick
+      expect(await engine.waitUntilConnected()).toBe(true);
+      expect(await engine.acquireLock('plain', 10_000)).toBe(true);
+      await engine.close();
+      expect(complaints(logger)).toEqual([]);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+  });
+
+  // Jest's default fake timers fake process.nextTick, on which ioredis opens its socket: no ioredis
+  // client (the library's or the test's own) connects until the test advances time. The library
+  // cannot change that; it must not hang, and it says what to change.
+  describe('with jest.useFakeTimers() before the connection', () => {
+    it('boots, answers by its fail mode, names the faked process.nextTick, and closes, each within its deadline', async () => {
+      jest.useFakeTimers();
+      let app: INestApplicationContext | undefined;
+      const bootMs = await realMs(async () => {
+        app = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
+      });
+      // The connection wait, then the first commands of the boot: each waits at most acquireTimeoutMs.
+      expect(bootMs).toBeLessThan(3 * ACQUIRE_TIMEOUT_MS);
+      expect(await app!.get(EverySecondJob).run()).toBe('ran'); // fail-open, the default
+      expect(logger.messages('warn')).toEqual([
+        expect.stringContaining(
+          "not connected after 1000 ms: process.nextTick is faked (jest.useFakeTimers() fakes it by default) and ioredis connects on it; keep it real with jest.useFakeTimers({ doNotFake: ['nextTick'] })",
+        ),
+      ]);
+      expect(await realMs(() => app!.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS + 500);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+  });
+});
