@@ -1,23 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { importsOf, sourceFiles } from '../support/source-imports';
 
 const SRC = resolve(__dirname, '../../src');
 const HEALTH = join(SRC, 'health');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory()
-      ? sourceFiles(join(dir, entry.name))
-      : entry.name.endsWith('.ts')
-        ? [join(dir, entry.name)]
-        : [],
-  );
-}
-
-function importsOf(file: string): string[] {
-  const source = readFileSync(file, 'utf8');
-  return [...source.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*)['"]([^'"]+)['"]/g)].map((match) => match[1]);
-}
 
 const outsideHealth = sourceFiles(SRC).filter((file) => !file.startsWith(HEALTH + '/'));
 
