@@ -307,8 +307,10 @@ export class LockEngine {
    * Records, in Redis, the guarded jobs this replica runs (name, lock name, TTL, schedule), for
    * the operations tools (`status`, `missed`, `pause`); a schedule given without a zone is recorded
    * with this process's zone, the one it is read in. `DistributedLockService` declares every
-   * `@DistributedLock` method at startup; call it for jobs run with `runJob`. Does nothing when
-   * `operations` is off; never rejects (a Redis that is down simply misses the declaration).
+   * `@DistributedLock` method at startup; call it for jobs run with `runJob`. Sent at once when
+   * connected, else as soon as the connection is ready, and again after each reconnection (a
+   * restarted Redis may have lost it); it never waits for the connection, and never rejects.
+   * Does nothing when `operations` is off.
    *
    * @example
    * await locks.declareJobs([

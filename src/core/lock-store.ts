@@ -96,7 +96,10 @@ export interface LockStore {
   ): Promise<R>;
   /** Appends a run's record without releasing anything (a run abandoned at shutdown). */
   recordRun(record: RunHistoryWrite): Promise<void>;
-  /** Sets `fields` (name, value, alternating) of the hash `key`: the jobs a replica declares. */
+  /**
+   * Sets `fields` (name, value, alternating) of the hash `key`: the jobs a replica declares. Does
+   * not wait for a connection; a store sets them again when it reconnects.
+   */
   declare(key: string, fields: readonly string[]): Promise<void>;
   /** Asks each server for its time (`TIME`), within the acquire timeout: what a health check reports. */
   probe(): Promise<ServerProbe[]>;

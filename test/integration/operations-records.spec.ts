@@ -5,7 +5,17 @@ import { DistributedLock, DistributedLockModule, type DistributedLockOptions, Lo
 import { parseRunRecord, tokenOwner } from '../../src/core/fleet/fleet-records';
 import { createReplica } from '../support/create-replica';
 import { recordCommands } from '../support/record-commands';
-import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually(check: () => Promise<boolean>, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${withinMs} ms`);
+    await sleep(20);
+  }
+}
 
 @Injectable()
 class BillingJobs {
@@ -69,6 +79,7 @@ describe('operations records on a real Redis', () => {
 
   it("records a schedule declared without a zone with this process's zone, the one it is read in", async () => {
     const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'zone:' });
+    await locks.waitUntilConnected();
     await locks.declareJobs([
       { name: 'Local.job', key: 'local', ttlMs: 1_000, cron: '0 * * * *', timeZone: null, utcOffset: null },
       { name: 'Offset.job', key: 'offset', ttlMs: 1_000, cron: '0 * * * *', timeZone: null, utcOffset: 120 },
@@ -77,6 +88,20 @@ describe('operations records on a real Redis', () => {
     const jobs = await redis.client().hgetall('zone:jobs');
     expect(JSON.parse(jobs['Local.job']).timeZone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
     expect(JSON.parse(jobs['Offset.job'])).toMatchObject({ timeZone: null, utcOffset: 120 });
+  });
+
+  it('declares when the connection comes, and again after Redis lost its data', async () => {
+    const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'redeclare:' });
+    const job = { name: 'Early.job', key: 'early', ttlMs: 1_000, cron: null, timeZone: null, utcOffset: null };
+    await locks.declareJobs([job]); // before the connection is up: does not wait for it
+    const declared = async () => (await redis.client().hget('redeclare:jobs', 'Early.job')) !== null;
+    await eventually(declared);
+    if (CAN_CONTROL_REDIS) {
+      await redis.kill(); // no persistence: the declaration is gone with everything else
+      await redis.start();
+      await eventually(declared);
+    }
+    await locks.close();
   });
 
   it('records each run with its release, in the same script call: replica, occurrence, outcome', async () => {

@@ -35,6 +35,8 @@ const toOwnerReply = (reply: unknown): OwnerReply =>
 /** Locks on one Redis deployment: a standalone server, a Sentinel-managed master, or a Cluster. */
 export class RedisStore implements LockStore {
   private readonly monitor: ConnectionMonitor;
+  /** What this replica declared (hash key → fields), sent again on every reconnection. */
+  private readonly declarations = new Map<string, Map<string, string>>();
   /** The script loads of the latest connection. */
   private scriptsLoaded: Promise<void> = Promise.resolve();
 
@@ -49,7 +51,7 @@ export class RedisStore implements LockStore {
     private readonly waitForReplicas = 0,
   ) {
     this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs);
-    client.on('ready', this.loadScripts);
+    client.on('ready', this.onReady);
     if (client.status === 'ready') this.loadScripts();
   }
 
@@ -229,9 +231,21 @@ export class RedisStore implements LockStore {
     );
   }
 
+  /**
+   * Sets the fields now if connected, and again after every reconnection (a Redis restarted
+   * without persistence, or a failover, may have lost them). Never waits for a connection: a
+   * declaration must not hold up a boot while Redis is down.
+   */
   declare(key: string, fields: readonly string[]): Promise<void> {
+    const declared = this.declarations.get(key) ?? new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) declared.set(fields[i], fields[i + 1]);
+    this.declarations.set(key, declared);
+    return this.monitor.isReady ? this.sendDeclaration(key, declared) : Promise.resolve();
+  }
+
+  private sendDeclaration(key: string, fields: ReadonlyMap<string, string>): Promise<void> {
     return this.monitor.call(
-      () => this.client.hset(key, ...fields),
+      () => this.client.hset(key, Object.fromEntries(fields)),
       () => undefined,
       key,
     );
@@ -259,7 +273,7 @@ export class RedisStore implements LockStore {
   }
 
   async close(): Promise<void> {
-    this.client.off('ready', this.loadScripts);
+    this.client.off('ready', this.onReady);
     if (this.ownsClient) await this.disconnect();
     this.monitor.detach();
     // Nothing waits on this store any more: settle what is left now, and leave no timer armed.
@@ -312,6 +326,11 @@ export class RedisStore implements LockStore {
       () => undefined,
     );
   }
+
+  private readonly onReady = (): void => {
+    this.loadScripts();
+    for (const [key, fields] of this.declarations) void this.sendDeclaration(key, fields);
+  };
 
   private readonly loadScripts = (): void => {
     // A Cluster runs scripts on the master of each key's slot: every master needs them.
