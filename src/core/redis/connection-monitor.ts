@@ -20,6 +20,8 @@ export type SettleReply<T, R> = (reply: T | typeof NO_REPLY | typeof REFUSED, la
 
 /** A command held back this much longer than its send means the process stalled in between. */
 const LATE_FLUSH_MS = 5;
+/** How often a wait for the connection also reads the client's status (see waitForReady). */
+const STATUS_POLL_MS = 10;
 /** The same refusal is logged at most this often. */
 const REFUSAL_LOG_EVERY_MS = 60_000;
 /** Why a connection never comes under a test's fake timers, and what to change. */
@@ -204,16 +206,26 @@ export class ConnectionMonitor {
       return { promise, resolve };
     })();
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     const expired = new Promise<false>((resolve) => {
       timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // as in DeadlineQueue: a stall must not hide a 'ready'
     });
+    // ioredis emits 'ready' on process.nextTick, which a test's fake timers may hold back: the
+    // status it sets at once says whether the connection came all the same. (With a real
+    // nextTick, its events are delivered before any timer runs: the status never gets ahead.)
+    const readyByStatus = new Promise<true>((resolve) => {
+      const check = (): void => {
+        if (this.isReady && !this.refusedThisConnection && !this.detached) resolve(true);
+        else poll = setTimeout(check, STATUS_POLL_MS);
+      };
+      poll = setTimeout(check, STATUS_POLL_MS);
+    });
     try {
-      if (await Promise.race([this.readyWaiter.promise, expired])) return true;
-      // ioredis emits 'ready' on process.nextTick, which a test's fake timers may hold back: the
-      // status it sets at once says whether the connection came all the same.
+      if (await Promise.race([this.readyWaiter.promise, readyByStatus, expired])) return !this.detached;
       return this.isReady && !this.misconfigured && !this.detached;
     } finally {
       clearTimeout(timer);
+      clearTimeout(poll);
     }
   }
 
