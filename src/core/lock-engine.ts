@@ -104,7 +104,7 @@ export class LockEngine {
       this.events.subscribe(this.telemetry.listener);
       this.tracer = this.telemetry.tracer;
     }
-    this.store = store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas });
+    this.store = store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events: this.events });
     this.locks = new LockAcquirer(this.options, this.store, this.drainer, this.events);
   }
 

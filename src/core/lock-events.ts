@@ -53,8 +53,11 @@ export interface LockLostEvent extends LockEventBase {
 /** Redis stopped answering (`outage-started`), or answers again (`outage-ended`, with how long it lasted). */
 export interface LockOutageEvent {
   readonly type: 'outage-started' | 'outage-ended';
-  /** Where: the store's label, no password. */
+  /** Where: the Redis server's label, no password. */
   readonly store: string;
+  /** Why it counts as down, as the warning logged says it. */
+  readonly reason: string;
+  /** How long the outage lasted (`outage-ended`); undefined when it starts. */
   readonly durationMs: number | undefined;
 }
 

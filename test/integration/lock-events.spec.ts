@@ -1,6 +1,6 @@
 import { LockEngine, type LockEvent, LockLostError } from '../../src/core';
 import { LockEvents } from '../../src/core/lock-events';
-import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -105,6 +105,36 @@ describe('lock events on a real Redis', () => {
       waitedMs: expect.any(Number),
     });
   });
+
+  (CAN_CONTROL_REDIS ? it : it.skip)(
+    'reports an outage when it starts and when it ends, with how long it lasted',
+    async () => {
+      const events: LockEvent[] = [];
+      const locks = engine(events);
+      await locks.waitUntilConnected();
+      await redis.stop();
+      const down = performance.now();
+      await locks.acquireLock('during-outage', 1_000); // fail-open, decided without Redis
+      await redis.start();
+      await locks.waitUntilConnected(10_000);
+      const outage = events.filter((event) => event.type === 'outage-started' || event.type === 'outage-ended');
+      expect(outage).toEqual([
+        {
+          type: 'outage-started',
+          store: expect.stringContaining(`:${redis.port}`),
+          reason: expect.any(String),
+          durationMs: undefined,
+        },
+        {
+          type: 'outage-ended',
+          store: expect.stringContaining(`:${redis.port}`),
+          reason: expect.any(String),
+          durationMs: expect.any(Number),
+        },
+      ]);
+      expect((outage[1] as { durationMs: number }).durationMs).toBeLessThanOrEqual(performance.now() - down);
+    },
+  );
 
   it('builds no event while no one listens, and stops when the listener is removed', async () => {
     const emit = jest.spyOn(LockEvents.prototype, 'emit');

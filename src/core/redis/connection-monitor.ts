@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setImmediate, setTimeout } from '../clock';
+import type { LockEvents } from '../lock-events';
 import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
 import { classifyReplyError } from './reply-errors';
@@ -45,6 +46,7 @@ export class ConnectionMonitor {
   private readonly heldBack: Deadlined[] = [];
   private readonly heldSince: number[] = [];
   private outageReason: string | undefined;
+  private outageStartedAt = 0;
   /** A configuration Redis refused (a password, a database): nothing is sent until a clean connection. */
   private misconfigured: Error | undefined;
   /** The configuration error seen since the socket last connected. */
@@ -63,6 +65,8 @@ export class ConnectionMonitor {
     private readonly handleClientErrors: boolean,
     /** How long one call may take, connection wait included. */
     private readonly timeoutMs: number,
+    /** Where outages are reported (`outage-started`, `outage-ended`). */
+    private readonly events?: LockEvents,
   ) {
     // Only on a connection the library owns (its socket is ours to hold back), and not for a
     // Cluster, whose commands go out on one socket per node.
@@ -261,13 +265,22 @@ export class ConnectionMonitor {
   private startOutage(reason: string): void {
     if (this.outageReason !== undefined) return;
     this.outageReason = reason;
+    this.outageStartedAt = monotonicNow();
     this.logger.warn(`Redis at ${this.redisLabel} is unavailable (${reason}); ${this.whileDown} until it is back.`);
+    if (this.events?.active) {
+      this.events.emit({ type: 'outage-started', store: this.redisLabel, reason, durationMs: undefined });
+    }
   }
 
   private endOutage(): void {
     if (this.outageReason === undefined) return;
+    const reason = this.outageReason;
     this.outageReason = undefined;
     logInfo(this.logger, `Redis at ${this.redisLabel} is reachable again; locks are taken in Redis again.`);
+    if (this.events?.active) {
+      const durationMs = monotonicNow() - this.outageStartedAt;
+      this.events.emit({ type: 'outage-ended', store: this.redisLabel, reason, durationMs });
+    }
   }
 }
 

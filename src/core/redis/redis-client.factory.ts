@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { LockEvents } from '../lock-events';
 import type { LockLogger } from '../lock-options';
 import type { RedisTarget } from './redis-target';
 import type { LockStore } from '../lock-store';
@@ -35,11 +36,13 @@ export interface StoreSettings {
   readonly whileDown: string;
   /** Replicas that must acknowledge a tick or fencing acquisition; 0 for none. */
   readonly waitForReplicas: number;
+  /** Where outages are reported. */
+  readonly events?: LockEvents;
 }
 
 /** Builds the store for a target, opening the connections it needs. */
 export function createLockStore(target: RedisTarget, settings: StoreSettings): LockStore {
-  const { timeoutMs, logger, whileDown, waitForReplicas } = settings;
+  const { timeoutMs, logger, whileDown, waitForReplicas, events } = settings;
   switch (target.kind) {
     case 'quorum':
       return new QuorumStore(
@@ -48,14 +51,14 @@ export function createLockStore(target: RedisTarget, settings: StoreSettings): L
         timeoutMs,
       );
     case 'client':
-      return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas);
+      return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas, events);
     case 'cluster': {
       const cluster = new Cluster(target.nodes, {
         redisOptions: { ...target.options, ...CONNECTION_TUNING },
         enableOfflineQueue: false,
         clusterRetryStrategy: reconnectDelay,
       });
-      return new RedisStore(cluster, true, target.label, timeoutMs, logger, whileDown);
+      return new RedisStore(cluster, true, target.label, timeoutMs, logger, whileDown, 0, events);
     }
     default:
       return new RedisStore(
@@ -66,6 +69,7 @@ export function createLockStore(target: RedisTarget, settings: StoreSettings): L
         logger,
         whileDown,
         waitForReplicas,
+        events,
       );
   }
 }

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, setTimeout } from '../clock';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
+import type { LockEvents } from '../lock-events';
 import type { LockLogger } from '../lock-options';
 import { isCluster } from './redis-target';
 import { ConnectionMonitor, NO_REPLY, REFUSED } from './connection-monitor';
@@ -49,8 +50,9 @@ export class RedisStore implements LockStore {
     whileDown: string,
     /** Replicas that must acknowledge a tick or fencing acquisition (`WAIT`); 0 for none. */
     private readonly waitForReplicas = 0,
+    events?: LockEvents,
   ) {
-    this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs);
+    this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs, events);
     client.on('ready', this.onReady);
     if (client.status === 'ready') this.loadScripts();
   }
