@@ -140,6 +140,21 @@ describe('shutdown drains: a running job keeps its lock until it finishes', () =
       watch.stop();
     }
   });
+
+  it('leaves no timer armed when its connection had already ended', async () => {
+    const engine = new LockEngine({ url: redis.url, logger: false });
+    await engine.waitUntilConnected();
+    const client = engine.client;
+    await client.quit(); // e.g. the app closed the client it was handed
+    await new Promise((resolve) => (client.status === 'end' ? resolve(undefined) : client.once('end', resolve)));
+    const watch = new TimerWatch().start();
+    try {
+      await engine.close();
+      expect(await watch.armed()).toEqual([]);
+    } finally {
+      watch.stop();
+    }
+  });
 });
 
 describe('shutdown while the connection is still being set up', () => {

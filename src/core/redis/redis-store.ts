@@ -292,7 +292,8 @@ export class RedisStore implements LockStore {
         () => undefined,
       );
     }
-    this.client.disconnect();
+    // On a client that has already ended, ioredis's disconnect() would arm a 2 s timer for nothing.
+    if (this.client.status !== 'end') this.client.disconnect();
     markEnded(this.client);
     // Resolve once the socket is closed, so nothing of the connection (ioredis's own disconnect
     // timer included) outlives close(); bounded, like every wait on Redis.
