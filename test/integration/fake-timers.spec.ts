@@ -1,5 +1,6 @@
 import { type INestApplicationContext, Injectable } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
+import { Test } from '@nestjs/testing';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as realSetTimeout } from 'node:timers';
 import {
@@ -219,6 +220,29 @@ describe('Jest fake timers against a real Redis', () => {
       expect(connected).toBe(true);
       expect(await engine.acquireLock('plain', 10_000)).toBe(true);
       await engine.close();
+      expect(complaints(logger)).toEqual([]);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+  });
+
+  describe("as @nestjs/schedule's own tests do it: compile(), then jest.useFakeTimers(), then init()", () => {
+    it('boots at once, runs the job once per faked second, and closes, without a warning', async () => {
+      const moduleRef = track(
+        await Test.createTestingModule({
+          imports: [ScheduleModule.forRoot(), DistributedLockModule.forRoot(options({ acquireTimeoutMs: 5_000 }))],
+          providers: [EverySecondJob],
+        }).compile(),
+      );
+      jest.useFakeTimers({ now: Math.floor(Date.now() / 1000) * 1000 + 100 });
+      const first = Date.now() - 100;
+      expect(await realMs(() => moduleRef.init())).toBeLessThan(2_500);
+      const job = moduleRef.get(EverySecondJob);
+      for (let second = 1; second <= 3; second++) {
+        await jest.advanceTimersByTimeAsync(1_000);
+        await eventually(() => job.ticks.length === second);
+      }
+      expect(job.ticks).toEqual([first + 1_000, first + 2_000, first + 3_000]);
+      expect(await realMs(() => moduleRef.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS);
       expect(complaints(logger)).toEqual([]);
       expect(await armedByLibrary()).toEqual([]);
     });
