@@ -1,6 +1,7 @@
 import { type INestApplicationContext, Injectable } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
+import Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as realSetTimeout } from 'node:timers';
 import {
@@ -9,6 +10,7 @@ import {
   DistributedLockModule,
   type DistributedLockOptions,
   LockEngine,
+  type LockEvent,
 } from '../../src';
 import { createReplica, RecordingLogger } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
@@ -248,17 +250,46 @@ describe('Jest fake timers against a real Redis', () => {
     });
   });
 
-  // Jest's default fake timers fake process.nextTick, on which ioredis opens its socket: no ioredis
-  // client (the library's or the test's own) connects until the test advances time. The library
-  // cannot change that; it must not hang, and it says what to change.
-  describe('with jest.useFakeTimers() before the connection', () => {
-    it('boots, answers by its fail mode, names the faked process.nextTick, and closes, each within its deadline', async () => {
-      jest.useFakeTimers();
+  // Jest's default fake timers fake process.nextTick, on which ioredis opens its socket: the
+  // library creates its own clients with the real one, so they connect all the same.
+  describe('with jest.useFakeTimers() before the app is created', () => {
+    it('boots at once, runs the job once per faked second holding its lock in Redis, and closes, without a warning', async () => {
+      jest.useFakeTimers({ now: Math.floor(Date.now() / 1000) * 1000 + 100 });
+      const first = Date.now() - 100;
+      const acquired: boolean[] = [];
+      const onEvent = (event: LockEvent) => event.type === 'acquired' && acquired.push(event.withoutRedis);
       let app: INestApplicationContext | undefined;
       const bootMs = await realMs(async () => {
-        app = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
+        app = await replica(
+          [ScheduleModule.forRoot(), DistributedLockModule.forRoot(options({ acquireTimeoutMs: 5_000, onEvent }))],
+          [EverySecondJob],
+        );
       });
-      // The connection wait, then the first commands of the boot: each waits at most acquireTimeoutMs.
+      expect(bootMs).toBeLessThan(2_500);
+      const job = app!.get(EverySecondJob);
+      expect(await job.run()).toBe('ran');
+      for (let second = 1; second <= 2; second++) {
+        await jest.advanceTimersByTimeAsync(1_000);
+        await eventually(() => job.ticks.length === second + 1);
+      }
+      expect(job.ticks).toEqual([first, first + 1_000, first + 2_000]);
+      expect(acquired).toEqual([false, false, false]); // every run held its lock in Redis
+      expect(await realMs(() => app!.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS);
+      expect(complaints(logger)).toEqual([]);
+      expect(await armedByLibrary()).toEqual([]);
+    });
+
+    it('names the faked process.nextTick when a client passed in was created under it, within its deadlines', async () => {
+      jest.useFakeTimers();
+      const client = new Redis(redis.url, { enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+      opened.push({ close: async () => client.disconnect() });
+      let app: INestApplicationContext | undefined;
+      const bootMs = await realMs(async () => {
+        app = await replica(
+          [DistributedLockModule.forRoot({ client, logger, acquireTimeoutMs: ACQUIRE_TIMEOUT_MS })],
+          [EverySecondJob],
+        );
+      });
       expect(bootMs).toBeLessThan(3 * ACQUIRE_TIMEOUT_MS);
       expect(await app!.get(EverySecondJob).run()).toBe('ran'); // fail-open, the default
       expect(logger.messages('warn')).toEqual([

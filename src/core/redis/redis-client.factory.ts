@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { nextTick, nextTickIsFaked } from '../clock';
 import type { LockEvents } from '../lock-events';
 import type { LockLogger } from '../lock-options';
 import type { RedisTarget } from './redis-target';
@@ -27,6 +28,22 @@ const CONNECTION_TUNING: RedisOptions = {
   sentinelRetryStrategy: reconnectDelay,
 };
 
+/**
+ * Creates a client with the real `process.nextTick` in place: ioredis opens its socket on it,
+ * and Jest's default fake timers replace it, so a client created under them would not connect
+ * until the test advances time. The swap lasts only while the constructor runs, synchronously.
+ */
+function withRealNextTick<T>(create: () => T): T {
+  if (!nextTickIsFaked()) return create();
+  const faked = process.nextTick;
+  process.nextTick = nextTick;
+  try {
+    return create();
+  } finally {
+    process.nextTick = faked;
+  }
+}
+
 /** What every store of an engine shares. */
 export interface StoreSettings {
   /** How long one call may take, connection wait included. */
@@ -53,16 +70,19 @@ export function createLockStore(target: RedisTarget, settings: StoreSettings): L
     case 'client':
       return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas, events);
     case 'cluster': {
-      const cluster = new Cluster(target.nodes, {
-        redisOptions: { ...target.options, ...CONNECTION_TUNING },
-        enableOfflineQueue: false,
-        clusterRetryStrategy: reconnectDelay,
-      });
+      const cluster = withRealNextTick(
+        () =>
+          new Cluster(target.nodes, {
+            redisOptions: { ...target.options, ...CONNECTION_TUNING },
+            enableOfflineQueue: false,
+            clusterRetryStrategy: reconnectDelay,
+          }),
+      );
       return new RedisStore(cluster, true, target.label, timeoutMs, logger, whileDown, 0, events);
     }
     default:
       return new RedisStore(
-        new Redis({ ...target.options, ...CONNECTION_TUNING }),
+        withRealNextTick(() => new Redis({ ...target.options, ...CONNECTION_TUNING })),
         true,
         target.label,
         timeoutMs,
