@@ -31,6 +31,8 @@ interface Requests {
   memory: [{ count: number; concurrency: number }, HeldMemorySample];
   heap: [{ calls: number; concurrency: number; slices: number }, DecoratorHeapSample];
   cycle: [{ key: string }, void];
+  scheduled: [{ key: string }, boolean];
+  telemetrySeen: [Record<string, never>, { spans: number; runsCounted: number } | undefined];
   hold: [{ key: string }, void];
   tryHeld: [{ key: string }, boolean];
   unhold: [Record<string, never>, void];
@@ -158,13 +160,21 @@ async function serve(id: string, url: string, redisPid: number): Promise<void> {
         await client.close();
       }
     },
+    // A fresh instance of the contender (a decorator one), on an emptied database.
     heap: ({ calls, concurrency, slices }) =>
-      withAdmin((admin) =>
-        decoratorHeap(url, admin, calls, concurrency, slices, (done, heapMB) =>
+      withAdmin(async (admin) => {
+        await admin.flushall();
+        return decoratorHeap(await contender.open(url), admin, calls, concurrency, slices, (done, heapMB) =>
           send({ seq: 0, progress: `${done} calls, heap after GC ${heapMB.toFixed(2)} MB` }),
-        ),
-      ),
+        );
+      }),
     cycle: async ({ key }) => opened().cycle(key),
+    scheduled: async ({ key }) => {
+      const { scheduled } = opened();
+      if (!scheduled) throw new Error(`${id} has no @Cron method`);
+      return scheduled(key);
+    },
+    telemetrySeen: async () => opened().telemetrySeen?.(),
     // A lost race, for MONITOR: replica 0 holds the key, replica 1 tries it once.
     hold: async ({ key }) => {
       holding = await replicas[0].tryAcquire(key);

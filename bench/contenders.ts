@@ -1,13 +1,25 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Cron } from '@nestjs/schedule';
 import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
 import { Redis } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import Redlock from 'redlock';
-import { DistributedLock, DistributedLockModule, type DistributedLockOptions, DistributedLockService } from '../src';
-import { ACQUIRE, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
+import {
+  DistributedLock,
+  DistributedLockModule,
+  type DistributedLockOptions,
+  DistributedLockService,
+  type LockEventListener,
+} from '../src';
+import { jobTickField } from '../src/core/acquire-options';
+import { holderToken, lockKeys, runRecordFields } from '../src/core/fleet/fleet-records';
+import { DEFAULT_LOCK_OPTIONS } from '../src/core/lock-options';
+import { ACQUIRE, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
+import { benchTelemetry, type BenchTelemetry } from './open-telemetry-sdk';
 
 /** Every contender takes its locks with this TTL, long enough never to expire during a run. */
 export const TTL_MS = 30_000;
@@ -16,6 +28,10 @@ export const TTL_MS = 30_000;
 export interface Cycler {
   /** Acquires `key`, runs nothing, releases it; rejects when the lock was not granted. */
   cycle(key: string): Promise<void>;
+  /** The decorator contenders: one call of a `@Cron` method guarded on `key`; true when it ran. */
+  scheduled?(key: string): Promise<boolean>;
+  /** The OpenTelemetry contenders: what the SDK recorded so far (spans ended, runs counted). */
+  telemetrySeen?(): Promise<{ spans: number; runsCounted: number }>;
   close(): Promise<void>;
 }
 
@@ -33,7 +49,11 @@ export interface Contender {
   readonly kind: 'floor' | 'library' | 'alternative';
   /** What one cycle does, for the report. */
   readonly note: string;
+  /** A decorator contender: its process can also call a `@Cron` handler (the MONITOR capture does). */
+  readonly decorated?: boolean;
   open(url: string): Promise<Cycler>;
+  /** This library's contenders: `open` on other connection options (the profiler's stub client). */
+  openOn?(connection: Connection): Promise<Cycler>;
   /** Present when the contender can hold a lock outside a callback (contention, memory scenarios). */
   lockClient?(url: string): Promise<LockClient>;
 }
@@ -58,7 +78,8 @@ async function connected(client: Redis): Promise<Redis> {
 // ---------------------------------------------------------------------------------------------
 // The floor: the fewest round trips and the least client work a correct lock can do.
 
-const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** The floor's release: delete the key while it holds our token. */
+export const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * Raw ioredis: `SET key token NX PX ttl`, then EVALSHA of a preloaded compare-and-delete. With
@@ -137,20 +158,23 @@ class ScriptsFloorClient implements LockClient {
 
   async tryAcquire(key: string): Promise<unknown> {
     const token = `${this.prefix}${++this.counter}`;
-    const lock = `lock:{${key}}`;
-    // The arguments the engine sends for a fenced lock: no tick, the default ahead bound and retention.
+    const { lock, state } = lockKeys('', key);
+    // The arguments the engine sends for a fenced lock outside a job: no tick, no pause check
+    // (the state hash stands in for the pause key), the default ahead bound and retention.
     const fence = await this.client.evalsha(
       ACQUIRE.sha,
-      2,
+      3,
       lock,
-      `${lock}:state`,
+      state,
+      state,
       token,
       TTL_MS,
       '',
       '1',
       'tick',
       60_000,
-      86_400_000,
+      DEFAULT_LOCK_OPTIONS.stateRetentionMs,
+      '',
     );
     return Number(fence) > 0 ? [lock, token] : undefined;
   }
@@ -171,6 +195,88 @@ class ScriptsFloorClient implements LockClient {
   }
 }
 
+/** The job name the decorator contenders guard, as the library names it (`Class.method`). */
+const BENCH_JOB = 'BenchJobs.noop';
+
+/**
+ * Raw ioredis sending, byte for byte, what a decorated call sends with `operations` on (the
+ * default): the ACQUIRE script with the job's pause check, then RELEASE_AND_RECORD, whose XADD
+ * appends the run record (job, replica, start, duration, outcome…) to the lock name's history.
+ * Against `floor`, what operations cost in Redis and on the wire; against `decorator`, what is
+ * left is the library's own client work.
+ */
+class OperationsFloorClient implements LockClient {
+  // 128 random bits, as the library's token has: the same bytes on the wire.
+  private readonly prefix = randomBytes(16).toString('base64url');
+  private counter = 0;
+  private readonly replica = `${hostname()}:${process.pid}`;
+
+  private constructor(private readonly client: Redis) {}
+
+  static async open(url: string): Promise<OperationsFloorClient> {
+    const client = await connected(connect(url));
+    await Promise.all([ACQUIRE.load(client), RELEASE_AND_RECORD.load(client)]);
+    return new OperationsFloorClient(client);
+  }
+
+  async tryAcquire(key: string): Promise<unknown> {
+    const acquiredAt = Date.now();
+    const token = holderToken(`${this.prefix}.${(++this.counter).toString(36)}`, this.replica, acquiredAt);
+    const keys = lockKeys('', key);
+    const reply = await this.client.evalsha(
+      ACQUIRE.sha,
+      3,
+      keys.lock,
+      keys.state,
+      keys.paused,
+      token,
+      TTL_MS,
+      '',
+      '',
+      jobTickField(BENCH_JOB),
+      60_000,
+      DEFAULT_LOCK_OPTIONS.stateRetentionMs,
+      BENCH_JOB,
+    );
+    return Number(reply) > 0 ? [keys, token, acquiredAt] : undefined;
+  }
+
+  async release(held: unknown): Promise<void> {
+    const [keys, token, acquiredAt] = held as [ReturnType<typeof lockKeys>, string, number];
+    const fields = runRecordFields({
+      job: BENCH_JOB,
+      replica: this.replica,
+      tick: undefined,
+      startedAt: acquiredAt,
+      durationMs: Date.now() - acquiredAt,
+      outcome: 'ok',
+      error: undefined,
+      fencingToken: undefined,
+    });
+    await this.client.evalsha(
+      RELEASE_AND_RECORD.sha,
+      2,
+      keys.lock,
+      keys.runs,
+      token,
+      0,
+      DEFAULT_LOCK_OPTIONS.historyLength,
+      DEFAULT_LOCK_OPTIONS.historyRetentionMs,
+      ...fields,
+    );
+  }
+
+  async cycle(key: string): Promise<void> {
+    const held = await this.tryAcquire(key);
+    if (!held) throw new NotGrantedError('floor-operations', key);
+    await this.release(held);
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // This library, through a real Nest application context.
 
@@ -179,6 +285,16 @@ class BenchJobs {
   /** The decorated no-op; the lock name is its argument, so concurrent workers take distinct locks. */
   @DistributedLock({ key: (key: string) => key, ttlMs: TTL_MS })
   async noop(_key: string): Promise<boolean> {
+    return true;
+  }
+
+  /**
+   * A `@Cron` handler (every minute; no ScheduleModule, so only a direct call runs it): a call
+   * serves the minute's occurrence, and a second call in the same minute finds it served.
+   */
+  @Cron('0 * * * * *')
+  @DistributedLock({ key: (key: string) => key, ttlMs: TTL_MS })
+  async scheduled(_key: string): Promise<boolean> {
     return true;
   }
 }
@@ -191,13 +307,63 @@ export async function createLockApp(target: string | DistributedLockOptions): Pr
   return NestFactory.createApplicationContext(BenchModule, { logger: false, abortOnError: false });
 }
 
-/** Calls the decorated no-op once; rejects if the lock was not granted (the method did not run). */
-export async function callDecorated(app: INestApplicationContext, key: string): Promise<void> {
-  if ((await app.get(BenchJobs).noop(key)) !== true) throw new NotGrantedError('decorator', key);
+/** The decorated no-op of an application opened with any module `options` (option-costs.ts). */
+export async function openDecorated(options: DistributedLockOptions): Promise<Cycler> {
+  const app = await createLockApp(options);
+  const jobs = app.get(BenchJobs);
+  return {
+    async cycle(key) {
+      if ((await jobs.noop(key)) !== true) throw new NotGrantedError('decorator', key);
+    },
+    close: () => app.close(),
+  };
 }
 
-async function openService(url: string): Promise<Cycler & { service: DistributedLockService }> {
-  const app = await createLockApp(url);
+/** Where a library contender's module connects: a URL, or a client of the caller's. */
+export type Connection = Pick<DistributedLockOptions, 'url' | 'client'>;
+
+/**
+ * What a library contender turns on. `operations` is on by default in the library, the rest off;
+ * each variant below changes one thing from `operations: false`, or turns everything on.
+ */
+interface Features {
+  operations: boolean;
+  /** `onEvent`: a listener that does nothing, so what is measured is building and emitting the events. */
+  events: boolean;
+  /** `openTelemetry` with the real SDK's providers (see open-telemetry-sdk.ts). */
+  openTelemetry: boolean;
+}
+
+const DEFAULTS: Features = { operations: true, events: false, openTelemetry: false };
+const ignoreEvent: LockEventListener = () => undefined;
+
+/** A Nest application with the module configured for `features`, and how to close it (SDK included). */
+async function openApp(
+  connection: Connection,
+  features: Features,
+): Promise<{ app: INestApplicationContext; telemetry: BenchTelemetry | undefined; close(): Promise<void> }> {
+  const telemetry = features.openTelemetry ? benchTelemetry() : undefined;
+  const app = await createLockApp({
+    ...connection,
+    ...(features.operations ? {} : { operations: false }),
+    ...(features.events ? { onEvent: ignoreEvent } : {}),
+    ...(telemetry ? { openTelemetry: telemetry.options } : {}),
+  });
+  return {
+    app,
+    telemetry,
+    async close() {
+      await app.close();
+      await telemetry?.shutdown();
+    },
+  };
+}
+
+async function openService(
+  connection: Connection,
+  features = DEFAULTS,
+): Promise<Cycler & { service: DistributedLockService }> {
+  const { app, telemetry, close } = await openApp(connection, features);
   const service = app.get(DistributedLockService);
   return {
     service,
@@ -205,11 +371,47 @@ async function openService(url: string): Promise<Cycler & { service: Distributed
       if (!(await service.acquireLock(key, TTL_MS))) throw new NotGrantedError('service', key);
       await service.releaseLock(key);
     },
-    close: () => app.close(),
+    telemetrySeen: telemetry && (() => telemetry.seen()),
+    close,
   };
 }
 
 const noop = async (): Promise<boolean> => true;
+
+function withLockContender(id: string, label: string, note: string, features: Features): Contender {
+  const openOn = async (connection: Connection): Promise<Cycler> => {
+    const { service, telemetrySeen, close } = await openService(connection, features);
+    return {
+      async cycle(key) {
+        if (!(await service.withLock(key, TTL_MS, noop)).ran) throw new NotGrantedError(id, key);
+      },
+      telemetrySeen,
+      close,
+    };
+  };
+  return { id, label, kind: 'library', note, open: (url) => openOn({ url }), openOn };
+}
+
+function decoratorContender(id: string, label: string, note: string, features: Features): Contender {
+  const openOn = async (connection: Connection): Promise<Cycler> => {
+    const { app, telemetry, close } = await openApp(connection, features);
+    const jobs = app.get(BenchJobs);
+    return {
+      async cycle(key) {
+        if ((await jobs.noop(key)) !== true) throw new NotGrantedError(id, key);
+      },
+      scheduled: async (key) => (await jobs.scheduled(key)) === true,
+      telemetrySeen: telemetry && (() => telemetry.seen()),
+      close,
+    };
+  };
+  return { id, label, kind: 'library', note, decorated: true, open: (url) => openOn({ url }), openOn };
+}
+
+const OFF: Features = { operations: false, events: false, openTelemetry: false };
+const ALL_ON: Features = { operations: true, events: true, openTelemetry: true };
+const OTEL_NOTE =
+  'the real SDK: a MeterProvider with a periodic in-memory reader, a BasicTracerProvider recording every span, a span processor that drops them';
 
 // ---------------------------------------------------------------------------------------------
 // The alternatives, one client each, retries off.
@@ -326,11 +528,20 @@ export const CONTENDERS: Contender[] = [
     lockClient: (url) => ScriptsFloorClient.open(url),
   },
   {
+    id: 'floor-operations',
+    label: 'floor sending what a decorated call sends (operations on)',
+    kind: 'floor',
+    note: "raw ioredis EVALSHA of the library's ACQUIRE script with a job's pause check, then EVALSHA of RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record), the same bytes a decorated call sends with operations on",
+    open: (url) => OperationsFloorClient.open(url),
+    lockClient: (url) => OperationsFloorClient.open(url),
+  },
+  {
     id: 'service',
     label: 'this library: acquireLock/releaseLock',
     kind: 'library',
-    note: 'DistributedLockService.acquireLock(key, ttl) then releaseLock(key)',
-    open: openService,
+    note: 'DistributedLockService.acquireLock(key, ttl) then releaseLock(key), default options (operations on: the token names its holder)',
+    open: (url) => openService({ url }),
+    openOn: (connection) => openService(connection),
     async lockClient(url) {
       // A replica in the contention race: the service as DistributedLockModule provides it, minus Nest.
       const service = new DistributedLockService({ url, logger: false });
@@ -342,31 +553,54 @@ export const CONTENDERS: Contender[] = [
       };
     },
   },
-  {
-    id: 'withLock',
-    label: 'this library: withLock',
-    kind: 'library',
-    note: 'DistributedLockService.withLock(key, ttl, noop) (auto-extension timer on, the default)',
-    async open(url) {
-      const { service, close } = await openService(url);
-      return {
-        async cycle(key) {
-          if (!(await service.withLock(key, TTL_MS, noop)).ran) throw new NotGrantedError('withLock', key);
-        },
-        close,
-      };
-    },
-  },
-  {
-    id: 'decorator',
-    label: 'this library: @DistributedLock',
-    kind: 'library',
-    note: 'a call of an @DistributedLock({ key: (k) => k, ttlMs }) no-op method of a Nest provider',
-    async open(url) {
-      const app = await createLockApp(url);
-      return { cycle: (key) => callDecorated(app, key), close: () => app.close() };
-    },
-  },
+  withLockContender(
+    'withLock',
+    'this library: withLock',
+    'DistributedLockService.withLock(key, ttl, noop) (auto-extension timer on, the default), default options (operations on: outside a job it only makes the token name its holder)',
+    DEFAULTS,
+  ),
+  withLockContender(
+    'withLock-ops-off',
+    'this library: withLock, operations off',
+    'withLock as above with operations: false (a token without its holder and time)',
+    OFF,
+  ),
+  withLockContender(
+    'withLock-all',
+    'this library: withLock, operations + onEvent + OpenTelemetry',
+    `withLock with operations on, a no-op onEvent listener and openTelemetry: { meterProvider, tracerProvider } of ${OTEL_NOTE}`,
+    ALL_ON,
+  ),
+  decoratorContender(
+    'decorator',
+    'this library: @DistributedLock (default: operations on)',
+    'a call of an @DistributedLock({ key: (k) => k, ttlMs }) no-op method of a Nest provider, default options: operations on, so the acquisition is the ACQUIRE script (pause check) and the release RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record)',
+    DEFAULTS,
+  ),
+  decoratorContender(
+    'decorator-ops-off',
+    'this library: @DistributedLock, operations off',
+    'the decorated call with operations: false: SET NX PX, then the compare-and-delete (the path of the previous release)',
+    OFF,
+  ),
+  decoratorContender(
+    'decorator-events',
+    'this library: @DistributedLock + onEvent (operations off)',
+    'operations: false, onEvent: a listener that does nothing; each call builds and emits its acquired and ran events',
+    { ...OFF, events: true },
+  ),
+  decoratorContender(
+    'decorator-otel',
+    'this library: @DistributedLock + OpenTelemetry (operations off)',
+    `operations: false, openTelemetry: { meterProvider, tracerProvider } of ${OTEL_NOTE}; each call records its acquisition and run in counters and histograms and a span around the run`,
+    { ...OFF, openTelemetry: true },
+  ),
+  decoratorContender(
+    'decorator-all',
+    'this library: @DistributedLock, all on (operations + onEvent + OpenTelemetry)',
+    `operations on, a no-op onEvent listener and openTelemetry with ${OTEL_NOTE}`,
+    ALL_ON,
+  ),
   {
     id: 'redlock',
     label: 'redlock 5 (beta): acquire/release',

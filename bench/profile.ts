@@ -7,7 +7,8 @@
  * package) and sampled allocations (bytes per cycle, objects already collected included) come from
  * the V8 inspector, around the measured loop only; the raw .cpuprofile files land in
  * bench/.work/profiles/ for Chrome DevTools. `--stub` answers every Redis call at once from a fake
- * client (floor and this library only): no I/O, so what is left is each one's own JavaScript.
+ * client (the floor and this library's contenders, e.g. `--only decorator-ops-off,decorator-otel`):
+ * no I/O, so what is left is each one's own JavaScript.
  */
 import { spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector';
@@ -16,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { DistributedLockService } from '../src';
-import { callDecorated, CONTENDERS, createLockApp, type Cycler, TTL_MS } from './contenders';
+import { CONTENDERS, type Cycler, TTL_MS } from './contenders';
 import { startBenchRedis } from './redis-server';
 
 interface CallFrame {
@@ -68,13 +69,18 @@ function top(map: Map<string, number>, count: number): [string, number][] {
   return [...map].sort((a, b) => b[1] - a[1]).slice(0, count);
 }
 
-/** An ioredis stand-in that answers at once: EVALSHA with 2 keys (acquire) gets a fencing token, others 1. */
+/**
+ * An ioredis stand-in that answers at once: every script 1 (an acquisition granted without a
+ * fencing token, a release done), SET OK, and the job declaration at startup (HSET) 1.
+ */
 function stubClient(): Redis {
   const stub = {
     status: 'ready',
-    options: {},
+    // What the library asks of a client it is given: no command replayed after a reconnect.
+    options: { enableOfflineQueue: false, autoResendUnfulfilledCommands: false },
     set: () => Promise.resolve('OK'),
-    evalsha: (_sha: string, keyCount: number) => Promise.resolve(keyCount === 2 ? 1_700_000_000_000_000 : 1),
+    evalsha: () => Promise.resolve(1),
+    hset: () => Promise.resolve(1),
     script: () => Promise.resolve('sha'),
     on: () => stub,
     off: () => stub,
@@ -113,12 +119,11 @@ async function stubCycler(id: string): Promise<Cycler> {
         close: () => service.close(),
       };
     }
-    case 'decorator': {
-      const app = await createLockApp({ client });
-      return { cycle: (key) => callDecorated(app, key), close: () => app.close() };
+    default: {
+      const contender = CONTENDERS.find((c) => c.id === id);
+      if (!contender?.openOn) throw new Error(`--stub covers the floor and this library's contenders, not ${id}`);
+      return contender.openOn({ client });
     }
-    default:
-      throw new Error(`--stub covers floor, service, withLock and decorator, not ${id}`);
   }
 }
 

@@ -21,8 +21,9 @@ const rows = results.contenders
   .filter((row) => row.latency !== undefined || row.throughput !== undefined);
 
 const COLORS = { latency: '#d9822b', throughput: '#2b7bd9' };
-const width = 860;
-const labelWidth = 290;
+// Labels are set in a 12 px sans-serif: about 6.3 px a character leaves room for the longest.
+const labelWidth = Math.max(290, Math.ceil(6.3 * Math.max(...rows.map((row) => row.label.length))));
+const width = labelWidth + 570;
 const plotLeft = labelWidth + 10;
 const plotWidth = width - plotLeft - 70;
 const barHeight = 13;

@@ -1,3 +1,4 @@
+import type { RedisAccount } from './monitor-capture';
 import type { DecoratorHeapSample, HeldMemorySample, LatencySample } from './scenarios';
 
 /** What bench/results/latest.json holds. */
@@ -12,6 +13,8 @@ export interface BenchResults {
     loadAverageAtStart: number[];
     loadAverageAtEnd?: number[];
   };
+  /** The commit the library was compiled from, and its src/ files that differed from it (a shared checkout). */
+  source?: { commit: string; modified: string[] };
   config: Record<string, number>;
   /** `same`: redis-server and the contenders on CPU 0; `split`: redis-server on a CPU of its own. */
   pinning: { latency: 'split' | 'same' | 'off'; others: 'split' | 'same' | 'off' };
@@ -44,12 +47,25 @@ export interface BenchResults {
     }
   >;
   memory: Record<string, HeldMemorySample>;
-  decoratorHeap?: DecoratorHeapSample;
+  /** Per decorator contender followed over a million calls. */
+  decoratorHeap?: Record<string, DecoratorHeapSample>;
+  /** What the OpenTelemetry contenders' SDK recorded by the end of the throughput scenario. */
+  telemetrySeen?: Record<string, { spans: number; runsCounted: number }>;
   /**
    * Redis commands, values elided: one warm acquire + release, one attempt on a lock held by another
-   * replica (lost), and a fresh instance's connection set-up and first acquire + release (cold).
+   * replica (lost), a `@Cron` call that serves its occurrence and one that finds it served (cron,
+   * labelled `<id>: runs` / `<id>: served`), and a fresh instance's connection set-up and first
+   * acquire + release (cold). `redis`: Redis's own count of bytes and command time per cycle;
+   * `left`: the keys under the lock name after those cycles, with their MEMORY USAGE.
    */
-  monitor?: { warm: Record<string, string[]>; lost: Record<string, string[]>; cold: Record<string, string[]> };
+  monitor?: {
+    warm: Record<string, string[]>;
+    lost: Record<string, string[]>;
+    cron?: Record<string, string[]>;
+    cold: Record<string, string[]>;
+    redis?: Record<string, RedisAccount>;
+    left?: Record<string, Record<string, { type: string; bytes: number }>>;
+  };
   durationSec?: number;
 }
 
@@ -131,16 +147,94 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push('');
   }
 
-  const heap = results.decoratorHeap;
-  if (heap) {
+  for (const [id, heap] of Object.entries(results.decoratorHeap ?? {})) {
     const first = heap.points[0].heapMB;
     const last = heap.points[heap.points.length - 1].heapMB;
     lines.push(
-      `\`@DistributedLock\` over ${heap.calls.toLocaleString('en-US')} calls (${heap.concurrency} concurrent callers, ` +
+      `${label(id)} over ${heap.calls.toLocaleString('en-US')} calls (${heap.concurrency} concurrent callers, ` +
         `${thousands(heap.callsPerSec)} calls/s): heap after GC ${fixed(first, 1)} MB → ${fixed(last, 1)} MB, ` +
         `growth ${fixed(heap.growthMBPerMillion, 2)} MB per million calls (least-squares over ${heap.points.length} samples).`,
       '',
     );
   }
+
+  for (const [id, seen] of Object.entries(results.telemetrySeen ?? {})) {
+    lines.push(
+      `${label(id)}: its OpenTelemetry SDK had ended ${seen.spans.toLocaleString('en-US')} spans and counted ` +
+        `${seen.runsCounted.toLocaleString('en-US')} runs by the end of the throughput scenario.`,
+      '',
+    );
+  }
+
+  if (results.monitor) lines.push(...renderMonitor(results.monitor, label));
   return `${lines.join('\n')}\n`;
+}
+
+/** One cell of commands: those sent, joined by ` · `, each followed by the calls its script made. */
+function commandCell(commands: readonly string[] | undefined): string {
+  if (!commands) return '–';
+  const sent: { command: string; lua: string[] }[] = [];
+  for (const command of commands) {
+    const lua = /^\s+\(lua\) (.*)$/.exec(command);
+    if (lua && sent.length) sent[sent.length - 1].lua.push(lua[1]);
+    else sent.push({ command, lua: [] });
+  }
+  const code = (text: string): string => `\`${text}\``;
+  return sent
+    .map(({ command, lua }) => code(command) + (lua.length ? ` → (lua) ${lua.map(code).join(', ')}` : ''))
+    .join(' · ');
+}
+
+function renderMonitor(monitor: NonNullable<BenchResults['monitor']>, label: (id: string) => string): string[] {
+  const lines = [
+    '**Redis commands per acquire + release** (MONITOR, values elided; `(lua)`: calls a script makes; each command sent with its size on the wire):',
+    '',
+    '| Contender | Commands |',
+    '|---|---|',
+  ];
+  for (const [id, commands] of Object.entries(monitor.warm)) lines.push(`| ${label(id)} | ${commandCell(commands)} |`);
+  lines.push('');
+  if (monitor.cron && Object.keys(monitor.cron).length) {
+    lines.push(
+      "**A `@Cron` call** (`@Cron('0 * * * * *')` above `@DistributedLock`, called twice in one minute):",
+      '',
+      '| Contender | Call | Commands |',
+      '|---|---|---|',
+    );
+    for (const [name, commands] of Object.entries(monitor.cron)) {
+      const [id, call] = name.split(': ');
+      lines.push(
+        `| ${label(id)} | ${call === 'runs' ? 'serves the occurrence' : 'finds it served'} | ${commandCell(commands)} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (monitor.redis) {
+    const names = [...new Set(Object.values(monitor.redis).flatMap((account) => Object.keys(account.commands)))].sort();
+    const any = Object.values(monitor.redis)[0];
+    lines.push(
+      `**What Redis counts per acquire + release** (INFO stats and commandstats around ${any?.cycles ?? 0} sequential cycles ` +
+        'per contender, alone; µs of Redis time per cycle, scripts including the commands they call; then what stays ' +
+        'under the lock name, MEMORY USAGE):',
+      '',
+      `| Contender | bytes to Redis | bytes from Redis | ${names.map((name) => `${name} µs`).join(' | ')} | left under the lock name |`,
+      `|---|--:|--:|${names.map(() => '--:').join('|')}|---|`,
+    );
+    for (const [id, account] of Object.entries(monitor.redis)) {
+      const kept = Object.entries(monitor.left?.[id] ?? {})
+        .map(([key, { type, bytes }]) => `\`${key}\` ${type}, ${bytes.toLocaleString('en-US')} B`)
+        .join('; ');
+      const cells = names.map((name) => {
+        const command = account.commands[name];
+        return command
+          ? `${fixed(command.usecPerCycle, 1)}${command.callsPerCycle === 1 ? '' : ` (×${fixed(command.callsPerCycle, 2)})`}`
+          : '–';
+      });
+      lines.push(
+        `| ${label(id)} | ${fixed(account.bytesInPerCycle, 0)} | ${fixed(account.bytesOutPerCycle, 0)} | ${cells.join(' | ')} | ${kept || 'nothing'} |`,
+      );
+    }
+    lines.push('');
+  }
+  return lines;
 }

@@ -2,7 +2,7 @@
  * The benchmark suite: every contender against one private redis-server, interleaved over
  * repetitions. Run with `npm run bench` (flags after `--`, see `--help`).
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,8 +10,23 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import * as prettier from 'prettier';
 import { ContenderProcess } from './contender-process';
-import { CONTENDERS, type Contender, TTL_MS } from './contenders';
-import { captureCommands, elide, type MonitoredCommand } from './monitor-capture';
+import { COMPARE_AND_DELETE, CONTENDERS, type Contender, TTL_MS } from './contenders';
+import {
+  accountRedis,
+  captureCommands,
+  elide,
+  keysOfName,
+  type MonitoredCommand,
+  type RedisAccount,
+} from './monitor-capture';
+import {
+  LuaScript,
+  ACQUIRE,
+  CANCEL_ACQUISITION,
+  EXTEND_IF_OWNER,
+  RELEASE_AND_RECORD,
+  RELEASE_IF_OWNER,
+} from '../src/core/redis/lock-scripts';
 import { pinToCpu, startBenchRedis } from './redis-server';
 import { renderMarkdown, type BenchResults } from './report';
 import { type ContentionSample, LatencyRecorder, type LatencySample } from './scenarios';
@@ -19,6 +34,8 @@ import { median, quantile } from './stats';
 
 // Compiled to bench/.work/bench/run.js.
 const BENCH_DIR = resolve(__dirname, '..', '..');
+/** The decorator contenders whose heap is followed over a million calls. */
+const HEAP_CONTENDERS = ['decorator', 'decorator-all'];
 const SCENARIOS = ['latency', 'throughput', 'contention', 'memory', 'heap', 'monitor'] as const;
 
 const HELP = `npm run bench -- [flags]
@@ -130,6 +147,24 @@ function pairedRatio(values: number[], floor: number[]): number {
   return median(values.map((value, rep) => value / floor[rep]));
 }
 
+/**
+ * The commit the library's source was compiled from, and its files that differed from it: the
+ * checkout may be shared, and a run of someone's edit in progress should say so.
+ */
+function source(): { commit: string; modified: string[] } {
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', BENCH_DIR, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const modified = git('status', '--porcelain', '--', '../src')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.slice(3));
+    return { commit: git('rev-parse', 'HEAD'), modified };
+  } catch {
+    return { commit: 'unknown', modified: [] };
+  }
+}
+
 function machine(redisVersion: string) {
   const cpuInfo = readFileSync('/proc/cpuinfo', 'utf8');
   return {
@@ -151,6 +186,7 @@ async function main(): Promise<void> {
   const results: BenchResults = {
     date: new Date().toISOString(),
     machine: machine(redis.version),
+    source: source(),
     config: {
       reps: options.reps,
       seqOps: options.seqOps,
@@ -193,16 +229,19 @@ async function main(): Promise<void> {
     }
     results.pinning.others = pin(options.pin === 'auto' ? 'split' : options.pin);
     if (has('throughput')) await runThroughput(options, running, results);
+    results.telemetrySeen = await telemetrySeen(running);
     if (has('contention')) await runContention(options, running, results);
     if (has('monitor')) results.monitor = await runMonitor(options, redis.port, admin, running);
     await Promise.all(running.map((c) => c.process.close()));
 
     // Fresh processes for the memory scenarios, so earlier runs leave nothing in their heaps.
     if (has('memory')) await runMemory(options, spawn, results);
-    if (has('heap') && options.contenders.some((c) => c.id === 'decorator')) {
-      log(`heap: ${options.decoratorCalls} decorated calls`);
-      const child = spawn('decorator');
-      results.decoratorHeap = await child.call('heap', { calls: options.decoratorCalls, concurrency: 64, slices: 10 });
+    for (const id of has('heap') ? HEAP_CONTENDERS : []) {
+      if (!options.contenders.some((c) => c.id === id)) continue;
+      log(`heap: ${options.decoratorCalls} decorated calls, ${id}`);
+      const child = spawn(id);
+      const sample = await child.call('heap', { calls: options.decoratorCalls, concurrency: 64, slices: 10 });
+      (results.decoratorHeap ??= {})[id] = sample;
       await child.close();
     }
   } finally {
@@ -355,6 +394,16 @@ function mergeRounds(samples: ContentionSample[]): ContentionSample {
   return merged;
 }
 
+/** What the OpenTelemetry SDK of each contender that has one recorded: proof that it did the work measured. */
+async function telemetrySeen(running: Running[]): Promise<BenchResults['telemetrySeen']> {
+  const seen: NonNullable<BenchResults['telemetrySeen']> = {};
+  for (const c of running) {
+    const sample = await c.process.call('telemetrySeen', {});
+    if (sample) seen[c.id] = sample;
+  }
+  return Object.keys(seen).length ? seen : undefined;
+}
+
 async function runMemory(options: Options, spawn: (id: string) => ContenderProcess, results: BenchResults) {
   for (const contender of options.contenders) {
     if (!contender.lockClient) continue;
@@ -371,7 +420,27 @@ async function runMemory(options: Options, spawn: (id: string) => ContenderProce
   }
 }
 
-/** Captures with MONITOR the commands of one warm acquire + release, then of a fresh instance's first. */
+/** The scripts a capture may call by SHA, by name: the library's, and the floor's compare-and-delete. */
+function scriptNames(): Map<string, string> {
+  const named: Record<string, LuaScript> = {
+    ACQUIRE,
+    RELEASE_IF_OWNER,
+    RELEASE_AND_RECORD,
+    EXTEND_IF_OWNER,
+    CANCEL_ACQUISITION,
+    'compare-and-delete': new LuaScript(COMPARE_AND_DELETE),
+  };
+  return new Map(Object.entries(named).map(([name, script]) => [script.sha, name]));
+}
+
+/** Cycles per contender whose bytes and Redis time are counted (enough for a run history to reach its cap). */
+const ACCOUNTED_CYCLES = 500;
+
+/**
+ * Captures with MONITOR the commands of one warm acquire + release, of a lost race, of a `@Cron`
+ * call (served, then found served), and of a fresh instance's first; then Redis's own count of
+ * bytes and command time per cycle, and what stays under the lock name.
+ */
 async function runMonitor(
   options: Options,
   port: number,
@@ -395,6 +464,34 @@ async function runMonitor(
       await c.process.call('unhold', {});
     }
   });
+  // A @Cron handler called twice within one minute: the first call serves the minute's
+  // occurrence, the second finds it served.
+  const scheduled = running.filter((c) => c.decorated);
+  const cron = await captureCommands(port, admin, async (mark) => {
+    for (const c of scheduled) {
+      const key = `${keyMark}cron:${c.id}`;
+      const intoMinuteMs = Date.now() % 60_000;
+      if (intoMinuteMs > 57_000) await new Promise((resolve) => setTimeout(resolve, 60_500 - intoMinuteMs));
+      await mark(`${c.id}: runs`, async () => {
+        if (!(await c.process.call('scheduled', { key }))) throw new Error(`${c.id} did not serve a new occurrence`);
+      });
+      await mark(`${c.id}: served`, async () => {
+        if (await c.process.call('scheduled', { key })) throw new Error(`${c.id} served an occurrence twice`);
+      });
+    }
+  });
+  // Redis's own accounting, then what stays under each lock name: a new name per contender
+  // (before the cold start, whose SCRIPT FLUSH the floors' raw EVALSHA would not survive).
+  const redis: Record<string, RedisAccount> = {};
+  const left: Record<string, Record<string, { type: string; bytes: number }>> = {};
+  for (const c of running) {
+    const key = `${keyMark}count:${c.id}`;
+    await c.process.call('warmup', { key, ops: 20 });
+    redis[c.id] = await accountRedis(admin, ACCOUNTED_CYCLES, () =>
+      c.process.call('warmup', { key, ops: ACCOUNTED_CYCLES }),
+    );
+    left[c.id] = await keysOfName(admin, key);
+  }
   // A fresh instance against a server without cached scripts: connection set-up and first call.
   const cold = await captureCommands(port, admin, async (mark) => {
     for (const c of running) {
@@ -402,9 +499,10 @@ async function runMonitor(
       await mark(c.id, () => c.process.call('cold', { key: `${keyMark}cold:${c.id}` }));
     }
   });
+  const scripts = scriptNames();
   const render = (captured: Map<string, MonitoredCommand[]>) =>
-    Object.fromEntries([...captured].map(([id, commands]) => [id, commands.map((c) => elide(c, keyMark))]));
-  return { warm: render(warm), lost: render(lost), cold: render(cold) };
+    Object.fromEntries([...captured].map(([id, commands]) => [id, commands.map((c) => elide(c, keyMark, scripts))]));
+  return { warm: render(warm), lost: render(lost), cron: render(cron), cold: render(cold), redis, left };
 }
 
 main().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { callDecorated, createLockApp, type Cycler, type LockClient } from './contenders';
+import type { Cycler, LockClient } from './contenders';
 import { infoNumber } from './redis-server';
 import { quantile, slope } from './stats';
 
@@ -213,23 +213,22 @@ export interface DecoratorHeapSample {
   /** Last minus first sample, MB. */
   deltaMB: number;
   callsPerSec: number;
-  /** Redis keys left once done (lock names used: `concurrency`). */
+  /** Redis keys in the database once done (lock names used: `concurrency`; with operations on, each keeps its run history). */
   redisKeysAfter: number;
 }
 
 /**
- * (5) A million calls of the decorated no-op (`concurrency` callers, each on its own lock name),
- * with the heap measured after GC at regular intervals.
+ * (5) A million calls of a decorated no-op (`concurrency` callers, each on its own lock name, through
+ * a decorator contender's `cycle`), with the heap measured after GC at regular intervals.
  */
 export async function decoratorHeap(
-  url: string,
+  cycler: Cycler,
   redis: Redis,
   calls: number,
   concurrency: number,
   slices: number,
   onSlice: (done: number, heapMB: number) => void,
 ): Promise<DecoratorHeapSample> {
-  const app = await createLockApp(url);
   try {
     const run = async (count: number): Promise<void> => {
       let issued = 0;
@@ -238,7 +237,7 @@ export async function decoratorHeap(
           const key = `decorated:${worker}`;
           while (issued < count) {
             issued++;
-            await callDecorated(app, key);
+            await cycler.cycle(key);
           }
         }),
       );
@@ -265,6 +264,6 @@ export async function decoratorHeap(
       redisKeysAfter: await redis.dbsize(),
     };
   } finally {
-    await app.close();
+    await cycler.close();
   }
 }
