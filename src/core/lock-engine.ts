@@ -11,7 +11,7 @@ import {
   TICK_FIELD,
 } from './acquire-options';
 import { monotonicNow } from './clock';
-import { DistributedLockError, InvalidLockArgumentError } from './errors';
+import { DistributedLockError, InvalidLockArgumentError, LockLostError } from './errors';
 import { type Attempt, isLock, LockAcquirer, type SkipReason, stateKeyOf } from './lock-acquirer';
 import { runWithLock } from './lock-context';
 import { type LockEventListener, LockEvents } from './lock-events';
@@ -78,6 +78,8 @@ export class LockEngine {
   private readonly locks: LockAcquirer;
   private readonly events: LockEvents;
   private inspector: FleetInspector | undefined;
+  /** Runs abandoned at shutdown: recorded then, and not again when they end. */
+  private readonly abandoned = new WeakSet<LockHandle>();
   /** Wraps each guarded run (OpenTelemetry spans); unset unless tracing is on. */
   private readonly tracer: RunTracer | undefined;
   /** Metrics and spans through OpenTelemetry, when `openTelemetry` is on. */
@@ -395,6 +397,11 @@ export class LockEngine {
     const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
     for (const lock of left) {
       lock.abandon(reason);
+      this.abandoned.add(lock);
+      if (this.events.active) {
+        const error = new LockLostError(lock.key, reason);
+        this.events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
+      }
       if (this.options.operations && lock.job !== undefined) {
         const runningMs = monotonicNow() - lock.requestedAt;
         void this.locks.recordRun(this.historyWrite(lock, 'abandoned', runningMs, reason));
@@ -414,9 +421,11 @@ export class LockEngine {
   }
 
   /**
-   * Runs `fn` holding the lock, and releases it however `fn` ends. `fn` starts as soon as the store
-   * grants the lock, and a synchronous `fn` is released in the same turn: with the in-memory store,
-   * a timer callback runs and lets go of its job before the next timer fires, as under fake timers.
+   * Runs `fn` holding the lock, and releases it however `fn` ends. A lock decided in the caller's
+   * turn (the in-memory store, or a refusal known at once) runs `fn` in that same turn, and a
+   * synchronous `fn` is released in it too: a timer callback under fake timers runs and lets go of
+   * its job before the next timer fires. A lock decided later runs `fn` in the caller's async
+   * context (AsyncLocalStorage, spans), never in that of the reply or deadline that decided it.
    */
   private async runLocked<T>(
     key: string,
@@ -426,9 +435,16 @@ export class LockEngine {
     occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
     const parent = this.tracer?.capture();
-    return this.locks.acquireThen(key, ttlMs, settings, occurrence, (lock) =>
-      this.runHolding(lock, fn, settings, parent),
-    );
+    let decidedAtOnce: Attempt | undefined;
+    let calling = true;
+    const decided = this.locks.acquireThen(key, ttlMs, settings, occurrence, (attempt) => {
+      if (calling) decidedAtOnce = attempt;
+      return attempt;
+    });
+    calling = false;
+    if (decidedAtOnce !== undefined) return this.runHolding(decidedAtOnce, fn, settings, parent);
+    // A promise reaction runs in the context where it was registered: this caller's.
+    return decided.then((attempt) => this.runHolding(attempt, fn, settings, parent));
   }
 
   private runHolding<T>(
@@ -466,9 +482,10 @@ export class LockEngine {
    * The release's effect on an in-memory store is immediate.
    */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
-    const recorded = this.options.operations && lock.job !== undefined;
+    // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
+    const recorded = this.options.operations && lock.job !== undefined && !this.abandoned.has(lock);
     if (!this.events.active && !span && !recorded) return this.locks.releaseHeld(lock);
-    const outcome: RunOutcome = !lock.isHeld ? 'lost' : failed ? 'error' : 'ok';
+    const outcome: RunOutcome = lock.isLost ? 'lost' : failed ? 'error' : 'ok';
     const durationMs = monotonicNow() - startedAt;
     span?.end(outcome, error);
     if (this.events.active) {

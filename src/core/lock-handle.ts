@@ -100,6 +100,14 @@ export class LockHandle {
     return !this.released && this.lostError === undefined && monotonicNow() < this.validUntil;
   }
 
+  /**
+   * @internal True once the lock is known or presumed lost: taken over, its TTL passed without a
+   * confirmed extension, or abandoned at shutdown. A lock released by its holder is not lost.
+   */
+  get isLost(): boolean {
+    return this.lostError !== undefined || (!this.released && monotonicNow() >= this.validUntil);
+  }
+
   /** Throws the `LockLostError` if the lock is lost; a cheap check between steps of a long job. */
   throwIfLost(): void {
     if (!this.released && monotonicNow() >= this.validUntil) this.lose(TTL_PASSED);

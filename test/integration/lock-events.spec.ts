@@ -76,6 +76,14 @@ describe('lock events on a real Redis', () => {
     );
   });
 
+  it('reports a run that released its lock itself as ok, not lost', async () => {
+    const events: LockEvent[] = [];
+    await engine(events).withLock('early', 10_000, (lock) => lock.release());
+    expect(events.filter((event) => event.type === 'ran')).toEqual([
+      expect.objectContaining({ key: 'early', outcome: 'ok' }),
+    ]);
+  });
+
   it('reports extensions of a long run', async () => {
     const events: LockEvent[] = [];
     await engine(events).withLock('long', 300, () => sleep(450));
@@ -98,6 +106,9 @@ describe('lock events on a real Redis', () => {
     void locks.withLock('hangs', 10_000, untilAborted);
     await sleep(30);
     await locks.close();
+    expect(events.filter((event) => event.type === 'lost')).toEqual([
+      expect.objectContaining({ key: 'hangs', error: expect.any(LockLostError) }),
+    ]);
     expect(events.find((event) => event.type === 'drained')).toEqual({
       type: 'drained',
       finished: 1,

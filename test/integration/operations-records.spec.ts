@@ -163,10 +163,14 @@ describe('operations records on a real Redis', () => {
     await expect(jobs.invoice()).resolves.toBe('invoiced');
   });
 
-  it('records a run abandoned at shutdown', async () => {
+  it('records a run abandoned at shutdown, once, even when it ends later', async () => {
     const locks = new LockEngine({ url: redis.url, logger: false, keyPrefix: 'abandon:', shutdownTimeoutMs: 100 });
-    void locks.runJob('Slow.job', 'slow', 10_000, (): Promise<void> => new Promise(() => undefined));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    let finish!: () => void;
+    const run = locks.runJob('Slow.job', 'slow', 10_000, () => new Promise<void>((resolve) => (finish = resolve)));
+    await sleep(50);
+    await locks.drain();
+    finish(); // it ends after it was abandoned, while the connection is still open
+    await run;
     await locks.close();
     expect(await runsOf('abandon:', 'slow')).toEqual([
       expect.objectContaining({ job: 'Slow.job', outcome: 'abandoned', error: expect.stringContaining('shut down') }),
