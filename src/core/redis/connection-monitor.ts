@@ -4,7 +4,7 @@ import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setImmediate, se
 import type { LockEvents } from '../lock-events';
 import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
-import { classifyReplyError } from './reply-errors';
+import { ACL_COMMANDS, classifyReplyError, isAclRefusal } from './reply-errors';
 import { Deadlined, DeadlineQueue } from './deadline-queue';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
@@ -193,7 +193,11 @@ export class ConnectionMonitor {
     const message =
       kind === 'data'
         ? `Redis at ${this.redisLabel} refused a lock command on ${key ?? 'a lock key'}: ${error.message}. That lock is not taken, and its job does not run, until the key holds what the library wrote there (delete it).`
-        : `Redis at ${this.redisLabel} refused the lock settings: ${error.message}. No lock is taken, and no guarded job runs, until the settings are fixed (password, username, db).`;
+        : `Redis at ${this.redisLabel} refused the lock settings: ${error.message.replace(/\.$/, '')}. No lock is taken, and no guarded job runs, until ${
+            isAclRefusal(error)
+              ? `the ACL user (username, REDIS_USERNAME) is allowed ${ACL_COMMANDS}`
+              : 'the settings are fixed (password, username, db)'
+          }.`;
     if (message === this.lastRefusal.message && now - this.lastRefusal.at < REFUSAL_LOG_EVERY_MS) return;
     this.lastRefusal = { message, at: now };
     this.logger.error(message);

@@ -120,16 +120,21 @@ return redis.call('DEL', KEYS[1])
 /**
  * RELEASE_IF_OWNER, and in the same call a record of the run appended to the lock's run history,
  * whether the lock was still ours or not (a run that lost its lock is recorded too). The stream is
- * capped near ARGV[3] entries and expires ARGV[4] ms after its last record.
+ * capped near ARGV[3] entries and expires ARGV[4] ms after its last record. The release comes
+ * first, and the record is written with `pcall`: a history Redis refuses (an ACL user without
+ * XADD) never keeps a lock.
  * KEYS[1] lock key; KEYS[2] run history stream (same hash slot); ARGV[1] token; ARGV[2] ms to keep
  * holding; ARGV[3] entries to keep; ARGV[4] retention in ms; ARGV[5..] the record's fields and values.
  */
 export const RELEASE_AND_RECORD = new LuaScript(`
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return redis.call('DEL', KEYS[1])
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if tonumber(ARGV[2]) > 0 then released = redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  else released = redis.call('DEL', KEYS[1]) end
+end
+local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
+if type(added) ~= 'table' or not added.err then redis.pcall('PEXPIRE', KEYS[2], ARGV[4]) end
+return released
 `);
 
 /**

@@ -12,8 +12,26 @@ import { HIDDEN_VALUE } from '../validation';
  */
 export type ReplyErrorKind = 'outage' | 'configuration' | 'data';
 
-const CONFIGURATION_ERRORS = [/^WRONGPASS\b/, /^NOAUTH\b/, /^NOPERM\b/, /^ERR .*DB index/i, /^ERR invalid password/i];
+/** An ACL user may run EVALSHA but not a command a script calls (Redis 7 words it so). */
+const SCRIPT_COMMAND_DENIED = /^ERR The user executing the script can't run/;
+const CONFIGURATION_ERRORS = [
+  /^WRONGPASS\b/,
+  /^NOAUTH\b/,
+  /^NOPERM\b/,
+  SCRIPT_COMMAND_DENIED,
+  /^ERR .*DB index/i,
+  /^ERR invalid password/i,
+];
+
+/** What an ACL user must be allowed: the commands the library sends, and those its scripts run. */
+export const ACL_COMMANDS =
+  'SET, EVAL, EVALSHA, SCRIPT, TIME, and inside the scripts GET, DEL, PEXPIRE, TYPE, HGET, HSET, HEXISTS and XADD, on the lock keys';
 const DATA_ERRORS = [/^WRONGTYPE\b/];
+
+/** Whether Redis refused a command to this ACL user (directly, or inside a script). */
+export function isAclRefusal(error: Error): boolean {
+  return /^NOPERM\b/.test(error.message) || SCRIPT_COMMAND_DENIED.test(error.message);
+}
 
 export function classifyReplyError(error: unknown): ReplyErrorKind {
   const message = error instanceof Error ? error.message : String(error);
@@ -31,11 +49,11 @@ export function configurationError(reply: Error, redisLabel: string): Distribute
   if (/^ERR .*DB index/i.test(reply.message)) {
     return new DistributedLockConfigError('db (REDIS_DB)', HIDDEN_VALUE, `a database index that Redis has: ${said}`);
   }
-  if (/^NOPERM\b/.test(reply.message)) {
+  if (isAclRefusal(reply)) {
     return new DistributedLockConfigError(
       'username (REDIS_USERNAME)',
       HIDDEN_VALUE,
-      `an ACL user allowed SET, EVAL, EVALSHA, SCRIPT and TIME on the lock keys: ${said}`,
+      `an ACL user allowed ${ACL_COMMANDS}: ${said}`,
     );
   }
   return new DistributedLockConfigError(
