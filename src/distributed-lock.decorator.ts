@@ -106,7 +106,15 @@ export function DistributedLock(
     /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
     let schedule: CronSchedule | null | undefined;
     /** What a call without a schedule serves, built once: the decorated call's hot path allocates nothing for it. */
-    const unscheduled: Occurrence = { job: jobName, tick: undefined, tickField: jobTickField(jobName), periodMs: 0 };
+    // A lock name computed per call is not paused nor recorded by name (see Occurrence.tracked).
+    const tracked = typeof key === 'string';
+    const unscheduled: Occurrence = {
+      job: jobName,
+      tracked,
+      tick: undefined,
+      tickField: jobTickField(jobName),
+      periodMs: 0,
+    };
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
@@ -117,6 +125,7 @@ export function DistributedLock(
       const occurrence: Occurrence = schedule
         ? {
             job: jobName,
+            tracked,
             tick: schedule.occurrenceAt(Date.now()),
             tickField: unscheduled.tickField,
             periodMs: schedule.periodMs,

@@ -53,6 +53,12 @@ export interface AcquireSettings {
 export interface Occurrence {
   /** The guarded job's name (`Class.method`), for events and records; undefined for plain locks. */
   readonly job: string | undefined;
+  /**
+   * A job with a fixed lock name, which operators see and steer (with `operations` on): its pause
+   * flag is read, its runs are recorded. A lock name computed per call is neither: it cannot be
+   * paused by name, and a history per name would grow with the names.
+   */
+  readonly tracked: boolean;
   readonly tick: number | undefined;
   /** The state hash field of the job's latest tick. */
   readonly tickField: string;
@@ -69,7 +75,13 @@ export function jobTickField(jobName: string): string {
 }
 
 /** Plain acquisitions: no scheduled occurrence. */
-export const NO_OCCURRENCE: Occurrence = { job: undefined, tick: undefined, tickField: TICK_FIELD, periodMs: 0 };
+export const NO_OCCURRENCE: Occurrence = {
+  job: undefined,
+  tracked: false,
+  tick: undefined,
+  tickField: TICK_FIELD,
+  periodMs: 0,
+};
 
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
 export function assertLockArguments(key: unknown, ttlMs: unknown): void {

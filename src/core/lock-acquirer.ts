@@ -204,7 +204,7 @@ export class LockAcquirer implements LockIssuer {
     // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
     return this.store.acquire(request, !this.failOpen, (reply) => {
       this.drainer.callEnded();
-      let attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt, occurrence.job);
+      let attempt = this.decide(key, request, reply, settings.minHoldMs, requestedAt, occurrence);
       if (isLock(attempt) && this.closed) attempt = this.undo(attempt, request);
       if (isLock(attempt)) this.held.set(key, attempt);
       else if (previous) this.held.set(key, previous);
@@ -232,12 +232,12 @@ export class LockAcquirer implements LockIssuer {
 
   private requestFor(key: string, ttlMs: number, fencing: boolean, occurrence: Occurrence): LockRequest {
     const lockKey = this.lockKeyOf(key);
-    const { tick, tickField, periodMs, job } = occurrence;
+    const { tick, tickField, periodMs, job, tracked } = occurrence;
     const { tickAheadLimitMs, stateRetentionMs, operations } = this.options;
-    const pausableJob = operations && job !== undefined ? job : '';
+    const pausableJob = operations && tracked && job !== undefined ? job : '';
     return {
       lockKey,
-      stateKey: tick === undefined && !fencing && pausableJob === '' ? '' : stateKeyOf(lockKey),
+      stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
       pausableJob,
       pauseKey: pausableJob === '' ? '' : lockKeys(this.options.keyPrefix, key).paused,
       token: operations ? holderToken(createToken(), this.options.replicaName, Date.now()) : createToken(),
@@ -266,7 +266,7 @@ export class LockAcquirer implements LockIssuer {
     reply: AcquireReply,
     minHoldMs: number,
     requestedAt: number,
-    job: string | undefined,
+    { job, tracked }: Occurrence,
   ): Attempt {
     switch (reply.kind) {
       case 'held':
@@ -289,6 +289,7 @@ export class LockAcquirer implements LockIssuer {
       minHoldMs,
       tick: request.tick,
       job,
+      tracked,
       requestedAt,
       driftMs: this.store.driftMs(request.ttlMs),
       fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,

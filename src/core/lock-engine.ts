@@ -106,7 +106,8 @@ export class LockEngine {
       this.events.subscribe(this.telemetry.listener);
       this.tracer = this.telemetry.tracer;
     }
-    this.store = store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events: this.events });
+    this.store =
+      store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events: this.events });
     this.locks = new LockAcquirer(this.options, this.store, this.drainer, this.events);
   }
 
@@ -402,7 +403,7 @@ export class LockEngine {
         const error = new LockLostError(lock.key, reason);
         this.events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
       }
-      if (this.options.operations && lock.job !== undefined) {
+      if (this.options.operations && lock.tracked) {
         const runningMs = monotonicNow() - lock.requestedAt;
         void this.locks.recordRun(this.historyWrite(lock, 'abandoned', runningMs, reason));
       }
@@ -483,7 +484,7 @@ export class LockEngine {
    */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
     // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
-    const recorded = this.options.operations && lock.job !== undefined && !this.abandoned.has(lock);
+    const recorded = this.options.operations && lock.tracked && !this.abandoned.has(lock);
     if (!this.events.active && !span && !recorded) return this.locks.releaseHeld(lock);
     const outcome: RunOutcome = lock.isLost ? 'lost' : failed ? 'error' : 'ok';
     const durationMs = monotonicNow() - startedAt;
@@ -540,5 +541,5 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
 
 function occurrenceOf(settings: AcquireSettings, tickField: string, job?: string): Occurrence {
   if (settings.tick === undefined && job === undefined) return NO_OCCURRENCE;
-  return { job, tick: settings.tick, tickField, periodMs: 0 };
+  return { job, tracked: job !== undefined, tick: settings.tick, tickField, periodMs: 0 };
 }

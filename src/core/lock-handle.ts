@@ -24,6 +24,8 @@ export interface LockGrant {
   readonly tick: number | undefined;
   /** The guarded job it was taken for, if any. */
   readonly job: string | undefined;
+  /** Whether the job's runs are recorded (a fixed lock name; see `Occurrence.tracked`). */
+  readonly tracked: boolean;
   /** When the acquisition was sent, on the monotonic clock: the TTL counts from no later than this. */
   readonly requestedAt: number;
   /** What to discount from each TTL for clock drift (a quorum's allowance; 0 on one Redis). */
@@ -51,6 +53,8 @@ export class LockHandle {
   readonly tick: number | undefined;
   /** The guarded job (`Class.method`) it was taken for; undefined for a plain lock. */
   readonly job: string | undefined;
+  /** @internal Whether its run is recorded in the lock name's history. */
+  readonly tracked: boolean;
   /** When the acquisition was sent, in ms since the epoch (wall time, for logs and records). */
   readonly acquiredAt: number;
   /** @internal When the acquisition was sent, on the monotonic clock. */
@@ -81,6 +85,7 @@ export class LockHandle {
     this.minHoldMs = grant.minHoldMs;
     this.tick = grant.tick;
     this.job = grant.job;
+    this.tracked = grant.tracked;
     this.requestedAt = grant.requestedAt;
     this.acquiredAt = Date.now() - (monotonicNow() - grant.requestedAt);
     this.validUntil = grant.requestedAt + grant.ttlMs - grant.driftMs;

@@ -33,6 +33,11 @@ class BillingJobs {
   sweep(): void {
     throw new Error('sweep failed');
   }
+
+  @DistributedLock({ key: (tenant: string) => `tenant:${tenant}`, ttlMs: 30_000 })
+  syncTenant(tenant: string): string {
+    return tenant;
+  }
 }
 
 describe('operations records on a real Redis', () => {
@@ -136,6 +141,36 @@ describe('operations records on a real Redis', () => {
     const length = await redis.client().xlen('capped:lock:{capped}:runs');
     expect(length).toBeGreaterThanOrEqual(10);
     expect(length).toBeLessThan(300);
+  });
+
+  it('takes a job without schedule or fencing with the pause check and SET NX only', async () => {
+    const jobs = (await boot({ keyPrefix: 'plainjob:' })).get(BillingJobs);
+    const commands = await recordCommands(redis.url, 'plainjob:lock:{sweep}', async () => {
+      await expect(jobs.sweep()).rejects.toThrow('sweep failed');
+    });
+    expect(commands.map((command) => `${command.source} ${command.words[0]}`)).toEqual([
+      'client evalsha',
+      'lua hexists',
+      'lua set',
+      'client evalsha',
+      'lua get',
+      'lua del',
+      'lua xadd',
+      'lua pexpire',
+    ]);
+  });
+
+  it('neither pauses nor records a job whose lock name is computed per call', async () => {
+    const jobs = (await boot({ keyPrefix: 'computed:' })).get(BillingJobs);
+    await redis.client().hset('computed:lock:{tenant:acme}:paused', 'BillingJobs.syncTenant', '{}');
+    const commands = await recordCommands(redis.url, 'computed:lock:{tenant:acme}', async () => {
+      await expect(jobs.syncTenant('acme')).resolves.toBe('acme');
+    });
+    expect(commands.filter((command) => command.source === 'client').map((command) => command.words[0])).toEqual([
+      'set',
+      'evalsha',
+    ]);
+    expect(await redis.client().exists('computed:lock:{tenant:acme}:runs')).toBe(0);
   });
 
   it('names the holder in the lock token', async () => {

@@ -59,18 +59,18 @@ export interface RunRecord {
   readonly fencingToken: number | undefined;
 }
 
-/** The stream fields of a run record, in the order they are written. */
+/** The stream fields of a run record, in the order they are written; unset ones are left out. */
 export function runRecordFields(run: RunRecord): string[] {
-  return [
-    'job', run.job,
-    'replica', run.replica,
-    'tick', run.tick === undefined ? '' : String(run.tick),
+  const fields = ['job', run.job, 'replica', run.replica];
+  if (run.tick !== undefined) fields.push('tick', String(run.tick));
+  fields.push(
     'startedAt', String(Math.round(run.startedAt)),
     'durationMs', String(Math.round(run.durationMs)),
     'outcome', run.outcome,
-    'error', run.error === undefined ? '' : run.error.slice(0, 500),
-    'fencingToken', run.fencingToken === undefined ? '' : String(run.fencingToken),
-  ]; // prettier-ignore
+  ); // prettier-ignore
+  if (run.error !== undefined) fields.push('error', run.error.slice(0, 500));
+  if (run.fencingToken !== undefined) fields.push('fencingToken', String(run.fencingToken));
+  return fields;
 }
 
 /** A run record read back from its stream fields (as XRANGE returns them: name, value, …). */

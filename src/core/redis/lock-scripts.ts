@@ -92,6 +92,21 @@ return result
 `);
 
 /**
+ * Takes the lock of a job that may be paused fleet-wide but serves no scheduled tick and issues no
+ * fencing token: ACQUIRE's pause check and `SET NX PX`, nothing else. Returns ACQUIRE_UNFENCED,
+ * ACQUIRE_HELD or ACQUIRE_PAUSED.
+ * KEYS[1] lock key; KEYS[2] the pause hash (same hash slot); ARGV[1] token; ARGV[2] TTL in ms;
+ * ARGV[3] the job's name.
+ */
+export const ACQUIRE_JOB = new LuaScript(`
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return -3 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local held = redis.call('TYPE', KEYS[1]).ok
+if held ~= 'string' then return redis.error_reply('WRONGTYPE the lock key holds a ' .. held) end
+return 0
+`);
+
+/**
  * Undoes an acquisition whose taker will not use it (its reply came too late, or the engine was
  * closing): deletes the lock while it holds our token, and hands back the tick it recorded, while
  * no later tick has been recorded, by setting the marker just below it. Every earlier tick stays
@@ -148,4 +163,11 @@ end
 return 0
 `);
 
-export const LOCK_SCRIPTS = [ACQUIRE, RELEASE_IF_OWNER, RELEASE_AND_RECORD, EXTEND_IF_OWNER, CANCEL_ACQUISITION];
+export const LOCK_SCRIPTS = [
+  ACQUIRE,
+  ACQUIRE_JOB,
+  RELEASE_IF_OWNER,
+  RELEASE_AND_RECORD,
+  EXTEND_IF_OWNER,
+  CANCEL_ACQUISITION,
+];

@@ -11,6 +11,7 @@ import {
   ACQUIRE,
   ACQUIRE_CLOCK_SKEW,
   ACQUIRE_HELD,
+  ACQUIRE_JOB,
   ACQUIRE_PAUSED,
   ACQUIRE_TICK_DONE,
   ACQUIRE_UNFENCED,
@@ -128,24 +129,31 @@ export class RedisStore implements LockStore {
         lockKey,
       );
     }
+    // A job that may be paused, and serves no tick and issues no fencing token, needs only the
+    // pause check before its SET NX: a smaller script than ACQUIRE.
+    const send =
+      tick === undefined && !fencing
+        ? (afterNoScript: boolean) =>
+            ACQUIRE_JOB.send(this.client, afterNoScript, 2, lockKey, request.pauseKey, token, ttlMs, pausableJob)
+        : (afterNoScript: boolean) =>
+            ACQUIRE.send(
+              this.client,
+              afterNoScript,
+              3,
+              lockKey,
+              request.stateKey,
+              request.pauseKey || request.stateKey,
+              token,
+              ttlMs,
+              tick ?? '',
+              fencing ? '1' : '',
+              request.tickField,
+              request.tickAheadLimitMs,
+              request.stateRetentionMs,
+              pausableJob,
+            );
     return this.monitor.call(
-      (afterNoScript) =>
-        ACQUIRE.send(
-          this.client,
-          afterNoScript,
-          3,
-          lockKey,
-          request.stateKey,
-          request.pauseKey || request.stateKey,
-          token,
-          ttlMs,
-          tick ?? '',
-          fencing ? '1' : '',
-          request.tickField,
-          request.tickAheadLimitMs,
-          request.stateRetentionMs,
-          pausableJob,
-        ),
+      send,
       (reply, late) => {
         if (reply === REFUSED) return then(REFUSED_REPLY);
         if (reply === NO_REPLY) {
