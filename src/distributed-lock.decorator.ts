@@ -52,6 +52,7 @@ interface CronMetadata {
   cronTime: string | Date | { toMillis(): number };
   timeZone?: string;
   utcOffset?: string | number;
+  disabled?: boolean;
 }
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
@@ -61,12 +62,40 @@ const LOCK_SERVICE = Symbol(
 
 type LockedInstance = Record<symbol, DistributedLockService | undefined>;
 
-/** Every `@DistributedLock` method of the process, by job name, as the service declares them at startup. */
-const guardedJobs = new Map<string, () => JobDeclaration>();
+/** What a job is declared as, read when declared (every decorator has run by then); undefined: not at all. */
+export type JobDeclarer = () => JobDeclaration | undefined;
 
-/** @internal The guarded jobs defined in this process, with their schedules. */
-export function guardedJobDeclarations(): JobDeclaration[] {
-  return [...guardedJobs.values()].map((declare) => declare());
+/** The guarded jobs of each class, by its prototype. */
+const jobsByPrototype = new WeakMap<object, Map<string, JobDeclarer>>();
+/** Where an instance keeps the service injected into it (see `trackInjection`). */
+const INJECTED_SERVICE = Symbol('DistributedLockService injected');
+
+/** The guarded jobs of `instance`'s class and of the classes it extends. */
+function guardedJobsOf(instance: object): JobDeclarer[] {
+  const found = new Map<string, JobDeclarer>();
+  for (let prototype = Object.getPrototypeOf(instance); prototype; prototype = Object.getPrototypeOf(prototype)) {
+    for (const [name, declare] of jobsByPrototype.get(prototype) ?? []) if (!found.has(name)) found.set(name, declare);
+  }
+  return [...found.values()];
+}
+
+/**
+ * Nest injects the service into each instance of a class with guarded methods by assigning this
+ * property: the setter hands the service that instance's jobs, so each application declares the
+ * jobs it really runs, not every decorated class the process loaded.
+ */
+function trackInjection(prototype: object): void {
+  if (Object.prototype.hasOwnProperty.call(prototype, LOCK_SERVICE)) return;
+  Object.defineProperty(prototype, LOCK_SERVICE, {
+    configurable: true,
+    get(this: Record<symbol, DistributedLockService | undefined>) {
+      return this[INJECTED_SERVICE];
+    },
+    set(this: Record<symbol, DistributedLockService | undefined>, service: DistributedLockService) {
+      Object.defineProperty(this, INJECTED_SERVICE, { value: service, configurable: true, writable: true });
+      service.adoptJobs(guardedJobsOf(this));
+    },
+  });
 }
 
 /**
@@ -103,6 +132,7 @@ export function DistributedLock(
     }
     // Property injection reaches the service of the app that created this instance.
     injectLockService(target, LOCK_SERVICE);
+    trackInjection(target);
     /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
     let schedule: CronSchedule | null | undefined;
     /** What a call without a schedule serves, built once: the decorated call's hot path allocates nothing for it. */
@@ -142,7 +172,11 @@ export function DistributedLock(
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
     descriptor.value = guarded;
-    guardedJobs.set(jobName, () => declarationOf(jobName, key, ttlMs, guarded));
+    const jobs = jobsByPrototype.get(target) ?? new Map<string, JobDeclarer>();
+    jobsByPrototype.set(
+      target,
+      jobs.set(jobName, () => declarationOf(jobName, key, ttlMs, guarded)),
+    );
   };
 }
 
@@ -158,9 +192,18 @@ function scheduleOf(method: object): CronSchedule | null {
   return new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset });
 }
 
-/** What the operations tools need to know of a job, read once every decorator has run. */
-function declarationOf(name: string, key: string | LockKeyFactory, ttlMs: number, method: object): JobDeclaration {
+/**
+ * What the operations tools need to know of a job, read once every decorator has run; nothing for
+ * a `@Cron({ disabled: true })` job, which the scheduler does not start.
+ */
+function declarationOf(
+  name: string,
+  key: string | LockKeyFactory,
+  ttlMs: number,
+  method: object,
+): JobDeclaration | undefined {
   const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
+  if (cron?.disabled) return undefined;
   const cronTime = cron?.cronTime;
   return {
     name,

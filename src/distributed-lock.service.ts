@@ -11,9 +11,10 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { LockEngine } from './core/lock-engine';
 import type { DistributedLockOptions } from './core/lock-options';
+import type { JobDeclaration } from './core/fleet/fleet-records';
 import type { LockStore } from './core/lock-store';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
-import { guardedJobDeclarations } from './distributed-lock.decorator';
+import type { JobDeclarer } from './distributed-lock.decorator';
 import { applicationEventEmitter, forwardTo } from './event-emitter-bridge';
 
 /**
@@ -56,9 +57,18 @@ export class DistributedLockService
     }
   }
 
-  /** Declares the process's `@DistributedLock` jobs in Redis for the operations tools (see `declareJobs`). */
+  /** The `@DistributedLock` jobs of the instances Nest created in this application. */
+  private readonly jobs = new Set<JobDeclarer>();
+
+  /** @internal Called as Nest injects this service into an instance with guarded methods. */
+  adoptJobs(jobs: readonly JobDeclarer[]): void {
+    for (const job of jobs) this.jobs.add(job);
+  }
+
+  /** Declares this application's `@DistributedLock` jobs in Redis for the operations tools (see `declareJobs`). */
   async onApplicationBootstrap(): Promise<void> {
-    await this.declareJobs(guardedJobDeclarations());
+    const declarations = [...this.jobs].map((declare) => declare());
+    await this.declareJobs(declarations.filter((job): job is JobDeclaration => job !== undefined));
   }
 
   /**

@@ -1,3 +1,5 @@
+import { redactUrl } from '../core/validation';
+
 /** A mistake on the command line: reported in one line, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -17,7 +19,8 @@ export type Command =
     }
   | { readonly name: 'release'; readonly key: string }
   | { readonly name: 'pause'; readonly job: string; readonly by: string | undefined }
-  | { readonly name: 'resume'; readonly job: string };
+  | { readonly name: 'resume'; readonly job: string }
+  | { readonly name: 'forget'; readonly job: string };
 
 /** A point in time as typed: a duration back from now (`24h`), or an ISO date. */
 export type TimeArgument = { readonly ago: number } | { readonly at: number };
@@ -43,6 +46,7 @@ Commands:
   release <key>              delete the lock <key> whoever holds it (its holder is not told)
   pause <job> [--by NAME]    stop every replica from running <job> until resume
   resume <job>               let the replicas run <job> again
+  forget <job>               drop the declaration of a job no replica runs any more
 
 Options:
   --url redis://[user:password@]host:port/db
@@ -58,7 +62,7 @@ A job is named Class.method; <key> is the lock name given to @DistributedLock. T
 and --until: a duration back from now (90s, 30m, 24h, 7d), an ISO date, or "now".
 Exit codes: 0 done, 1 failed (Redis unreachable, unknown job...), 2 bad command line.`;
 
-const COMMANDS = ['status', 'history', 'missed', 'release', 'pause', 'resume'] as const;
+const COMMANDS = ['status', 'history', 'missed', 'release', 'pause', 'resume', 'forget'] as const;
 /** Options that take a value, and the commands they belong to (undefined: every command). */
 const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   url: undefined,
@@ -125,7 +129,8 @@ export function parseArguments(args: readonly string[]): Invocation {
   const expected = name === 'status' ? 0 : 1;
   if (operands.length !== expected) {
     const what = name === 'status' ? 'no argument' : name === 'release' ? 'one lock name' : 'one job name';
-    throw new UsageError(`${name} takes ${what}, got ${operands.length === 0 ? 'none' : operands.join(' ')}`);
+    const got = operands.length === 0 ? 'none' : operands.map(shown).join(' ');
+    throw new UsageError(`${name} takes ${what}, got ${got}`);
   }
   const [operand] = operands;
   return { command: command(name as (typeof COMMANDS)[number], operand, values), ...common };
@@ -155,14 +160,20 @@ function command(name: (typeof COMMANDS)[number], operand: string, values: Map<s
     case 'pause':
       return { name, job: operand, by: values.get('by') };
     case 'resume':
+    case 'forget':
       return { name, job: operand };
   }
+}
+
+/** A value typed on the command line, quoted, with a URL's credentials masked: it may be a mistyped --url. */
+function shown(raw: string): string {
+  return JSON.stringify(redactUrl(raw));
 }
 
 function positiveInteger(option: string, raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value === 0) {
-    throw new UsageError(`${option} must be a positive integer, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${option} must be a positive integer, got ${shown(raw)}`);
   }
   return value;
 }
@@ -174,7 +185,7 @@ function timeArgument(option: string, raw: string): TimeArgument {
   const at = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
   if (Number.isFinite(at)) return { at };
   throw new UsageError(
-    `${option} must be a duration back from now (90s, 30m, 24h, 7d), an ISO date or "now", got ${JSON.stringify(raw)}`,
+    `${option} must be a duration back from now (90s, 30m, 24h, 7d), an ISO date or "now", got ${shown(raw)}`,
   );
 }
 

@@ -105,6 +105,13 @@ async function run(
       if (asJson) return json({ job: command.job, paused: false, wasPaused: resumed });
       return resumed ? `Resumed ${command.job} on every replica.` : `${command.job} was not paused.`;
     }
+    case 'forget': {
+      const forgotten = await fleet.forget(command.job);
+      if (asJson) return json({ job: command.job, forgotten });
+      return forgotten
+        ? `Forgot ${command.job}: it is no longer listed nor checked; a replica that still runs it declares it again when it starts.`
+        : `${command.job} was not declared.`;
+    }
   }
 }
 

@@ -21,6 +21,7 @@ import { FleetInspector, type OverdueJob } from './fleet/fleet-inspector';
 import {
   type JobDeclaration,
   type JobRecord,
+  jobsFirstDeclaredKey,
   jobsKey,
   lockKeys,
   runRecordFields,
@@ -331,7 +332,11 @@ export class LockEngine {
       const record: JobRecord = { ...job, timeZone, declaredBy: replicaName, declaredAt };
       return [name, JSON.stringify(record)];
     });
-    return this.store.declare(jobsKey(keyPrefix), fields);
+    const firstDeclared = jobs.flatMap(({ name }) => [name, String(declaredAt)]);
+    return Promise.all([
+      this.store.declare(jobsKey(keyPrefix), fields),
+      this.store.declare(jobsFirstDeclaredKey(keyPrefix), firstDeclared, true),
+    ]).then(() => undefined);
   }
 
   /**

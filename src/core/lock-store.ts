@@ -97,10 +97,11 @@ export interface LockStore {
   /** Appends a run's record without releasing anything (a run abandoned at shutdown). */
   recordRun(record: RunHistoryWrite): Promise<void>;
   /**
-   * Sets `fields` (name, value, alternating) of the hash `key`: the jobs a replica declares. Does
+   * Sets `fields` (name, value, alternating) of the hash `key` (with `onlyWhereAbsent`, the fields it
+   * lacks): the jobs a replica declares, and when each was first declared. Does
    * not wait for a connection; a store sets them again when it reconnects.
    */
-  declare(key: string, fields: readonly string[]): Promise<void>;
+  declare(key: string, fields: readonly string[], onlyWhereAbsent?: boolean): Promise<void>;
   /** Asks each server for its time (`TIME`), within the acquire timeout: what a health check reports. */
   probe(): Promise<ServerProbe[]>;
   /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */

@@ -256,13 +256,15 @@ describe('the dpa-distributed-lock-cron command line', () => {
     ['an unknown job', ['history', 'Reports.nope'], 1, 'No job "Reports.nope" is declared under the key prefix "app:". Known jobs: Billing.perTenant, Reports.hourly.'],
     ['a job without schedule', ['missed', 'Billing.perTenant'], 1, 'Job "Billing.perTenant" has no @Cron schedule (an @Interval, @Timeout or unscheduled job), so it has no occurrences to check.'],
     ['pausing a job with a computed lock name', ['pause', 'Billing.perTenant'], 1, 'Job "Billing.perTenant" computes its lock name on each call (a key function): it has no single lock to pause it on.'],
-    ['no command', [], 2, 'no command given (one of status, history, missed, release, pause, resume) (see --help)'],
-    ['an unknown command', ['stats'], 2, 'unknown command "stats" (one of status, history, missed, release, pause, resume) (see --help)'],
+    ['no command', [], 2, 'no command given (one of status, history, missed, release, pause, resume, forget) (see --help)'],
+    ['an unknown command', ['stats'], 2, 'unknown command "stats" (one of status, history, missed, release, pause, resume, forget) (see --help)'],
     ['a missing job', ['history'], 2, 'history takes one job name, got none (see --help)'],
     ['a bad --limit', ['history', 'Reports.hourly', '--limit', 'ten'], 2, '--limit must be a positive integer, got "ten" (see --help)'],
     ['a bad --since', ['missed', 'Reports.hourly', '--since', 'yesterday'], 2, '--since must be a duration back from now (90s, 30m, 24h, 7d), an ISO date or "now", got "yesterday" (see --help)'],
     ['an option of another command', ['status', '--limit', '3'], 2, '--limit does not apply to status (see --help)'],
     ['an unknown option', ['status', '--verbose'], 2, 'unknown option "--verbose" (see --help)'],
+    ['a URL typed as an operand', ['status', '-url', 'redis://admin:hunter2secret@cache:6379'], 2, 'status takes no argument, got "-url" "redis://admin:***@cache:6379" (see --help)'],
+    ['a URL typed as a value', ['history', 'Reports.hourly', '--limit', 'redis://admin:hunter2secret@cache:6379'], 2, '--limit must be a positive integer, got "redis://admin:***@cache:6379" (see --help)'],
   ])('%s: one line on stderr and its exit code', async (_case, args, code, message) => {
     const run = await cli([...args, ...at(redis.url)]);
     expect(run).toEqual({ code, stdout: '', stderr: `dpa-distributed-lock-cron: ${message}\n`, ms: expect.any(Number) });

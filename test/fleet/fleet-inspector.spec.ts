@@ -10,6 +10,7 @@ import { FleetInspector } from '../../src/core/fleet/fleet-inspector';
 import {
   holderToken,
   type JobRecord,
+  jobsFirstDeclaredKey,
   jobsKey,
   lockKeys,
   type RunRecord,
@@ -288,6 +289,12 @@ describe('FleetInspector on a real Redis', () => {
   describe('overdue', () => {
     it('reports the @Cron jobs whose latest due occurrence ran nowhere', async () => {
       const now = hourStart() + 10 * 60_000; // ten minutes past the hour
+      const jobs = ['A.served', 'B.recorded', 'C.late', 'D.paused', 'E.interval', 'F.perTenant'];
+      // Declared a day ago: each one's recent occurrences are its own.
+      await client.hset(
+        jobsFirstDeclaredKey(PREFIX),
+        Object.fromEntries(jobs.map((job) => [job, String(now - 86_400_000)])),
+      );
       await declare('A.served', { key: 'a', cron: '0 0 * * * *' });
       await declare('B.recorded', { key: 'b', cron: '0 0 * * * *' });
       await declare('C.late', { key: 'c', cron: '0 0 * * * *' });
@@ -304,6 +311,20 @@ describe('FleetInspector on a real Redis', () => {
       ]);
       // Within its grace, the occurrence before is the one due, and it ran.
       expect(await fleet.overdue({ graceMs: 11 * 60_000, now })).toEqual([]);
+    });
+
+    it('leaves out an occurrence from before the job was first declared, and a job forgotten', async () => {
+      const now = hourStart() + 10 * 60_000;
+      await declare('G.justDeployed', { key: 'g', cron: '0 0 * * * *' });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'G.justDeployed', String(hourStart() + 60_000));
+      await declare('H.removed', { key: 'h', cron: '0 0 * * * *' });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'H.removed', String(now - 86_400_000));
+      expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).toContain('H.removed');
+      expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).not.toContain('G.justDeployed');
+      expect(await fleet.forget('H.removed')).toBe(true);
+      expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).not.toContain('H.removed');
+      expect((await fleet.jobs()).map((job) => job.name)).not.toContain('H.removed');
+      expect(await fleet.forget('H.removed')).toBe(false);
     });
   });
 

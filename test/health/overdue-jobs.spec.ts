@@ -26,7 +26,12 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
   let redis: TestRedis;
   let app: HealthApp | undefined;
   let apps = 0;
-  const keyPrefix = (): string => `overdue-${++apps}:`;
+  /** A key prefix of its own, where the job was first declared two hours ago: its recent occurrences are its own. */
+  const keyPrefix = async (): Promise<string> => {
+    const prefix = `overdue-${++apps}:`;
+    await redis.client().hset(`${prefix}jobs:first-declared`, 'HourlyJobs.report', String(Date.now() - 2 * HOUR_MS));
+    return prefix;
+  };
 
   beforeAll(async () => {
     redis = await startTestRedis();
@@ -42,7 +47,7 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
   });
 
   it('answers 503 naming a job whose latest occurrence ran on no replica', async () => {
-    app = await startHealthApp({ url: redis.url, keyPrefix: keyPrefix() }, {}, [HourlyJobs]);
+    app = await startHealthApp({ url: redis.url, keyPrefix: await keyPrefix() }, {}, [HourlyJobs]);
     const occurrence = dueOccurrence(60_000);
     const { status, body } = await app.get();
 
@@ -60,8 +65,15 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
     expect(details.servers).toHaveLength(1); // Redis itself answered
   });
 
+  it('does not count an occurrence from before the job was first declared (a job just deployed)', async () => {
+    app = await startHealthApp({ url: redis.url, keyPrefix: `overdue-new-${++apps}:` }, {}, [HourlyJobs]);
+    const { status, body } = await app.get();
+    expect(status).toBe(200);
+    expect(body.info!.distributedLock).toMatchObject({ status: 'up', overdue: [] });
+  });
+
   it('answers 200 once a replica has run that occurrence', async () => {
-    app = await startHealthApp({ url: redis.url, keyPrefix: keyPrefix() }, {}, [HourlyJobs]);
+    app = await startHealthApp({ url: redis.url, keyPrefix: await keyPrefix() }, {}, [HourlyJobs]);
     expect((await app.get()).status).toBe(503);
 
     await app.nest.get(HourlyJobs).report(); // a direct call serves the latest scheduled occurrence
@@ -73,7 +85,7 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
   });
 
   it('leaves overdue jobs out with checkOverdue: false', async () => {
-    app = await startHealthApp({ url: redis.url, keyPrefix: keyPrefix() }, { checkOverdue: false }, [HourlyJobs]);
+    app = await startHealthApp({ url: redis.url, keyPrefix: await keyPrefix() }, { checkOverdue: false }, [HourlyJobs]);
     const { status, body } = await app.get();
 
     expect(status).toBe(200);
@@ -81,7 +93,7 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
   });
 
   it('checks nothing overdue with operations off: no replica declares its jobs', async () => {
-    app = await startHealthApp({ url: redis.url, keyPrefix: keyPrefix(), operations: false }, {}, [HourlyJobs]);
+    app = await startHealthApp({ url: redis.url, keyPrefix: await keyPrefix(), operations: false }, {}, [HourlyJobs]);
     const { status, body } = await app.get();
 
     expect(status).toBe(200);
@@ -91,7 +103,9 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
   it('answers within acquireTimeoutMs when Redis answers TIME in time but is too slow for the job records', async () => {
     const proxy = await DelayProxy.start(redis);
     try {
-      app = await startHealthApp({ url: proxy.url, keyPrefix: keyPrefix(), acquireTimeoutMs: 400 }, {}, [HourlyJobs]);
+      app = await startHealthApp({ url: proxy.url, keyPrefix: await keyPrefix(), acquireTimeoutMs: 400 }, {}, [
+        HourlyJobs,
+      ]);
       // One round trip fits in the deadline; the records take three (jobs, served tick, run history).
       proxy.delayMs = 250;
       const { status, body, ms } = await app.get();

@@ -38,6 +38,18 @@ class BillingJobs {
   syncTenant(tenant: string): string {
     return tenant;
   }
+
+  @Cron(CronExpression.EVERY_MINUTE, { disabled: true })
+  @DistributedLock('disabled', 30_000)
+  notScheduled(): void {}
+}
+
+/** Loaded by the process, provided by no application below. */
+@Injectable()
+export class ElsewhereJobs {
+  @Cron(CronExpression.EVERY_HOUR)
+  @DistributedLock('elsewhere', 30_000)
+  report(): void {}
 }
 
 describe('operations records on a real Redis', () => {
@@ -80,6 +92,11 @@ describe('operations records on a real Redis', () => {
       declaredAt: expect.any(Number),
     });
     expect(JSON.parse(jobs['BillingJobs.sweep'])).toMatchObject({ key: 'sweep', cron: null });
+    // Only the jobs this application runs: not a disabled @Cron, nor a class it does not provide.
+    expect(Object.keys(jobs).sort()).toEqual(['BillingJobs.invoice', 'BillingJobs.sweep', 'BillingJobs.syncTenant']);
+    expect(Object.keys(await redis.client().hgetall('declare:jobs:first-declared')).sort()).toEqual(
+      Object.keys(jobs).sort(),
+    );
   });
 
   it("records a schedule declared without a zone with this process's zone, the one it is read in", async () => {

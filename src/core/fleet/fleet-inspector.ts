@@ -6,7 +6,7 @@ import { DEFAULT_LOCK_OPTIONS } from '../lock-options';
 import { isCluster } from '../redis/redis-target';
 import { expectations } from '../validation';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
-import { jobsKey, type JobRecord, lockKeys, type PauseRecord, tokenOwner } from './fleet-records';
+import { jobsFirstDeclaredKey, jobsKey, type JobRecord, lockKeys, type PauseRecord, tokenOwner } from './fleet-records';
 import { MAX_CHECKED_OCCURRENCES, scheduleOf, sortOccurrences } from './job-occurrences';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
@@ -147,18 +147,19 @@ export class FleetInspector {
 
   /**
    * `@Cron` jobs whose latest occurrence at least `graceMs` old ran nowhere: not served, no run
-   * record. Paused jobs and jobs whose lock name is computed per call are left out.
+   * record. Paused jobs, jobs whose lock name is computed per call, and occurrences from before a
+   * job was first declared (a job just deployed, a Redis that lost its data) are left out.
    */
   async overdue(options: { graceMs: number; now?: number }): Promise<OverdueJob[]> {
     const { graceMs, now = Date.now() } = options;
     if (!expectations.count.test(graceMs)) {
       throw new InvalidLockArgumentError('graceMs', graceMs, 'a non-negative integer');
     }
-    const records = await this.jobRecords();
+    const [records, firstDeclared] = await Promise.all([this.jobRecords(), this.firstDeclared()]);
     const checks = [...records].map(async ([name, record]): Promise<OverdueJob | undefined> => {
       if (record.cron === null || record.key === null) return undefined;
       const occurrence = scheduleOf(name, record).occurrenceAt(now - graceMs - EARLY_FIRING_TOLERANCE_MS);
-      if (occurrence === undefined) return undefined;
+      if (occurrence === undefined || occurrence < (firstDeclared.get(name) ?? record.declaredAt)) return undefined;
       const keys = lockKeys(this.keyPrefix, record.key);
       const [served, paused] = await Promise.all([
         this.servedTick(keys.state, name),
@@ -201,6 +202,20 @@ export class FleetInspector {
     return (await this.client.hdel(lockKeys(this.keyPrefix, key).paused, job)) === 1;
   }
 
+  /**
+   * Forgets a job the fleet no longer runs (renamed or removed): its declaration goes, so `status`,
+   * `missed` and the health check stop reporting it. A replica that still runs it declares it again
+   * when it starts. Its history and state stay until they expire. Resolves false when not declared.
+   */
+  async forget(job: string): Promise<boolean> {
+    if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
+    const [removed] = await Promise.all([
+      this.client.hdel(jobsKey(this.keyPrefix), job),
+      this.client.hdel(jobsFirstDeclaredKey(this.keyPrefix), job),
+    ]);
+    return removed === 1;
+  }
+
   /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
   async jobRecord(job: string): Promise<JobRecord> {
     if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
@@ -223,16 +238,29 @@ export class FleetInspector {
 
   private async jobRecords(): Promise<Map<string, JobRecord>> {
     const records = new Map<string, JobRecord>();
+    for (const [name, value] of await this.hashEntries(jobsKey(this.keyPrefix))) {
+      const record = parseJobRecord(value);
+      if (record) records.set(name, record);
+    }
+    return records;
+  }
+
+  /** When each job was first declared. */
+  private async firstDeclared(): Promise<Map<string, number>> {
+    const entries = await this.hashEntries(jobsFirstDeclaredKey(this.keyPrefix));
+    return new Map(entries.map(([name, at]) => [name, Number(at)]));
+  }
+
+  /** Every field and value of the hash `key`, read by HSCAN pages. */
+  private async hashEntries(key: string): Promise<[string, string][]> {
+    const entries: [string, string][] = [];
     let cursor = '0';
     do {
-      const [next, entries] = await this.client.hscan(jobsKey(this.keyPrefix), cursor, 'COUNT', SCAN_COUNT);
-      for (let i = 0; i + 1 < entries.length; i += 2) {
-        const record = parseJobRecord(entries[i + 1]);
-        if (record) records.set(entries[i], record);
-      }
+      const [next, page] = await this.client.hscan(key, cursor, 'COUNT', SCAN_COUNT);
+      for (let i = 0; i + 1 < page.length; i += 2) entries.push([page[i], page[i + 1]]);
       cursor = next;
     } while (cursor !== '0');
-    return records;
+    return entries;
   }
 
   private async servedTick(stateKey: string, job: string): Promise<number | undefined> {

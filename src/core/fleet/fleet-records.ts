@@ -7,6 +7,7 @@
  *   <prefix>lock:{<name>}:runs     stream: the run history of the jobs guarded by this name (`RunRecord`)
  *   <prefix>lock:{<name>}:paused   hash: job → `PauseRecord` (JSON), for each job paused fleet-wide
  *   <prefix>jobs                   hash: job → `JobRecord` (JSON), the guarded jobs replicas declared
+ *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
  */
 
 /** The Redis keys of one lock name. */
@@ -18,6 +19,11 @@ export function lockKeys(keyPrefix: string, name: string) {
 /** The hash of the jobs replicas declared. */
 export function jobsKey(keyPrefix: string): string {
   return `${keyPrefix}jobs`;
+}
+
+/** The hash of when each job was first declared (ms since the epoch): occurrences before it are not its. */
+export function jobsFirstDeclaredKey(keyPrefix: string): string {
+  return `${keyPrefix}jobs:first-declared`;
 }
 
 /** A guarded job as a replica declares it at startup (what `status`, `missed` and `pause` look up). */

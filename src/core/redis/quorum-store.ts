@@ -73,8 +73,8 @@ export class QuorumStore implements LockStore {
     await Promise.all(this.nodes.map((node) => node.recordRun(record)));
   }
 
-  async declare(key: string, fields: readonly string[]): Promise<void> {
-    await Promise.all(this.nodes.map((node) => node.declare(key, fields)));
+  async declare(key: string, fields: readonly string[], onlyWhereAbsent = false): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.declare(key, fields, onlyWhereAbsent)));
   }
 
   async probe(): Promise<ServerProbe[]> {

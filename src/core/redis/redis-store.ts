@@ -38,7 +38,7 @@ const toOwnerReply = (reply: unknown): OwnerReply =>
 export class RedisStore implements LockStore {
   private readonly monitor: ConnectionMonitor;
   /** What this replica declared (hash key → fields), sent again on every reconnection. */
-  private readonly declarations = new Map<string, Map<string, string>>();
+  private readonly declarations = new Map<string, Declared>();
   /** The script loads of the latest connection. */
   private scriptsLoaded: Promise<void> = Promise.resolve();
 
@@ -246,19 +246,19 @@ export class RedisStore implements LockStore {
    * without persistence, or a failover, may have lost them). Never waits for a connection: a
    * declaration must not hold up a boot while Redis is down.
    */
-  declare(key: string, fields: readonly string[]): Promise<void> {
-    const declared = this.declarations.get(key) ?? new Map<string, string>();
-    for (let i = 0; i + 1 < fields.length; i += 2) declared.set(fields[i], fields[i + 1]);
+  declare(key: string, fields: readonly string[], onlyWhereAbsent = false): Promise<void> {
+    const declared = this.declarations.get(key) ?? { fields: new Map<string, string>(), onlyWhereAbsent };
+    for (let i = 0; i + 1 < fields.length; i += 2) declared.fields.set(fields[i], fields[i + 1]);
     this.declarations.set(key, declared);
     return this.monitor.isReady ? this.sendDeclaration(key, declared) : Promise.resolve();
   }
 
-  private sendDeclaration(key: string, fields: ReadonlyMap<string, string>): Promise<void> {
-    return this.monitor.call(
-      () => this.client.hset(key, Object.fromEntries(fields)),
-      () => undefined,
-      key,
-    );
+  private sendDeclaration(key: string, { fields, onlyWhereAbsent }: Declared): Promise<void> {
+    const send = (): Promise<unknown> =>
+      onlyWhereAbsent
+        ? Promise.all([...fields].map(([field, value]) => this.client.hsetnx(key, field, value)))
+        : this.client.hset(key, Object.fromEntries(fields));
+    return this.monitor.call(send, () => undefined, key);
   }
 
   probe(): Promise<ServerProbe[]> {
@@ -361,6 +361,12 @@ export class RedisStore implements LockStore {
     );
     this.scriptsLoaded = Promise.all(loads).then(() => undefined);
   };
+}
+
+/** Fields a replica declared in one hash, and whether they are set only where absent (first seen). */
+interface Declared {
+  readonly fields: Map<string, string>;
+  readonly onlyWhereAbsent: boolean;
 }
 
 /**
