@@ -40,7 +40,7 @@ export function connectionSettings(
   const { target, keyPrefix, historyRetentionMs } = resolveLockOptions(options, FLAG_NAMES);
   if (target.kind === 'quorum') {
     throw new UsageError(
-      'REDIS_NODES names a quorum of independent Redis servers; point --url at one of them to inspect it',
+      'REDIS_NODES names a quorum of independent Redis servers; point --url at one of them (a pause set on any one node stops the job; each node keeps its own records)',
     );
   }
   return { target, keyPrefix, historyRetentionMs, secrets };

@@ -34,6 +34,22 @@ describeTopology('a Redlock quorum of five independent masters', () => {
     return answers.filter((exists) => exists === 1).length;
   }
 
+  it('skips a job paused on any one node, and leaves no lock on the others', async () => {
+    const locks = engine();
+    await locks.waitUntilConnected(3_000);
+    const pauseNode = group.masters[2].client();
+    await pauseNode.hset('lock:{quorum:paused}:paused', 'Reports.nightly', '{"by":"ops","at":1}');
+    const events: string[] = [];
+    const stop = locks.onEvent((event) => event.type === 'skipped' && events.push(event.reason));
+    await expect(locks.runJob('Reports.nightly', 'quorum:paused', 10_000, () => 'ran')).resolves.toBeUndefined();
+    stop();
+    expect(events).toEqual(['paused']);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // grants that came after the decision are given back
+    expect(await nodesHolding('quorum:paused')).toBe(0);
+    await pauseNode.hdel('lock:{quorum:paused}:paused', 'Reports.nightly');
+    await expect(locks.runJob('Reports.nightly', 'quorum:paused', 10_000, () => 'ran')).resolves.toBe('ran');
+  });
+
   it('grants a lock to one holder, written on every node, and releases it everywhere', async () => {
     const [a, b] = [engine(), engine()];
     await Promise.all([a.waitUntilConnected(3_000), b.waitUntilConnected(3_000)]);

@@ -139,6 +139,8 @@ export class QuorumStore implements LockStore {
             return;
           }
           if (decided) return;
+          // A pause set on any node stops the job: an operator may reach one node only.
+          if (reply.kind === 'paused') return lose(reply);
           if (count.acquired >= this.quorum) {
             const validityMs = request.ttlMs - (monotonicNow() - started) - this.driftMs(request.ttlMs);
             if (validityMs > 0) {
