@@ -18,6 +18,7 @@ import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import { FleetInspector, type OverdueJob } from './fleet/fleet-inspector';
+import { withDeadline } from './fleet/with-deadline';
 import {
   type JobDeclaration,
   type JobRecord,
@@ -46,6 +47,10 @@ const NOT_RUN = Object.fromEntries(
     Object.freeze({ ran: false, reason }),
   ]),
 ) as Record<SkipReason, { ran: false; reason: SkipReason }>;
+
+/** A fleet query may take this many lock deadlines (`acquireTimeoutMs`), and at least the minimum. */
+const FLEET_DEADLINE_FACTOR = 5;
+const FLEET_DEADLINE_MIN_MS = 1_000;
 
 const SKIP_DESCRIPTIONS: Record<SkipReason, string> = {
   held: 'is held elsewhere',
@@ -142,8 +147,9 @@ export class LockEngine {
    * What the fleet keeps in Redis, to read and steer from code as the CLI does: the jobs declared
    * (`jobs()`), the locks held and their holders (`locks()`), a job's recent runs (`runs(job)`),
    * the occurrences that ran nowhere (`missed`, `overdue`), `release(name)` by force, and
-   * `pause(job, by)` / `resume(job)` fleet-wide. It uses the engine's connection (a single Redis,
-   * Sentinel or Cluster; a quorum has none) and, unlike a lock decision, waits as long as Redis takes.
+   * `pause(job, by)` / `resume(job)` fleet-wide, `forget(job)`. It uses the engine's connection (a
+   * single Redis, Sentinel or Cluster; a quorum has none). Each call rejects after five times
+   * `acquireTimeoutMs` (at least 1 s) without an answer: a query may read many keys, but never hangs.
    *
    * @example
    * await lockService.fleet.pause('ReportJobs.nightly', 'ops: database maintenance');
@@ -154,8 +160,10 @@ export class LockEngine {
         `The operations tools need a single Redis or Cluster: locks live in ${this.store.label}.`,
       );
     }
-    const { keyPrefix, historyRetentionMs } = this.options;
-    return (this.inspector ??= new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs }));
+    const { keyPrefix, historyRetentionMs, acquireTimeoutMs } = this.options;
+    const deadlineMs = Math.max(FLEET_DEADLINE_MIN_MS, FLEET_DEADLINE_FACTOR * acquireTimeoutMs);
+    const inspector = new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs });
+    return (this.inspector ??= withDeadline(inspector, deadlineMs, 'A fleet query'));
   }
 
   /** The `@Cron` jobs whose latest occurrence `graceMs` old ran nowhere (see `fleet.overdue`): what a health check reports. */

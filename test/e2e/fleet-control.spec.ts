@@ -2,7 +2,7 @@ import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
 import { createReplica } from '../support/create-replica';
-import { startTestRedis, type TestRedis } from '../support/redis-server';
+import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 @Injectable()
 class LedgerJobs {
@@ -81,5 +81,26 @@ describe('seeing and steering the fleet from DistributedLockService', () => {
     expect(held!.ttlLeftMs!).toBeGreaterThan(50_000);
     expect(await operator().release('stuck')).toBe(true);
     await expect(replicas[0].get(DistributedLockService).acquireLock('stuck', 60_000)).resolves.toBe(true);
+  });
+});
+
+describe('a fleet query while Redis hangs', () => {
+  (CAN_CONTROL_REDIS ? it : it.skip)('rejects after its deadline instead of waiting', async () => {
+    const redis = await startTestRedis();
+    const app = await createReplica([
+      DistributedLockModule.forRoot({ url: redis.url, logger: false, acquireTimeoutMs: 200 }),
+    ]);
+    redis.pause();
+    try {
+      const started = performance.now();
+      await expect(app.get(DistributedLockService).fleet.jobs()).rejects.toThrow(
+        'A fleet query got no answer from Redis within 1000 ms.',
+      );
+      expect(performance.now() - started).toBeLessThan(3_000);
+    } finally {
+      redis.resume();
+      await app.close();
+      await redis.dispose();
+    }
   });
 });
