@@ -163,12 +163,20 @@ export class LockEngine {
     const { keyPrefix, historyRetentionMs, acquireTimeoutMs } = this.options;
     const deadlineMs = Math.max(FLEET_DEADLINE_MIN_MS, FLEET_DEADLINE_FACTOR * acquireTimeoutMs);
     const inspector = new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs });
-    return (this.inspector ??= withDeadline(inspector, deadlineMs, 'A fleet query'));
+    return (this.inspector ??= withDeadline(inspector, deadlineMs));
   }
 
-  /** The `@Cron` jobs whose latest occurrence `graceMs` old ran nowhere (see `fleet.overdue`): what a health check reports. */
-  overdueJobs(options: { graceMs: number }): Promise<OverdueJob[]> {
-    return this.fleet.overdue(options);
+  /**
+   * The `@Cron` jobs whose latest occurrence at least `graceMs` old ran nowhere (see
+   * `fleet.overdue`), read within `acquireTimeoutMs`: what a health check reports. `undefined`
+   * where the fleet keeps no job records (`operations: false`, a quorum, the testing store);
+   * rejects when Redis does not answer in time.
+   */
+  overdueJobs(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
+    const { operations, keyPrefix, historyRetentionMs, acquireTimeoutMs } = this.options;
+    if (!operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
+    const inspector = new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs });
+    return withDeadline(inspector, acquireTimeoutMs).overdue(options);
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */

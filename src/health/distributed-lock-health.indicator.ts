@@ -1,13 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { clearTimeout, setTimeout } from '../core/clock';
-import { DistributedLockError, InvalidLockArgumentError } from '../core/errors';
+import { InvalidLockArgumentError } from '../core/errors';
 import type { OverdueJob } from '../core/fleet/fleet-inspector';
-import { DEFAULT_LOCK_OPTIONS, type DistributedLockOptions } from '../core/lock-options';
 import type { ServerProbe } from '../core/lock-store';
 import { expectations } from '../core/validation';
-import { DISTRIBUTED_LOCK_OPTIONS } from '../distributed-lock.constants';
 import { DistributedLockService } from '../distributed-lock.service';
 
 /** What `DistributedLockHealthIndicator.isHealthy` checks, and how strictly. */
@@ -83,12 +79,9 @@ type OverdueRead = { readonly jobs: OverdueJob[] } | { readonly error: string } 
  */
 @Injectable()
 export class DistributedLockHealthIndicator {
-  private settings: { readonly timeoutMs: number; readonly operations: boolean } | undefined;
-
   constructor(
     private readonly lockService: DistributedLockService,
     private readonly healthIndicatorService: HealthIndicatorService,
-    private readonly moduleRef: ModuleRef,
   ) {}
 
   /**
@@ -140,45 +133,12 @@ export class DistributedLockHealthIndicator {
     return indicator.down({ ...details, message: problems.join(' ') });
   }
 
-  /** The overdue jobs within `acquireTimeoutMs`; undefined where the fleet keeps no records to read. */
-  private async readOverdue(graceMs: number): Promise<OverdueRead> {
-    const { timeoutMs, operations } = this.lockSettings();
-    if (!operations) return undefined;
-    let read: Promise<OverdueJob[]>;
-    try {
-      read = this.lockService.overdueJobs({ graceMs });
-    } catch (error) {
-      // A quorum, or the testing module's in-memory store: no single Redis holds the fleet's records.
-      if (error instanceof DistributedLockError) return undefined;
-      throw error;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<OverdueRead>((resolve) => {
-      timer = setTimeout(() => resolve({ error: `no answer within ${timeoutMs} ms` }), timeoutMs);
-    });
-    try {
-      return await Promise.race([
-        read.then(
-          (jobs) => ({ jobs }),
-          (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
-        ),
-        expired,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** The deadline and `operations` of the app's lock options (the service keeps them to itself). */
-  private lockSettings(): { readonly timeoutMs: number; readonly operations: boolean } {
-    if (!this.settings) {
-      const options = this.moduleRef.get<string, DistributedLockOptions>(DISTRIBUTED_LOCK_OPTIONS, { strict: false });
-      this.settings = {
-        timeoutMs: options.acquireTimeoutMs ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
-        operations: options.operations ?? DEFAULT_LOCK_OPTIONS.operations,
-      };
-    }
-    return this.settings;
+  /** The overdue jobs, read within `acquireTimeoutMs`; undefined where the fleet keeps no records to read. */
+  private readOverdue(graceMs: number): Promise<OverdueRead> {
+    return this.lockService.overdueJobs({ graceMs }).then(
+      (jobs) => jobs && { jobs },
+      (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
+    );
   }
 }
 

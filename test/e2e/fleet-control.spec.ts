@@ -93,9 +93,7 @@ describe('a fleet query while Redis hangs', () => {
     redis.pause();
     try {
       const started = performance.now();
-      await expect(app.get(DistributedLockService).fleet.jobs()).rejects.toThrow(
-        'A fleet query got no answer from Redis within 1000 ms.',
-      );
+      await expect(app.get(DistributedLockService).fleet.jobs()).rejects.toThrow('Redis did not answer within 1000 ms');
       expect(performance.now() - started).toBeLessThan(3_000);
     } finally {
       redis.resume();

@@ -115,7 +115,7 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
       expect(details.servers[0].error).toBeUndefined();
       expect(details.overdue).toBeUndefined();
       expect(details.message).toBe(
-        "The fleet's job records could not be read to look for overdue jobs: no answer within 400 ms.",
+        "The fleet's job records could not be read to look for overdue jobs: Redis did not answer within 400 ms.",
       );
       expect(ms).toBeLessThan(400 + 500);
     } finally {

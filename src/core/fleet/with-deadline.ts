@@ -3,9 +3,10 @@ import { DistributedLockError } from '../errors';
 
 /**
  * `target` with every method that returns a promise bounded by `deadlineMs`: past it, the call
- * rejects with a `DistributedLockError` saying so, instead of waiting on a Redis that hangs.
+ * rejects with a `DistributedLockError` saying `Redis did not answer within <deadlineMs> ms`, instead of
+ * waiting on a Redis that hangs.
  */
-export function withDeadline<T extends object>(target: T, deadlineMs: number, what: string): T {
+export function withDeadline<T extends object>(target: T, deadlineMs: number): T {
   return new Proxy(target, {
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
@@ -16,7 +17,7 @@ export function withDeadline<T extends object>(target: T, deadlineMs: number, wh
         let timer: NodeJS.Timeout | undefined;
         const expired = new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new DistributedLockError(`${what} got no answer from Redis within ${deadlineMs} ms.`)),
+            () => reject(new DistributedLockError(`Redis did not answer within ${deadlineMs} ms`)),
             deadlineMs,
           );
         });
