@@ -73,9 +73,9 @@ describeWithOwnRedis('two Nest applications in one process, each with its own re
       providers,
     );
 
-  /** The lock keys present in a Redis, sorted. */
+  /** The lock keys present in a Redis, sorted: `lock:{<name>}`, not the state, history or pause keys beside them. */
   const lockKeys = async (redis: TestRedis) =>
-    (await redis.client().keys('lock:*')).filter((key) => !key.endsWith(':state')).sort();
+    (await redis.client().keys('lock:*')).filter((key) => key.endsWith('}')).sort();
 
   function setWork(ms: number): void {
     for (const app of [appA, appA2, appB]) {
@@ -122,6 +122,12 @@ describeWithOwnRedis('two Nest applications in one process, each with its own re
     expect(await running).toEqual(['ran', 'ran', 'ran']);
     expect(await lockKeys(redisA)).toEqual([]);
     expect(await lockKeys(redisB)).toEqual([]);
+    // Each run is recorded where its lock was taken, and only there.
+    expect((await redisA.client().keys('*:runs')).sort()).toEqual([
+      'lock:{two-apps:billing}:runs',
+      'lock:{two-apps:shared}:runs',
+    ]);
+    expect(await redisB.client().keys('*:runs')).toEqual(['lock:{two-apps:mailing}:runs']);
     setWork(0);
   });
 
