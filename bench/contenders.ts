@@ -15,10 +15,9 @@ import {
   DistributedLockService,
   type LockEventListener,
 } from '../src';
-import { jobTickField } from '../src/core/acquire-options';
 import { holderToken, lockKeys, runRecordFields } from '../src/core/fleet/fleet-records';
 import { DEFAULT_LOCK_OPTIONS } from '../src/core/lock-options';
-import { ACQUIRE, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
+import { ACQUIRE, ACQUIRE_JOB, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
 import { benchTelemetry, type BenchTelemetry } from './open-telemetry-sdk';
 
 /** Every contender takes its locks with this TTL, long enough never to expire during a run. */
@@ -195,15 +194,15 @@ class ScriptsFloorClient implements LockClient {
   }
 }
 
-/** The job name the decorator contenders guard, as the library names it (`Class.method`). */
-const BENCH_JOB = 'BenchJobs.noop';
+/** The job name of the fixed-name decorator contenders, as the library names it (`Class.method`). */
+const FIXED_JOB = 'FixedNameJobs.noop';
 
 /**
- * Raw ioredis sending, byte for byte, what a decorated call sends with `operations` on (the
- * default): the ACQUIRE script with the job's pause check, then RELEASE_AND_RECORD, whose XADD
- * appends the run record (job, replica, start, duration, outcome…) to the lock name's history.
- * Against `floor`, what operations cost in Redis and on the wire; against `decorator`, what is
- * left is the library's own client work.
+ * Raw ioredis sending, byte for byte, what a decorated call with a fixed lock name sends with
+ * `operations` on (the default): ACQUIRE_JOB (the job's pause check, then SET NX PX), then
+ * RELEASE_AND_RECORD, whose XADD appends the run record (job, replica, start, duration, outcome;
+ * unset fields left out) to the lock name's history. Against `floor`, what operations cost in
+ * Redis and on the wire; against `decorator-fixed`, what is left is the library's own client work.
  */
 class OperationsFloorClient implements LockClient {
   // 128 random bits, as the library's token has: the same bytes on the wire.
@@ -215,7 +214,7 @@ class OperationsFloorClient implements LockClient {
 
   static async open(url: string): Promise<OperationsFloorClient> {
     const client = await connected(connect(url));
-    await Promise.all([ACQUIRE.load(client), RELEASE_AND_RECORD.load(client)]);
+    await Promise.all([ACQUIRE_JOB.load(client), RELEASE_AND_RECORD.load(client)]);
     return new OperationsFloorClient(client);
   }
 
@@ -223,28 +222,14 @@ class OperationsFloorClient implements LockClient {
     const acquiredAt = Date.now();
     const token = holderToken(`${this.prefix}.${(++this.counter).toString(36)}`, this.replica, acquiredAt);
     const keys = lockKeys('', key);
-    const reply = await this.client.evalsha(
-      ACQUIRE.sha,
-      3,
-      keys.lock,
-      keys.state,
-      keys.paused,
-      token,
-      TTL_MS,
-      '',
-      '',
-      jobTickField(BENCH_JOB),
-      60_000,
-      DEFAULT_LOCK_OPTIONS.stateRetentionMs,
-      BENCH_JOB,
-    );
+    const reply = await this.client.evalsha(ACQUIRE_JOB.sha, 2, keys.lock, keys.paused, token, TTL_MS, FIXED_JOB);
     return Number(reply) > 0 ? [keys, token, acquiredAt] : undefined;
   }
 
   async release(held: unknown): Promise<void> {
     const [keys, token, acquiredAt] = held as [ReturnType<typeof lockKeys>, string, number];
     const fields = runRecordFields({
-      job: BENCH_JOB,
+      job: FIXED_JOB,
       replica: this.replica,
       tick: undefined,
       startedAt: acquiredAt,
@@ -282,7 +267,11 @@ class OperationsFloorClient implements LockClient {
 
 @Injectable()
 class BenchJobs {
-  /** The decorated no-op; the lock name is its argument, so concurrent workers take distinct locks. */
+  /**
+   * The decorated no-op with its lock name computed per call (a key factory): the name is its
+   * argument, so concurrent workers take distinct locks. With `operations` on, such a name is
+   * neither paused nor recorded: the call sends what it sends with `operations: false`.
+   */
   @DistributedLock({ key: (key: string) => key, ttlMs: TTL_MS })
   async noop(_key: string): Promise<boolean> {
     return true;
@@ -299,21 +288,76 @@ class BenchJobs {
   }
 }
 
-/** A Nest application context with `DistributedLockModule.forRoot({ url })` (or other options) and the decorated provider. */
+/**
+ * Jobs with a fixed lock name, as most jobs are written: `@DistributedLock({ key: 'a literal',
+ * ttlMs })`. With `operations` on (the default) such a job can be paused by name, so its
+ * acquisition checks the pause flag (ACQUIRE_JOB), and each run is recorded in the name's history
+ * (RELEASE_AND_RECORD). The bench names the lock of every call (one per throughput worker, one per
+ * phase), so `fixedName` below decorates these methods again for each name it is given.
+ */
+@Injectable()
+class FixedNameJobs {
+  @DistributedLock({ key: 'bench:fixed', ttlMs: TTL_MS })
+  async noop(): Promise<boolean> {
+    return true;
+  }
+
+  @Cron('0 * * * * *')
+  @DistributedLock({ key: 'bench:fixed-cron', ttlMs: TTL_MS })
+  async scheduled(): Promise<boolean> {
+    return true;
+  }
+}
+
+type FixedNameMethod = (this: FixedNameJobs) => Promise<boolean>;
+const fixedNameMethods = { noop: new Map<string, FixedNameMethod>(), scheduled: new Map<string, FixedNameMethod>() };
+
+/**
+ * `FixedNameJobs`'s `method` with `name` as its literal lock name: the same decorators applied, by
+ * hand, to a fresh no-op, as TypeScript applies them when it defines the class; once per name, then
+ * kept. Calling it on the provider's instance runs exactly what a method written
+ * `@DistributedLock({ key: '<name>', ttlMs })` runs (job `FixedNameJobs.<method>`); the bench's own
+ * lookup of the name is one Map.get per call.
+ */
+function fixedName(method: 'noop' | 'scheduled', name: string): FixedNameMethod {
+  let decorated = fixedNameMethods[method].get(name);
+  if (!decorated) {
+    const descriptor: TypedPropertyDescriptor<FixedNameMethod> = {
+      value: async function () {
+        return true;
+      },
+      writable: true,
+      configurable: true,
+    };
+    if (method === 'scheduled') Cron('0 * * * * *')(FixedNameJobs.prototype, method, descriptor);
+    DistributedLock({ key: name, ttlMs: TTL_MS })(FixedNameJobs.prototype, method, descriptor);
+    decorated = descriptor.value!;
+    fixedNameMethods[method].set(name, decorated);
+  }
+  return decorated;
+}
+
+/** A Nest application context with `DistributedLockModule.forRoot({ url })` (or other options) and the decorated providers. */
 export async function createLockApp(target: string | DistributedLockOptions): Promise<INestApplicationContext> {
   const options = typeof target === 'string' ? { url: target } : target;
-  @Module({ imports: [DistributedLockModule.forRoot({ ...options, logger: false })], providers: [BenchJobs] })
+  @Module({
+    imports: [DistributedLockModule.forRoot({ ...options, logger: false })],
+    providers: [BenchJobs, FixedNameJobs],
+  })
   class BenchModule {}
   return NestFactory.createApplicationContext(BenchModule, { logger: false, abortOnError: false });
 }
 
-/** The decorated no-op of an application opened with any module `options` (option-costs.ts). */
+/**
+ * The decorated no-op with a fixed lock name, of an application opened with any module `options`
+ * (option-costs.ts): the name is fixed, so `operations` on pauses and records it.
+ */
 export async function openDecorated(options: DistributedLockOptions): Promise<Cycler> {
   const app = await createLockApp(options);
-  const jobs = app.get(BenchJobs);
+  const jobs = app.get(FixedNameJobs);
   return {
     async cycle(key) {
-      if ((await jobs.noop(key)) !== true) throw new NotGrantedError('decorator', key);
+      if ((await fixedName('noop', key).call(jobs)) !== true) throw new NotGrantedError('decorator', key);
     },
     close: () => app.close(),
   };
@@ -392,16 +436,38 @@ function withLockContender(id: string, label: string, note: string, features: Fe
   return { id, label, kind: 'library', note, open: (url) => openOn({ url }), openOn };
 }
 
-function decoratorContender(id: string, label: string, note: string, features: Features): Contender {
+/**
+ * A decorated no-op's calls: with its lock name computed per call (`BenchJobs`, a key factory), or
+ * fixed (`FixedNameJobs`, a literal key per lock name the bench uses).
+ */
+function decoratorContender(
+  id: string,
+  label: string,
+  note: string,
+  features: Features,
+  lockName: 'computed' | 'fixed',
+): Contender {
   const openOn = async (connection: Connection): Promise<Cycler> => {
     const { app, telemetry, close } = await openApp(connection, features);
-    const jobs = app.get(BenchJobs);
+    const telemetrySeen = telemetry && (() => telemetry.seen());
+    if (lockName === 'computed') {
+      const jobs = app.get(BenchJobs);
+      return {
+        async cycle(key) {
+          if ((await jobs.noop(key)) !== true) throw new NotGrantedError(id, key);
+        },
+        scheduled: async (key) => (await jobs.scheduled(key)) === true,
+        telemetrySeen,
+        close,
+      };
+    }
+    const jobs = app.get(FixedNameJobs);
     return {
       async cycle(key) {
-        if ((await jobs.noop(key)) !== true) throw new NotGrantedError(id, key);
+        if ((await fixedName('noop', key).call(jobs)) !== true) throw new NotGrantedError(id, key);
       },
-      scheduled: async (key) => (await jobs.scheduled(key)) === true,
-      telemetrySeen: telemetry && (() => telemetry.seen()),
+      scheduled: async (key) => (await fixedName('scheduled', key).call(jobs)) === true,
+      telemetrySeen,
       close,
     };
   };
@@ -529,9 +595,9 @@ export const CONTENDERS: Contender[] = [
   },
   {
     id: 'floor-operations',
-    label: 'floor sending what a decorated call sends (operations on)',
+    label: 'floor sending what a fixed-name decorated call sends (operations on)',
     kind: 'floor',
-    note: "raw ioredis EVALSHA of the library's ACQUIRE script with a job's pause check, then EVALSHA of RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record), the same bytes a decorated call sends with operations on",
+    note: "raw ioredis EVALSHA of the library's ACQUIRE_JOB script (a job's pause check, then SET NX PX), then EVALSHA of RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record, unset fields left out), the same bytes a fixed-name decorated call sends with operations on",
     open: (url) => OperationsFloorClient.open(url),
     lockClient: (url) => OperationsFloorClient.open(url),
   },
@@ -573,33 +639,45 @@ export const CONTENDERS: Contender[] = [
   ),
   decoratorContender(
     'decorator',
-    'this library: @DistributedLock (default: operations on)',
-    'a call of an @DistributedLock({ key: (k) => k, ttlMs }) no-op method of a Nest provider, default options: operations on, so the acquisition is the ACQUIRE script (pause check) and the release RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record)',
+    'this library: @DistributedLock, lock name computed per call (default options)',
+    'a call of an @DistributedLock({ key: (k) => k, ttlMs }) no-op method of a Nest provider, default options (operations on): a name computed per call is neither paused nor recorded, so the call sends SET NX PX, then the compare-and-delete, as with operations: false',
     DEFAULTS,
+    'computed',
   ),
   decoratorContender(
-    'decorator-ops-off',
-    'this library: @DistributedLock, operations off',
-    'the decorated call with operations: false: SET NX PX, then the compare-and-delete (the path of the previous release)',
+    'decorator-fixed',
+    'this library: @DistributedLock, fixed lock name (default: operations on)',
+    "a call of an @DistributedLock({ key: '<name>', ttlMs }) no-op method, a literal name per lock name the bench uses (decorated once per name), default options: operations on, so the acquisition is ACQUIRE_JOB (pause check, then SET NX PX) and the release RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record)",
+    DEFAULTS,
+    'fixed',
+  ),
+  decoratorContender(
+    'decorator-fixed-ops-off',
+    'this library: @DistributedLock, fixed lock name, operations off',
+    'the fixed-name decorated call with operations: false: SET NX PX, then the compare-and-delete',
     OFF,
+    'fixed',
   ),
   decoratorContender(
     'decorator-events',
-    'this library: @DistributedLock + onEvent (operations off)',
-    'operations: false, onEvent: a listener that does nothing; each call builds and emits its acquired and ran events',
+    'this library: @DistributedLock, fixed name + onEvent (operations off)',
+    'the fixed-name decorated call, operations: false, onEvent: a listener that does nothing; each call builds and emits its acquired and ran events',
     { ...OFF, events: true },
+    'fixed',
   ),
   decoratorContender(
     'decorator-otel',
-    'this library: @DistributedLock + OpenTelemetry (operations off)',
-    `operations: false, openTelemetry: { meterProvider, tracerProvider } of ${OTEL_NOTE}; each call records its acquisition and run in counters and histograms and a span around the run`,
+    'this library: @DistributedLock, fixed name + OpenTelemetry (operations off)',
+    `the fixed-name decorated call, operations: false, openTelemetry: { meterProvider, tracerProvider } of ${OTEL_NOTE}; each call records its acquisition and run in counters and histograms and a span around the run`,
     { ...OFF, openTelemetry: true },
+    'fixed',
   ),
   decoratorContender(
     'decorator-all',
-    'this library: @DistributedLock, all on (operations + onEvent + OpenTelemetry)',
-    `operations on, a no-op onEvent listener and openTelemetry with ${OTEL_NOTE}`,
+    'this library: @DistributedLock, fixed name, all on (operations + onEvent + OpenTelemetry)',
+    `the fixed-name decorated call with operations on, a no-op onEvent listener and openTelemetry with ${OTEL_NOTE}`,
     ALL_ON,
+    'fixed',
   ),
   {
     id: 'redlock',

@@ -1,5 +1,6 @@
 /**
- * What each option, and each part of OpenTelemetry, adds to one decorated call: its p50 against
+ * What each option, and each part of OpenTelemetry, adds to one decorated call (a method with a
+ * fixed lock name, which `operations` pauses and records; see `openDecorated`): its p50 against
  * the floor timed in the same process, slice by slice, one variant per process (so one variant's
  * AsyncLocalStorage cannot slow another's promises), each process and redis-server pinned to one
  * core as in the suite's latency scenario; three rounds, variants interleaved.
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
   }
   const off = results.get('off');
   const lines = [
-    `A decorated no-op, ${rounds} rounds of 4,000 sequential calls per variant (one process each, pinned with ` +
+    `A decorated no-op with a fixed lock name, ${rounds} rounds of 4,000 sequential calls per variant (one process each, pinned with ` +
       `redis-server ${redis.version} to one core, Node ${process.version}), against the raw floor timed in the same ` +
       'process slice by slice; variants other than `ops` run with `operations: false`. Medians over rounds.',
     '',

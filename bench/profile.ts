@@ -7,7 +7,7 @@
  * package) and sampled allocations (bytes per cycle, objects already collected included) come from
  * the V8 inspector, around the measured loop only; the raw .cpuprofile files land in
  * bench/.work/profiles/ for Chrome DevTools. `--stub` answers every Redis call at once from a fake
- * client (the floor and this library's contenders, e.g. `--only decorator-ops-off,decorator-otel`):
+ * client (the floor and this library's contenders, e.g. `--only decorator-fixed-ops-off,decorator-otel`):
  * no I/O, so what is left is each one's own JavaScript.
  */
 import { spawnSync } from 'node:child_process';

@@ -22,6 +22,7 @@ import {
 import {
   LuaScript,
   ACQUIRE,
+  ACQUIRE_JOB,
   CANCEL_ACQUISITION,
   EXTEND_IF_OWNER,
   RELEASE_AND_RECORD,
@@ -35,7 +36,7 @@ import { median, quantile } from './stats';
 // Compiled to bench/.work/bench/run.js.
 const BENCH_DIR = resolve(__dirname, '..', '..');
 /** The decorator contenders whose heap is followed over a million calls. */
-const HEAP_CONTENDERS = ['decorator', 'decorator-all'];
+const HEAP_CONTENDERS = ['decorator', 'decorator-fixed', 'decorator-all'];
 const SCENARIOS = ['latency', 'throughput', 'contention', 'memory', 'heap', 'monitor'] as const;
 
 const HELP = `npm run bench -- [flags]
@@ -424,6 +425,7 @@ async function runMemory(options: Options, spawn: (id: string) => ContenderProce
 function scriptNames(): Map<string, string> {
   const named: Record<string, LuaScript> = {
     ACQUIRE,
+    ACQUIRE_JOB,
     RELEASE_IF_OWNER,
     RELEASE_AND_RECORD,
     EXTEND_IF_OWNER,
