@@ -17,18 +17,10 @@ import { runWithLock } from './lock-context';
 import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
-import { FleetInspector, type OverdueJob } from './fleet/fleet-inspector';
-import { withDeadline } from './fleet/with-deadline';
-import {
-  type JobDeclaration,
-  type JobRecord,
-  jobsFirstDeclaredKey,
-  jobsKey,
-  lockKeys,
-  runRecordFields,
-  type RunRecordOutcome,
-} from './fleet/fleet-records';
-import type { LockStore, RunHistoryWrite, ServerProbe } from './lock-store';
+import type { FleetInspector, OverdueJob } from './fleet/fleet-inspector';
+import { FleetOperations } from './fleet/fleet-operations';
+import type { JobDeclaration } from './fleet/fleet-records';
+import type { LockStore, ServerProbe } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
@@ -47,10 +39,6 @@ const NOT_RUN = Object.fromEntries(
     Object.freeze({ ran: false, reason }),
   ]),
 ) as Record<SkipReason, { ran: false; reason: SkipReason }>;
-
-/** A fleet query may take this many lock deadlines (`acquireTimeoutMs`), and at least the minimum. */
-const FLEET_DEADLINE_FACTOR = 5;
-const FLEET_DEADLINE_MIN_MS = 1_000;
 
 const SKIP_DESCRIPTIONS: Record<SkipReason, string> = {
   held: 'is held elsewhere',
@@ -83,7 +71,8 @@ export class LockEngine {
   private readonly drainer = new RunDrain();
   private readonly locks: LockAcquirer;
   private readonly events: LockEvents;
-  private inspector: FleetInspector | undefined;
+  /** Job declarations, run records and the fleet's records, for the operators. */
+  private readonly operations: FleetOperations;
   /** Runs abandoned at shutdown: recorded then, and not again when they end. */
   private readonly abandoned = new WeakSet<LockHandle>();
   /** Wraps each guarded run (OpenTelemetry spans); unset unless tracing is on. */
@@ -115,6 +104,7 @@ export class LockEngine {
     this.store =
       store ?? createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events: this.events });
     this.locks = new LockAcquirer(this.options, this.store, this.drainer, this.events);
+    this.operations = new FleetOperations(this.options, this.store);
   }
 
   /**
@@ -155,15 +145,7 @@ export class LockEngine {
    * await lockService.fleet.pause('ReportJobs.nightly', 'ops: database maintenance');
    */
   get fleet(): FleetInspector {
-    if (!(this.store instanceof RedisStore)) {
-      throw new DistributedLockError(
-        `The operations tools need a single Redis or Cluster: locks live in ${this.store.label}.`,
-      );
-    }
-    const { keyPrefix, historyRetentionMs, acquireTimeoutMs } = this.options;
-    const deadlineMs = Math.max(FLEET_DEADLINE_MIN_MS, FLEET_DEADLINE_FACTOR * acquireTimeoutMs);
-    const inspector = new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs });
-    return (this.inspector ??= withDeadline(inspector, deadlineMs));
+    return this.operations.fleet();
   }
 
   /**
@@ -173,10 +155,7 @@ export class LockEngine {
    * rejects when Redis does not answer in time.
    */
   overdueJobs(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
-    const { operations, keyPrefix, historyRetentionMs, acquireTimeoutMs } = this.options;
-    if (!operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
-    const inspector = new FleetInspector(this.store.client, keyPrefix, { historyRetentionMs });
-    return withDeadline(inspector, acquireTimeoutMs).overdue(options);
+    return this.operations.overdue(options);
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */
@@ -338,21 +317,7 @@ export class LockEngine {
    * ]);
    */
   declareJobs(jobs: readonly JobDeclaration[]): Promise<void> {
-    const { operations, replicaName, keyPrefix } = this.options;
-    if (!operations || jobs.length === 0) return Promise.resolve();
-    const declaredAt = Date.now();
-    // A schedule without a zone is read in this process's zone: record which, for readers elsewhere.
-    const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    const fields = jobs.flatMap(({ name, ...job }) => {
-      const timeZone = job.timeZone ?? (job.cron !== null && job.utcOffset === null ? localZone : null);
-      const record: JobRecord = { ...job, timeZone, declaredBy: replicaName, declaredAt };
-      return [name, JSON.stringify(record)];
-    });
-    const firstDeclared = jobs.flatMap(({ name }) => [name, String(declaredAt)]);
-    return Promise.all([
-      this.store.declare(jobsKey(keyPrefix), fields),
-      this.store.declare(jobsFirstDeclaredKey(keyPrefix), firstDeclared, true),
-    ]).then(() => undefined);
+    return this.operations.declare(jobs);
   }
 
   /**
@@ -424,9 +389,9 @@ export class LockEngine {
         const error = new LockLostError(lock.key, reason);
         this.events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
       }
-      if (this.options.operations && lock.tracked) {
+      if (this.operations.records(lock)) {
         const runningMs = monotonicNow() - lock.requestedAt;
-        void this.locks.recordRun(this.historyWrite(lock, 'abandoned', runningMs, reason));
+        void this.locks.recordRun(this.operations.runRecord(lock, 'abandoned', runningMs, reason));
       }
     }
     const finished = waitedFor.length - left.length;
@@ -505,7 +470,7 @@ export class LockEngine {
    */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
     // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
-    const recorded = this.options.operations && lock.tracked && !this.abandoned.has(lock);
+    const recorded = this.operations.records(lock) && !this.abandoned.has(lock);
     if (!this.events.active && !span && !recorded) return this.locks.releaseHeld(lock);
     const outcome: RunOutcome = lock.isLost ? 'lost' : failed ? 'error' : 'ok';
     const durationMs = monotonicNow() - startedAt;
@@ -514,33 +479,8 @@ export class LockEngine {
       const { key, job, tick, fencingToken, withoutRedis } = lock;
       this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
     }
-    return this.locks.releaseHeld(lock, recorded ? this.historyWrite(lock, outcome, durationMs, error) : undefined);
-  }
-
-  /** The record of a job's run, for its lock name's history stream. */
-  private historyWrite(
-    lock: LockHandle,
-    outcome: RunRecordOutcome,
-    durationMs: number,
-    error: unknown,
-  ): RunHistoryWrite {
-    const { historyLength, historyRetentionMs, replicaName, keyPrefix } = this.options;
-    const fields = runRecordFields({
-      job: lock.job!,
-      replica: replicaName,
-      tick: lock.tick,
-      startedAt: Date.now() - durationMs,
-      durationMs,
-      outcome,
-      error: outcome === 'ok' ? undefined : errorMessage(error),
-      fencingToken: lock.fencingToken,
-    });
-    return {
-      streamKey: lockKeys(keyPrefix, lock.key).runs,
-      fields,
-      maxLength: historyLength,
-      retentionMs: historyRetentionMs,
-    };
+    const record = recorded ? this.operations.runRecord(lock, outcome, durationMs, error) : undefined;
+    return this.locks.releaseHeld(lock, record);
   }
 }
 
@@ -549,11 +489,6 @@ interface RunInProgress {
   readonly lock: LockHandle;
   readonly startedAt: number;
   span: TracedRun<unknown> | undefined;
-}
-
-function errorMessage(error: unknown): string | undefined {
-  if (error === undefined) return undefined;
-  return error instanceof Error ? error.message : String(error);
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

@@ -1,0 +1,105 @@
+import { DistributedLockError } from '../errors';
+import type { LockHandle } from '../lock-handle';
+import type { ResolvedLockOptions } from '../lock-options';
+import type { LockStore, RunHistoryWrite } from '../lock-store';
+import { RedisStore } from '../redis/redis-store';
+import { FleetInspector, type OverdueJob } from './fleet-inspector';
+import {
+  type JobDeclaration,
+  type JobRecord,
+  jobsFirstDeclaredKey,
+  jobsKey,
+  lockKeys,
+  runRecordFields,
+  type RunRecordOutcome,
+} from './fleet-records';
+import { withDeadline } from './with-deadline';
+
+/** A fleet query may take this many lock deadlines (`acquireTimeoutMs`), and at least the minimum. */
+const FLEET_DEADLINE_FACTOR = 5;
+const FLEET_DEADLINE_MIN_MS = 1_000;
+
+/**
+ * What an engine writes for the operators and reads back for them (`fleet-records.ts`): its jobs'
+ * declarations, its runs' records, and the fleet's records through its own connection.
+ */
+export class FleetOperations {
+  private inspector: FleetInspector | undefined;
+
+  constructor(
+    private readonly options: ResolvedLockOptions,
+    private readonly store: LockStore,
+  ) {}
+
+  /** Whether `lock`'s run is recorded: operations on, and a job with a fixed lock name. */
+  records(lock: LockHandle): boolean {
+    return this.options.operations && lock.tracked;
+  }
+
+  /** See `LockEngine.declareJobs`. */
+  declare(jobs: readonly JobDeclaration[]): Promise<void> {
+    const { operations, replicaName, keyPrefix } = this.options;
+    if (!operations || jobs.length === 0) return Promise.resolve();
+    const declaredAt = Date.now();
+    // A schedule without a zone is read in this process's zone: record which, for readers elsewhere.
+    const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const fields = jobs.flatMap(({ name, ...job }) => {
+      const timeZone = job.timeZone ?? (job.cron !== null && job.utcOffset === null ? localZone : null);
+      const record: JobRecord = { ...job, timeZone, declaredBy: replicaName, declaredAt };
+      return [name, JSON.stringify(record)];
+    });
+    const firstDeclared = jobs.flatMap(({ name }) => [name, String(declaredAt)]);
+    return Promise.all([
+      this.store.declare(jobsKey(keyPrefix), fields),
+      this.store.declare(jobsFirstDeclaredKey(keyPrefix), firstDeclared, true),
+    ]).then(() => undefined);
+  }
+
+  /** The record of a job's run, for its lock name's history stream. */
+  runRecord(lock: LockHandle, outcome: RunRecordOutcome, durationMs: number, error: unknown): RunHistoryWrite {
+    const { historyLength, historyRetentionMs, replicaName, keyPrefix } = this.options;
+    const fields = runRecordFields({
+      job: lock.job!,
+      replica: replicaName,
+      tick: lock.tick,
+      startedAt: Date.now() - durationMs,
+      durationMs,
+      outcome,
+      error: outcome === 'ok' ? undefined : errorMessage(error),
+      fencingToken: lock.fencingToken,
+    });
+    return {
+      streamKey: lockKeys(keyPrefix, lock.key).runs,
+      fields,
+      maxLength: historyLength,
+      retentionMs: historyRetentionMs,
+    };
+  }
+
+  /** See `LockEngine.fleet`. */
+  fleet(): FleetInspector {
+    if (!(this.store instanceof RedisStore)) {
+      throw new DistributedLockError(
+        `The operations tools need a single Redis or Cluster: locks live in ${this.store.label}.`,
+      );
+    }
+    const deadlineMs = Math.max(FLEET_DEADLINE_MIN_MS, FLEET_DEADLINE_FACTOR * this.options.acquireTimeoutMs);
+    return (this.inspector ??= withDeadline(this.inspectorOf(this.store), deadlineMs));
+  }
+
+  /** See `LockEngine.overdueJobs`. */
+  overdue(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
+    if (!this.options.operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
+    return withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs).overdue(options);
+  }
+
+  private inspectorOf(store: RedisStore): FleetInspector {
+    const { keyPrefix, historyRetentionMs } = this.options;
+    return new FleetInspector(store.client, keyPrefix, { historyRetentionMs });
+  }
+}
+
+function errorMessage(error: unknown): string | undefined {
+  if (error === undefined) return undefined;
+  return error instanceof Error ? error.message : String(error);
+}
