@@ -3,6 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import {
   ConflictingLockOptionsError,
+  describeError,
   DistributedLockConfigError,
   DistributedLockError,
   InvalidLockArgumentError,
@@ -123,8 +124,7 @@ function describe(error: unknown): [string, number] {
     return [error.message, 2];
   }
   if (error instanceof RedisUnreachableError || error instanceof DistributedLockError) return [error.message, 1];
-  const message = error instanceof Error ? error.message : String(error);
-  return [`Redis command failed: ${message}`, 1];
+  return [`Redis command failed: ${describeError(error)}`, 1];
 }
 
 function redact(message: string, secrets: readonly string[]): string {

@@ -1,5 +1,10 @@
 import { describeValue } from './validation';
 
+/** What an error says, for a log line or a record: its message, or the thrown value as text. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Base class of every error this library throws, except argument `TypeError`s. */
 export class DistributedLockError extends Error {
   override name = this.constructor.name;

@@ -26,7 +26,7 @@ import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
 import { RunDrain } from './run-drain';
 import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
-import type { RunOutcome, RunTracer, TracedRun } from './telemetry/run-tracer';
+import { runOutcome, type RunTracer, type TracedRun } from './telemetry/run-tracer';
 
 export type { SkipReason } from './lock-acquirer';
 
@@ -421,7 +421,6 @@ export class LockEngine {
     settings: AcquireSettings,
     occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
-    const parent = this.tracer?.capture();
     let decidedAtOnce: Attempt | undefined;
     let calling = true;
     const decided = this.locks.acquireThen(key, ttlMs, settings, occurrence, (attempt) => {
@@ -429,16 +428,15 @@ export class LockEngine {
       return attempt;
     });
     calling = false;
-    if (decidedAtOnce !== undefined) return this.runHolding(decidedAtOnce, fn, settings, parent);
+    if (decidedAtOnce !== undefined) return this.runHolding(decidedAtOnce, fn, settings);
     // A promise reaction runs in the context where it was registered: this caller's.
-    return decided.then((attempt) => this.runHolding(attempt, fn, settings, parent));
+    return decided.then((attempt) => this.runHolding(attempt, fn, settings));
   }
 
   private runHolding<T>(
     lock: Attempt,
     fn: (lock: LockHandle) => T | Promise<T>,
     settings: AcquireSettings,
-    parent: unknown,
   ): LockedRun<Awaited<T>> | Promise<LockedRun<Awaited<T>>> {
     if (!isLock(lock)) return NOT_RUN[lock];
     this.drainer.hold(lock);
@@ -446,7 +444,7 @@ export class LockEngine {
     let result: T | Promise<T>;
     try {
       if (this.tracer) {
-        const traced = this.tracer.trace(lock, () => runWithLock(lock, fn, settings.lockContext), parent);
+        const traced = this.tracer.trace(lock, () => runWithLock(lock, fn, settings.lockContext));
         run.span = traced;
         result = traced.result;
       } else {
@@ -472,7 +470,7 @@ export class LockEngine {
     // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
     const recorded = this.operations.records(lock) && !this.abandoned.has(lock);
     if (!this.events.active && !span && !recorded) return this.locks.releaseHeld(lock);
-    const outcome: RunOutcome = lock.isLost ? 'lost' : failed ? 'error' : 'ok';
+    const outcome = runOutcome(lock, failed);
     const durationMs = monotonicNow() - startedAt;
     span?.end(outcome, error);
     if (this.events.active) {

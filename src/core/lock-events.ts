@@ -1,4 +1,4 @@
-import type { LockLostError } from './errors';
+import { describeError, type LockLostError } from './errors';
 import type { SkipReason } from './lock-acquirer';
 import type { LockLogger } from './lock-options';
 
@@ -107,12 +107,8 @@ export class LockEvents {
       try {
         listener(event);
       } catch (error) {
-        this.logger.error(`A lock event listener threw on "${event.type}": ${describe(error)}`);
+        this.logger.error(`A lock event listener threw on "${event.type}": ${describeError(error)}`);
       }
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

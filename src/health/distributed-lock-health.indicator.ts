@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { InvalidLockArgumentError } from '../core/errors';
+import { describeError, InvalidLockArgumentError } from '../core/errors';
 import type { OverdueJob } from '../core/fleet/fleet-inspector';
 import type { ServerProbe } from '../core/lock-store';
 import { expectations } from '../core/validation';
@@ -137,7 +137,7 @@ export class DistributedLockHealthIndicator {
   private readOverdue(graceMs: number): Promise<OverdueRead> {
     return this.lockService.overdueJobs({ graceMs }).then(
       (jobs) => jobs && { jobs },
-      (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
+      (error: unknown) => ({ error: describeError(error) }),
     );
   }
 }

@@ -234,26 +234,6 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       expect(run.status.code).toBe(SpanStatusCode.UNSET);
     });
 
-    it('parents a run under the context captured when its call started, wherever its lock was decided', async () => {
-      const { tracer: runs } = createLockTelemetry({ tracerProvider }, { heldLocks: () => 0, logger });
-      const lock = (await instrumented({}).acquire('captured', 10_000))!;
-      const caller = tracer.startSpan('caller');
-      const captured = context.with(trace.setSpan(context.active(), caller), () => runs.capture());
-      // A lock decided at Redis's deadline comes back in the context of the timer, not of its caller.
-      const traced = tracer.startActiveSpan('timer', (timer) => {
-        const inRun = runs.trace(lock, () => trace.getActiveSpan(), captured);
-        timer.end();
-        return inRun;
-      });
-      traced.end('ok', undefined);
-      caller.end();
-      await lock.release();
-
-      const run = spanNamed('lock.run captured');
-      expect(run.parentSpanContext?.spanId).toBe(caller.spanContext().spanId);
-      expect(traced.result?.spanContext().spanId).toBe(run.spanContext().spanId);
-    });
-
     (CAN_CONTROL_REDIS ? it : it.skip)(
       "parents a run under its caller's span when Redis missed the deadline",
       async () => {

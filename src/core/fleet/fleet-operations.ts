@@ -1,4 +1,4 @@
-import { DistributedLockError } from '../errors';
+import { describeError, DistributedLockError } from '../errors';
 import type { LockHandle } from '../lock-handle';
 import type { ResolvedLockOptions } from '../lock-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
@@ -65,7 +65,7 @@ export class FleetOperations {
       startedAt: Date.now() - durationMs,
       durationMs,
       outcome,
-      error: outcome === 'ok' ? undefined : errorMessage(error),
+      error: outcome === 'ok' || error === undefined ? undefined : describeError(error),
       fencingToken: lock.fencingToken,
     });
     return {
@@ -97,9 +97,4 @@ export class FleetOperations {
     const { keyPrefix, historyRetentionMs } = this.options;
     return new FleetInspector(store.client, keyPrefix, { historyRetentionMs });
   }
-}
-
-function errorMessage(error: unknown): string | undefined {
-  if (error === undefined) return undefined;
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setImmediate, setTimeout } from '../clock';
+import { describeError } from '../errors';
 import type { LockEvents } from '../lock-events';
 import { type LockLogger, logInfo } from '../lock-options';
 import { isCluster } from './redis-target';
@@ -28,8 +29,6 @@ const REFUSAL_LOG_EVERY_MS = 60_000;
 /** Why a connection never comes under a test's fake timers, and what to change. */
 const FAKED_NEXT_TICK =
   ": process.nextTick is faked (jest.useFakeTimers() fakes it by default) and ioredis connects on it; keep it real with jest.useFakeTimers({ doNotFake: ['nextTick'] })";
-
-const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 const isNoScriptError = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
 

@@ -1,4 +1,4 @@
-import { DistributedLockConfigError } from '../errors';
+import { describeError, DistributedLockConfigError } from '../errors';
 import { HIDDEN_VALUE } from '../validation';
 
 /**
@@ -34,7 +34,7 @@ export function isAclRefusal(error: Error): boolean {
 }
 
 export function classifyReplyError(error: unknown): ReplyErrorKind {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   if (CONFIGURATION_ERRORS.some((pattern) => pattern.test(message))) return 'configuration';
   if (DATA_ERRORS.some((pattern) => pattern.test(message))) return 'data';
   return 'outage';

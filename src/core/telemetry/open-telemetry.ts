@@ -1,17 +1,17 @@
-import type { Attributes, Context, Meter, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
-import { DistributedLockConfigError } from '../errors';
+import type { Attributes, Meter, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import { describeError, DistributedLockConfigError } from '../errors';
 import type { LockEvent, LockEventListener } from '../lock-events';
 import type { LockHandle } from '../lock-handle';
 import type { LockLogger } from '../lock-options';
 import type { OpenTelemetryOptions } from './open-telemetry-options';
-import type { RunOutcome, RunTracer, TracedRun } from './run-tracer';
+import { type RunOutcome, runOutcome, type RunTracer, type TracedRun } from './run-tracer';
 
 export type { OpenTelemetryOptions } from './open-telemetry-options';
 
 /** What an engine needs from `createLockTelemetry`: a listener for its events, a tracer for its runs. */
 export interface LockTelemetry {
   readonly listener: LockEventListener;
-  readonly tracer: OpenTelemetryRunTracer;
+  readonly tracer: RunTracer;
   /** Stops reporting this engine's held locks (the engine calls it when it closes). */
   close(): void;
 }
@@ -195,17 +195,8 @@ function observeHeldLocks(meter: Meter, heldLocks: () => number): () => void {
   return () => void added.delete(heldLocks);
 }
 
-/**
- * A `RunTracer` that can also be handed the caller's context: `capture()` when the guarded call starts,
- * passed to `trace` as `parent`. Without it, the run's span is a child of whatever context the lock's
- * answer came back in, which is the caller's unless Redis missed its deadline (then it is the timer's).
- */
-export interface OpenTelemetryRunTracer extends RunTracer {
-  capture(): Context;
-  trace<T>(lock: LockHandle, run: () => T, parent?: Context): TracedRun<T>;
-}
-
-function runTracer(api: OpenTelemetryApi, tracerProvider: TracerProvider, logger: LockLogger): OpenTelemetryRunTracer {
+/** A span per guarded run, child of the context the run is called in (the guarded call's own). */
+function runTracer(api: OpenTelemetryApi, tracerProvider: TracerProvider, logger: LockLogger): RunTracer {
   const tracer = tracerProvider.getTracer(TELEMETRY_SCOPE);
   const { context, trace, SpanKind, SpanStatusCode } = api;
 
@@ -216,26 +207,26 @@ function runTracer(api: OpenTelemetryApi, tracerProvider: TracerProvider, logger
       if (outcome === 'error') {
         span.setAttribute(LOCK_ATTRIBUTES.errorType, errorType(error));
         span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describe(error) });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       } else if (outcome === 'lost') {
         if (error !== undefined) span.recordException(error instanceof Error ? error : String(error));
         span.setStatus({ code: SpanStatusCode.ERROR, message: 'the lock was lost while the run held it' });
       }
       span.end();
     } catch (failure) {
-      logger.error(`Could not end the span of a guarded run: ${describe(failure)}`);
+      logger.error(`Could not end the span of a guarded run: ${describeError(failure)}`);
     }
   };
 
   return {
-    capture: () => context.active(),
-    trace<T>(lock: LockHandle, run: () => T, parent = context.active()): TracedRun<T> {
+    trace<T>(lock: LockHandle, run: () => T): TracedRun<T> {
+      const parent = context.active();
       let span: Span;
       try {
         const attributes = spanAttributes(lock);
         span = tracer.startSpan(`lock.run ${lock.job ?? lock.key}`, { kind: SpanKind.INTERNAL, attributes }, parent);
       } catch (failure) {
-        logger.error(`Could not start the span of a guarded run: ${describe(failure)}`);
+        logger.error(`Could not start the span of a guarded run: ${describeError(failure)}`);
         return { result: run(), end: () => {} };
       }
       let result: T;
@@ -243,7 +234,7 @@ function runTracer(api: OpenTelemetryApi, tracerProvider: TracerProvider, logger
         result = context.with(trace.setSpan(parent, span), run);
       } catch (error) {
         // The engine never sees this span when the run throws at once: end it here, as the engine would.
-        endSpan(span, lock.isHeld ? 'error' : 'lost', error);
+        endSpan(span, runOutcome(lock, true), error);
         throw error;
       }
       return { result, end: (outcome, error) => endSpan(span, outcome, error) };
@@ -265,8 +256,4 @@ function spanAttributes(lock: LockHandle): Attributes {
 /** `error.type` as OpenTelemetry's conventions put it: the error's class, `_OTHER` for a thrown non-error. */
 function errorType(error: unknown): string {
   return error instanceof Error ? error.name : '_OTHER';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
