@@ -4,7 +4,7 @@ import type { LockLostError } from './errors';
 import type { LockEvents } from './lock-events';
 import { LockHandle, type LockIssuer } from './lock-handle';
 import type { ResolvedLockOptions } from './lock-options';
-import { holderToken, lockKeys } from './fleet/fleet-records';
+import { holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from './fleet/fleet-records';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from './lock-store';
 import type { RunDrain } from './run-drain';
 import { createToken } from './token';
@@ -64,7 +64,7 @@ export class LockAcquirer implements LockIssuer {
   }
 
   lockKeyOf(key: string): string {
-    return `${this.options.keyPrefix}lock:{${key}}`;
+    return lockKeyOf(this.options.keyPrefix, key);
   }
 
   /** No acquisition is granted from now on; one in flight is undone when its reply comes. */
@@ -239,7 +239,7 @@ export class LockAcquirer implements LockIssuer {
       lockKey,
       stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
       pausableJob,
-      pauseKey: pausableJob === '' ? '' : lockKeys(this.options.keyPrefix, key).paused,
+      pauseKey: pausableJob === '' ? '' : pausedKeyOf(lockKey),
       token: operations ? holderToken(createToken(), this.options.replicaName, Date.now()) : createToken(),
       ttlMs,
       tick,
@@ -322,11 +322,6 @@ export class LockAcquirer implements LockIssuer {
       this.held.delete(key);
     }
   }
-}
-
-/** The state hash of a lock: its fencing counter and latest ticks, in the lock's hash slot. */
-export function stateKeyOf(lockKey: string): string {
-  return `${lockKey}:state`;
 }
 
 /** Resolves after `ms` or when `closing` aborts; rejects with the signal's reason when it aborts first. */

@@ -12,14 +12,14 @@ import {
 } from './acquire-options';
 import { monotonicNow } from './clock';
 import { DistributedLockError, InvalidLockArgumentError, LockLostError } from './errors';
-import { type Attempt, isLock, LockAcquirer, type SkipReason, stateKeyOf } from './lock-acquirer';
+import { type Attempt, isLock, LockAcquirer, type SkipReason } from './lock-acquirer';
 import { runWithLock } from './lock-context';
 import { type LockEventListener, LockEvents } from './lock-events';
 import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import type { FleetInspector, OverdueJob } from './fleet/fleet-inspector';
 import { FleetOperations } from './fleet/fleet-operations';
-import type { JobDeclaration } from './fleet/fleet-records';
+import { type JobDeclaration, stateKeyOf } from './fleet/fleet-records';
 import type { LockStore, ServerProbe } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';

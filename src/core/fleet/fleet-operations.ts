@@ -9,9 +9,9 @@ import {
   type JobRecord,
   jobsFirstDeclaredKey,
   jobsKey,
-  lockKeys,
   runRecordFields,
   type RunRecordOutcome,
+  runsKeyOf,
 } from './fleet-records';
 import { withDeadline } from './with-deadline';
 
@@ -57,7 +57,7 @@ export class FleetOperations {
 
   /** The record of a job's run, for its lock name's history stream. */
   runRecord(lock: LockHandle, outcome: RunRecordOutcome, durationMs: number, error: unknown): RunHistoryWrite {
-    const { historyLength, historyRetentionMs, replicaName, keyPrefix } = this.options;
+    const { historyLength, historyRetentionMs, replicaName } = this.options;
     const fields = runRecordFields({
       job: lock.job!,
       replica: replicaName,
@@ -69,7 +69,7 @@ export class FleetOperations {
       fencingToken: lock.fencingToken,
     });
     return {
-      streamKey: lockKeys(keyPrefix, lock.key).runs,
+      streamKey: runsKeyOf(lock.storedKey),
       fields,
       maxLength: historyLength,
       retentionMs: historyRetentionMs,

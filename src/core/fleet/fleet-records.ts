@@ -1,6 +1,7 @@
 /**
- * What the fleet keeps in Redis besides the locks, under the engine's `keyPrefix`. Every key of
- * one lock name shares its hash tag `{<name>}`, so a script can touch them together in a Cluster.
+ * Where the engine keeps its locks in Redis, and what the fleet keeps beside them, under the
+ * engine's `keyPrefix`: the one place for this layout. Every key of one lock name shares its hash
+ * tag `{<name>}`, so a script can touch them together in a Cluster.
  *
  *   <prefix>lock:{<name>}          the lock: its holder's token (see `tokenOwner`)
  *   <prefix>lock:{<name>}:state    hash: fencing counter `fence`, each job's latest tick `tick:<job>`
@@ -10,10 +11,30 @@
  *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
  */
 
-/** The Redis keys of one lock name. */
+/** The key of the lock `name`. */
+export function lockKeyOf(keyPrefix: string, name: string): string {
+  return `${keyPrefix}lock:{${name}}`;
+}
+
+/** The state hash of a lock (its fencing counter and latest ticks), from the lock's key. */
+export function stateKeyOf(lockKey: string): string {
+  return `${lockKey}:state`;
+}
+
+/** The run history stream of a lock name, from the lock's key. */
+export function runsKeyOf(lockKey: string): string {
+  return `${lockKey}:runs`;
+}
+
+/** The pause hash of a lock name, from the lock's key. */
+export function pausedKeyOf(lockKey: string): string {
+  return `${lockKey}:paused`;
+}
+
+/** Every Redis key of one lock name. */
 export function lockKeys(keyPrefix: string, name: string) {
-  const lock = `${keyPrefix}lock:{${name}}`;
-  return { lock, state: `${lock}:state`, runs: `${lock}:runs`, paused: `${lock}:paused` };
+  const lock = lockKeyOf(keyPrefix, name);
+  return { lock, state: stateKeyOf(lock), runs: runsKeyOf(lock), paused: pausedKeyOf(lock) };
 }
 
 /** The hash of the jobs replicas declared. */
