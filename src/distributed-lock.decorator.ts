@@ -186,10 +186,18 @@ export function DistributedLock(
  * and the lock alone keeps their runs apart.
  */
 function scheduleOf(method: object): CronSchedule | null {
-  const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
-  if (!cron) return null;
-  const utcOffset = cron.utcOffset === undefined ? undefined : Number(cron.utcOffset);
-  return new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset });
+  const cron = cronOf(method);
+  return cron ? new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset: utcOffsetOf(cron) }) : null;
+}
+
+/** What `@Cron` stored on the method, if it has a schedule. */
+function cronOf(method: object): CronMetadata | undefined {
+  return Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
+}
+
+/** `@Cron`'s `utcOffset` in minutes (it may be given as a string). */
+function utcOffsetOf(cron: CronMetadata): number | undefined {
+  return cron.utcOffset === undefined ? undefined : Number(cron.utcOffset);
 }
 
 /**
@@ -202,7 +210,7 @@ function declarationOf(
   ttlMs: number,
   method: object,
 ): JobDeclaration | undefined {
-  const cron = Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
+  const cron = cronOf(method);
   if (cron?.disabled) return undefined;
   const cronTime = cron?.cronTime;
   return {
@@ -216,7 +224,7 @@ function declarationOf(
           ? cronTime
           : new Date(cronTime instanceof Date ? cronTime.getTime() : cronTime.toMillis()).toISOString(),
     timeZone: cron?.timeZone ?? null,
-    utcOffset: cron?.utcOffset === undefined ? null : Number(cron.utcOffset),
+    utcOffset: (cron && utcOffsetOf(cron)) ?? null,
   };
 }
 
