@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from '../core/environment';
 import { type DistributedLockOptions, resolveLockOptions } from '../core/lock-options';
 import type { RedisTarget } from '../core/redis/redis-target';
+import { urlCredentials } from '../core/validation';
 import { UsageError } from './arguments';
 
 /** Where the CLI's own flags name a setting in an error; the variables were checked when read. */
@@ -102,10 +103,8 @@ export class RedisUnreachableError extends Error {
 
 /** The password part of a URL, however malformed, so it can be kept out of every message. */
 function passwordOf(url: string): string | undefined {
-  const schemeEnd = url.indexOf('://');
-  const at = url.lastIndexOf('@');
-  if (at === -1 || at < schemeEnd) return undefined;
-  const auth = url.slice(schemeEnd === -1 ? 0 : schemeEnd + 3, at);
+  const auth = urlCredentials(url)?.auth;
+  if (auth === undefined) return undefined;
   const colon = auth.indexOf(':');
   const raw = colon === -1 ? auth : auth.slice(colon + 1);
   return raw.length >= 3 ? raw : undefined; // a one- or two-character "secret" would blank out ordinary text

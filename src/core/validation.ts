@@ -96,12 +96,21 @@ export function describeValue(value: unknown): string {
  * keeping a user name that stands alone before a ":".
  */
 export function redactUrl(url: string): string {
-  const schemeEnd = url.indexOf('://');
-  const authStart = schemeEnd === -1 ? 0 : schemeEnd + 3;
-  const at = url.lastIndexOf('@');
-  if (at < authStart) return url;
-  const auth = url.slice(authStart, at);
+  const credentials = urlCredentials(url);
+  if (!credentials) return url;
+  const { start, end, auth } = credentials;
   const colon = auth.indexOf(':');
   const user = colon > 0 && !/[/@]/.test(auth.slice(0, colon)) ? `${auth.slice(0, colon)}:` : '';
-  return `${url.slice(0, authStart)}${user}***${url.slice(at)}`;
+  return `${url.slice(0, start)}${user}***${url.slice(end)}`;
+}
+
+/**
+ * Where a redis:// URL's credentials stand, well-formed or not: from after the scheme to the last
+ * "@" (a password may hold "/", ":" or "@"); undefined for a URL without any.
+ */
+export function urlCredentials(url: string): { start: number; end: number; auth: string } | undefined {
+  const schemeEnd = url.indexOf('://');
+  const start = schemeEnd === -1 ? 0 : schemeEnd + 3;
+  const end = url.lastIndexOf('@');
+  return end < start ? undefined : { start, end, auth: url.slice(start, end) };
 }
