@@ -41,7 +41,7 @@ export function connectionSettings(
   const { target, keyPrefix, historyRetentionMs } = resolveLockOptions(options, FLAG_NAMES);
   if (target.kind === 'quorum') {
     throw new UsageError(
-      'REDIS_NODES names a quorum of independent Redis servers; point --url at one of them (a pause set on any one node stops the job; each node keeps its own records)',
+      'REDIS_NODES names a quorum of independent Redis servers; point --url at one of them (each keeps its own records; to pause or resume a job, do it on a majority of them, one --url at a time)',
     );
   }
   return { target, keyPrefix, historyRetentionMs, secrets };

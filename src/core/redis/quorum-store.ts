@@ -139,8 +139,6 @@ export class QuorumStore implements LockStore {
             return;
           }
           if (decided) return;
-          // A pause set on any node stops the job: an operator may reach one node only.
-          if (reply.kind === 'paused') return lose(reply);
           if (count.acquired >= this.quorum) {
             const validityMs = request.ttlMs - (monotonicNow() - started) - this.driftMs(request.ttlMs);
             if (validityMs > 0) {
@@ -165,6 +163,7 @@ export class QuorumStore implements LockStore {
     if (count.unavailable > this.nodes.length - this.quorum) return { kind: 'unavailable' };
     const skewed = replies.find((reply) => reply?.kind === 'clock-skew' || reply?.kind === 'refused');
     if (skewed) return skewed;
+    // A job paused on a majority of the nodes can win no majority: it ends here, as paused.
     if (count.paused > 0) return { kind: 'paused' };
     // A tick counts as served only where a majority served it: failed votes hand theirs back.
     if (count['tick-served'] >= this.quorum) return { kind: 'tick-served' };
