@@ -15,7 +15,8 @@ import {
   DistributedLockService,
   type LockEventListener,
 } from '../src';
-import { holderToken, lockKeys, runRecordFields } from '../src/core/fleet/fleet-records';
+import { holderToken, lockKeys } from '../src/core/keys';
+import { runRecordFields } from '../src/core/fleet/fleet-records';
 import { DEFAULT_LOCK_OPTIONS } from '../src/core/lock-options';
 import { ACQUIRE, ACQUIRE_JOB, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
 import { benchTelemetry, type BenchTelemetry } from './open-telemetry-sdk';

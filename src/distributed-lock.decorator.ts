@@ -3,10 +3,10 @@ import {
   assertLockArguments,
   assertTtl,
   checkAcquireOptions,
-  jobTickField,
   type Occurrence,
 } from './core/acquire-options';
 import { CronSchedule } from './core/cron-schedule';
+import { jobTickField } from './core/keys';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
 import type { JobDeclaration } from './core/fleet/fleet-records';
 import { expectations } from './core/validation';

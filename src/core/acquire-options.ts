@@ -1,4 +1,5 @@
 import { InvalidLockArgumentError } from './errors';
+import { TICK_FIELD } from './keys';
 import { type Expectation, expectations } from './validation';
 
 /** Options of `acquire` and `withLock`. */
@@ -64,14 +65,6 @@ export interface Occurrence {
   readonly tickField: string;
   /** The schedule's period (0 when unknown): the state must outlive it. */
   readonly periodMs: number;
-}
-
-/** The state hash field of the latest tick served, for callers that name no job. */
-export const TICK_FIELD = 'tick';
-
-/** The state hash field of the latest tick a named job served: jobs sharing a key keep their own. */
-export function jobTickField(jobName: string): string {
-  return `${TICK_FIELD}:${jobName}`;
 }
 
 /** Plain acquisitions: no scheduled occurrence. */

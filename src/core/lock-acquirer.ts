@@ -4,10 +4,9 @@ import type { LockLostError } from './errors';
 import type { LockEvents } from './lock-events';
 import { LockHandle, type LockIssuer } from './lock-handle';
 import type { ResolvedLockOptions } from './lock-options';
-import { holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from './fleet/fleet-records';
+import { createToken, holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from './keys';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from './lock-store';
 import type { RunDrain } from './run-drain';
-import { createToken } from './token';
 
 /**
  * Why a lock was not taken: `held` by someone (this instance included); its `tick-served` already;

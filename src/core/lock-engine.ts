@@ -5,11 +5,10 @@ import {
   assertKey,
   assertLockArguments,
   checkAcquireOptions,
-  jobTickField,
   NO_OCCURRENCE,
   type Occurrence,
-  TICK_FIELD,
 } from './acquire-options';
+import { jobTickField, stateKeyOf, TICK_FIELD } from './keys';
 import { monotonicNow } from './clock';
 import { DistributedLockError, InvalidLockArgumentError, LockLostError } from './errors';
 import { type Attempt, isLock, LockAcquirer, type SkipReason } from './lock-acquirer';
@@ -19,7 +18,7 @@ import type { LockHandle } from './lock-handle';
 import { type DistributedLockOptions, logInfo, type ResolvedLockOptions, resolveLockOptions } from './lock-options';
 import type { FleetInspector, OverdueJob } from './fleet/fleet-inspector';
 import { FleetOperations } from './fleet/fleet-operations';
-import { type JobDeclaration, stateKeyOf } from './fleet/fleet-records';
+import type { JobDeclaration } from './fleet/fleet-records';
 import type { LockStore, ServerProbe } from './lock-store';
 import { createLockStore } from './redis/redis-client.factory';
 import { RedisStore } from './redis/redis-store';

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockEngine } from '../../src/core';
-import { jobsKey, lockKeys } from '../../src/core/fleet/fleet-records';
+import { jobsKey, lockKeys } from '../../src/core/keys';
 import { freePort, startTestRedis, type TestRedis } from '../support/redis-server';
 import { compileCli, runCli } from './cli-process';
 

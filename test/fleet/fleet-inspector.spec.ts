@@ -7,15 +7,8 @@ import {
   UnscheduledJobError,
 } from '../../src/core/errors';
 import { FleetInspector } from '../../src/core/fleet/fleet-inspector';
-import {
-  holderToken,
-  type JobRecord,
-  jobsFirstDeclaredKey,
-  jobsKey,
-  lockKeys,
-  type RunRecord,
-  runRecordFields,
-} from '../../src/core/fleet/fleet-records';
+import { type JobRecord, type RunRecord, runRecordFields } from '../../src/core/fleet/fleet-records';
+import { holderToken, jobsFirstDeclaredKey, jobsKey, lockKeys } from '../../src/core/keys';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const PREFIX = 'app:';

@@ -1,7 +1,7 @@
 describe('lock tokens', () => {
   const loadCreateToken = (): (() => string) => {
     let createToken!: () => string;
-    jest.isolateModules(() => ({ createToken } = jest.requireActual('../../src/core/token')));
+    jest.isolateModules(() => ({ createToken } = jest.requireActual('../../src/core/keys')));
     return createToken;
   };
 

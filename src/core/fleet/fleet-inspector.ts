@@ -1,12 +1,21 @@
 import type { Cluster, Redis } from 'ioredis';
-import { jobTickField } from '../acquire-options';
 import { EARLY_FIRING_TOLERANCE_MS } from '../cron-schedule';
 import { ComputedLockNameError, DistributedLockError, InvalidLockArgumentError, UnknownJobError } from '../errors';
 import { DEFAULT_LOCK_OPTIONS } from '../lock-options';
 import { isCluster } from '../redis/redis-target';
 import { expectations } from '../validation';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
-import { jobsFirstDeclaredKey, jobsKey, type JobRecord, lockKeys, type PauseRecord, tokenOwner } from './fleet-records';
+import {
+  FENCE_FIELD,
+  jobsFirstDeclaredKey,
+  jobsKey,
+  jobTickField,
+  lockKeyPattern,
+  lockKeys,
+  lockNameOfKey,
+  tokenOwner,
+} from '../keys';
+import type { JobRecord, PauseRecord } from './fleet-records';
 import { MAX_CHECKED_OCCURRENCES, scheduleOf, sortOccurrences } from './job-occurrences';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
@@ -73,12 +82,14 @@ export class FleetInspector {
 
   /** Every lock held now, sorted by name. */
   async locks(): Promise<HeldLock[]> {
-    const start = `${this.keyPrefix}lock:{`;
-    // Only a lock key ends with "}"; its state, history and pause keys end with their suffix.
-    const keys = (await this.scan(`${escapeGlob(start)}*}`, 'string')).filter((key) => key.startsWith(start));
+    const keys = await this.scan(lockKeyPattern(this.keyPrefix), 'string');
+    const named = keys.flatMap((key) => {
+      const name = lockNameOfKey(this.keyPrefix, key);
+      return name === undefined ? [] : [{ key, name }];
+    });
     const held: HeldLock[] = [];
-    for (let i = 0; i < keys.length; i += READ_BATCH) {
-      const batch = await Promise.all(keys.slice(i, i + READ_BATCH).map((key) => this.readLock(key, start)));
+    for (let i = 0; i < named.length; i += READ_BATCH) {
+      const batch = await Promise.all(named.slice(i, i + READ_BATCH).map((lock) => this.readLock(lock.key, lock.name)));
       for (const lock of batch) if (lock) held.push(lock);
     }
     return held.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -268,12 +279,11 @@ export class FleetInspector {
     return tick === null ? undefined : Number(tick);
   }
 
-  private async readLock(key: string, start: string): Promise<HeldLock | undefined> {
-    const name = key.slice(start.length, -1);
+  private async readLock(key: string, name: string): Promise<HeldLock | undefined> {
     const [token, ttl, fence] = await Promise.all([
       this.client.get(key),
       this.client.pttl(key),
-      this.client.hget(lockKeys(this.keyPrefix, name).state, 'fence'),
+      this.client.hget(lockKeys(this.keyPrefix, name).state, FENCE_FIELD),
     ]);
     if (token === null) return undefined; // released or expired since the scan
     const { replica, since } = tokenOwner(token);
@@ -339,9 +349,4 @@ function toMs(time: number | Date, argument: string): number {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** Makes `text` match itself in a SCAN pattern. */
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -4,15 +4,8 @@ import type { ResolvedLockOptions } from '../lock-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
 import { RedisStore } from '../redis/redis-store';
 import { FleetInspector, type OverdueJob } from './fleet-inspector';
-import {
-  type JobDeclaration,
-  type JobRecord,
-  jobsFirstDeclaredKey,
-  jobsKey,
-  runRecordFields,
-  type RunRecordOutcome,
-  runsKeyOf,
-} from './fleet-records';
+import { jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
+import { type JobDeclaration, type JobRecord, runRecordFields, type RunRecordOutcome } from './fleet-records';
 import { withDeadline } from './with-deadline';
 
 /** A fleet query may take this many lock deadlines (`acquireTimeoutMs`), and at least the minimum. */

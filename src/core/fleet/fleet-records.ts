@@ -1,51 +1,7 @@
 /**
- * Where the engine keeps its locks in Redis, and what the fleet keeps beside them, under the
- * engine's `keyPrefix`: the one place for this layout. Every key of one lock name shares its hash
- * tag `{<name>}`, so a script can touch them together in a Cluster.
- *
- *   <prefix>lock:{<name>}          the lock: its holder's token (see `tokenOwner`)
- *   <prefix>lock:{<name>}:state    hash: fencing counter `fence`, each job's latest tick `tick:<job>`
- *   <prefix>lock:{<name>}:runs     stream: the run history of the jobs guarded by this name (`RunRecord`)
- *   <prefix>lock:{<name>}:paused   hash: job → `PauseRecord` (JSON), for each job paused fleet-wide
- *   <prefix>jobs                   hash: job → `JobRecord` (JSON), the guarded jobs replicas declared
- *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
+ * What the fleet keeps beside its locks for the operators (declared jobs, run records, pauses),
+ * and how each is written and read back; where each lives is `keys.ts`.
  */
-
-/** The key of the lock `name`. */
-export function lockKeyOf(keyPrefix: string, name: string): string {
-  return `${keyPrefix}lock:{${name}}`;
-}
-
-/** The state hash of a lock (its fencing counter and latest ticks), from the lock's key. */
-export function stateKeyOf(lockKey: string): string {
-  return `${lockKey}:state`;
-}
-
-/** The run history stream of a lock name, from the lock's key. */
-export function runsKeyOf(lockKey: string): string {
-  return `${lockKey}:runs`;
-}
-
-/** The pause hash of a lock name, from the lock's key. */
-export function pausedKeyOf(lockKey: string): string {
-  return `${lockKey}:paused`;
-}
-
-/** Every Redis key of one lock name. */
-export function lockKeys(keyPrefix: string, name: string) {
-  const lock = lockKeyOf(keyPrefix, name);
-  return { lock, state: stateKeyOf(lock), runs: runsKeyOf(lock), paused: pausedKeyOf(lock) };
-}
-
-/** The hash of the jobs replicas declared. */
-export function jobsKey(keyPrefix: string): string {
-  return `${keyPrefix}jobs`;
-}
-
-/** The hash of when each job was first declared (ms since the epoch): occurrences before it are not its. */
-export function jobsFirstDeclaredKey(keyPrefix: string): string {
-  return `${keyPrefix}jobs:first-declared`;
-}
 
 /** A guarded job as a replica declares it at startup (what `status`, `missed` and `pause` look up). */
 export interface JobRecord {
@@ -121,21 +77,4 @@ export function parseRunRecord(fields: readonly string[]): RunRecord {
 export interface PauseRecord {
   readonly by: string;
   readonly at: number;
-}
-
-/**
- * A lock token names its holder: `<unique part>.<acquired at, base 36 ms>@<replica name>`. The
- * unique part has no "@", so the replica name may hold anything.
- */
-export function holderToken(uniquePart: string, replica: string, acquiredAt: number): string {
-  return `${uniquePart}.${acquiredAt.toString(36)}@${replica}`;
-}
-
-/** Who holds a lock and since when, read from its token; undefined parts for tokens of another format. */
-export function tokenOwner(token: string): { replica: string | undefined; since: number | undefined } {
-  const at = token.indexOf('@');
-  if (at === -1) return { replica: undefined, since: undefined };
-  const unique = token.slice(0, at);
-  const since = parseInt(unique.slice(unique.lastIndexOf('.') + 1), 36);
-  return { replica: token.slice(at + 1), since: Number.isFinite(since) ? since : undefined };
 }
