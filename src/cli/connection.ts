@@ -3,6 +3,7 @@ import { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from '../core/envir
 import { type DistributedLockOptions, resolveLockOptions } from '../core/lock-options';
 import type { RedisTarget } from '../core/redis/redis-target';
 import { urlCredentials } from '../core/validation';
+import { raceDeadline } from '../core/waits';
 import { UsageError } from './arguments';
 
 /** Where the CLI's own flags name a setting in an error; the variables were checked when read. */
@@ -78,21 +79,15 @@ export async function connect(target: RedisTarget, timeoutMs: number): Promise<R
   let lastError: Error | undefined;
   // Without a listener ioredis prints each connection error itself; the reason is reported once, below.
   client.on('error', (error: Error) => (lastError = error));
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await raceDeadline(client.connect(), timeoutMs, () => {
+      throw new Error(`no answer within ${timeoutMs} ms`);
+    });
     return client;
   } catch (error) {
     if (client.status !== 'end') client.disconnect();
     const reason = lastError?.message || (error as Error).message || String(error);
     throw new RedisUnreachableError(`cannot reach Redis at ${target.label}: ${reason}`);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

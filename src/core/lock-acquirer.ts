@@ -1,9 +1,10 @@
 import type { AcquireSettings, Occurrence } from './acquire-options';
-import { clearTimeout, monotonicNow, setTimeout } from './clock';
+import { monotonicNow } from './clock';
 import type { LockLostError } from './errors';
 import type { LockEvents } from './lock-events';
 import { LockHandle, type LockIssuer } from './lock-handle';
 import type { ResolvedLockOptions } from './lock-options';
+import { backoffDelay, sleep } from './waits';
 import { createToken, holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from './keys';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from './lock-store';
 import type { RunDrain } from './run-drain';
@@ -127,13 +128,8 @@ export class LockAcquirer implements LockIssuer {
       }
       const remainingMs = deadline - monotonicNow();
       if (attempt !== 'held' || remainingMs <= 0) return attempt;
-      const backoffMs = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** Math.min(retry, 30));
-      // Equal jitter: replicas that collided once do not retry in lockstep.
-      await sleep(
-        Math.min(remainingMs, backoffMs / 2 + Math.random() * (backoffMs / 2)),
-        signal,
-        this.closeWaits.signal,
-      );
+      const backoffMs = backoffDelay(retry, settings.retryDelayMs, settings.maxRetryDelayMs);
+      await sleep(Math.min(remainingMs, backoffMs), { cancelOn: signal, wakeOn: this.closeWaits.signal });
     }
   }
 
@@ -321,23 +317,4 @@ export class LockAcquirer implements LockIssuer {
       this.held.delete(key);
     }
   }
-}
-
-/** Resolves after `ms` or when `closing` aborts; rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      closing.removeEventListener('abort', done);
-      resolve();
-    };
-    const onAbort = (): void => {
-      done();
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    closing.addEventListener('abort', done, { once: true });
-  });
 }

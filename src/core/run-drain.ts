@@ -1,4 +1,4 @@
-import { clearTimeout, setTimeout } from './clock';
+import { raceDeadline } from './waits';
 import type { LockHandle } from './lock-handle';
 
 /**
@@ -40,12 +40,8 @@ export class RunDrain {
   /** Resolves once nothing runs and nothing is in flight, or after `timeoutMs`: the runs still going. */
   async untilIdle(timeoutMs: number): Promise<LockHandle[]> {
     if (this.isIdle()) return [];
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.wake = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
+    const woken = new Promise<void>((resolve) => (this.wake = resolve));
+    await raceDeadline(woken, timeoutMs, () => undefined);
     this.wake = undefined;
     return [...this.running];
   }

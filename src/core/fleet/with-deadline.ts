@@ -1,5 +1,5 @@
-import { clearTimeout, setTimeout } from '../clock';
 import { DistributedLockError } from '../errors';
+import { raceDeadline } from '../waits';
 
 /**
  * `target` with every method that returns a promise bounded by `deadlineMs`: past it, the call
@@ -14,14 +14,9 @@ export function withDeadline<T extends object>(target: T, deadlineMs: number): T
       return (...args: unknown[]): unknown => {
         const result: unknown = value.apply(object, args);
         if (!(result instanceof Promise)) return result;
-        let timer: NodeJS.Timeout | undefined;
-        const expired = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new DistributedLockError(`Redis did not answer within ${deadlineMs} ms`)),
-            deadlineMs,
-          );
+        return raceDeadline(result, deadlineMs, () => {
+          throw new DistributedLockError(`Redis did not answer within ${deadlineMs} ms`);
         });
-        return Promise.race([result, expired]).finally(() => clearTimeout(timer));
       };
     },
   });

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setImmediate, setTimeout } from '../clock';
+import { clearTimeout, monotonicNow, nextTick, nextTickIsFaked, setTimeout } from '../clock';
+import { raceDeadline } from '../waits';
 import { describeError } from '../errors';
 import type { LockEvents } from '../lock-events';
 import { type LockLogger, logInfo } from '../lock-options';
@@ -212,11 +213,7 @@ export class ConnectionMonitor {
       const promise = new Promise<boolean>((done) => (resolve = done));
       return { promise, resolve };
     })();
-    let timer: NodeJS.Timeout | undefined;
     let poll: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(() => setImmediate(resolve, false), timeoutMs); // as in DeadlineQueue: a stall must not hide a 'ready'
-    });
     // ioredis emits 'ready' on process.nextTick, which a test's fake timers may hold back: the
     // status it sets at once says whether the connection came all the same. (With a real
     // nextTick, its events are delivered before any timer runs: the status never gets ahead.)
@@ -228,10 +225,11 @@ export class ConnectionMonitor {
       poll = setTimeout(check, STATUS_POLL_MS);
     });
     try {
-      if (await Promise.race([this.readyWaiter.promise, readyByStatus, expired])) return !this.detached;
+      // As in DeadlineQueue: a stall must not hide a 'ready' that already came.
+      const ready = Promise.race([this.readyWaiter.promise, readyByStatus]);
+      if (await raceDeadline(ready, timeoutMs, () => false, { afterPendingIo: true })) return !this.detached;
       return this.isReady && !this.misconfigured && !this.detached;
     } finally {
-      clearTimeout(timer);
       clearTimeout(poll);
     }
   }

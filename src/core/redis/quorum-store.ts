@@ -1,15 +1,12 @@
 import { monotonicNow } from '../clock';
+import { backoffDelay, sleep } from '../waits';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { RedisStore } from './redis-store';
-
-import { setTimeout } from '../clock';
 
 const same = <T>(reply: T): T => reply;
 /** The first pause after a split vote before voting again; it doubles per split, up to the max. */
 const SPLIT_RETRY_MS = 30;
 const SPLIT_RETRY_MAX_MS = 400;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Redlock over independent Redis masters: a lock is held when a majority granted it within its
@@ -101,9 +98,7 @@ export class QuorumStore implements LockStore {
       const { reply, split } = await this.vote(request);
       const leftMs = deadline - monotonicNow();
       if (!split || leftMs <= SPLIT_RETRY_MS) return reply;
-      // Exponential backoff with jitter: contenders that split once drift apart quickly.
-      const backoffMs = Math.min(SPLIT_RETRY_MAX_MS, SPLIT_RETRY_MS * 2 ** retry) * (0.5 + Math.random());
-      await sleep(Math.min(leftMs - SPLIT_RETRY_MS, backoffMs));
+      await sleep(Math.min(leftMs - SPLIT_RETRY_MS, backoffDelay(retry, SPLIT_RETRY_MS, SPLIT_RETRY_MAX_MS)));
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { clearTimeout, monotonicNow, setTimeout } from '../clock';
+import { monotonicNow } from '../clock';
+import { raceDeadline } from '../waits';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockEvents } from '../lock-events';
 import type { LockLogger } from '../lock-options';
@@ -76,12 +77,7 @@ export class RedisStore implements LockStore {
   async waitForReady(timeoutMs: number): Promise<boolean> {
     const started = monotonicNow();
     if (!(await this.monitor.waitForReady(timeoutMs))) return false;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.scriptsLoaded,
-      new Promise((resolve) => (timer = setTimeout(resolve, Math.max(1, timeoutMs - (monotonicNow() - started))))),
-    ]);
-    clearTimeout(timer);
+    await raceDeadline(this.scriptsLoaded, timeoutMs - (monotonicNow() - started), () => undefined);
     return this.monitor.configurationProblem === undefined;
   }
 
@@ -311,17 +307,13 @@ export class RedisStore implements LockStore {
     const socket = isCluster(this.client) ? undefined : (this.client.stream as Socket | undefined);
     if (socket?.closed) return;
     const client = this.client;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        socket?.off('close', done);
-        client.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.timeoutMs);
-      socket?.once('close', done);
-      client.once('end', done);
-    });
+    let closed!: () => void;
+    const ended = new Promise<void>((resolve) => (closed = resolve));
+    socket?.once('close', closed);
+    client.once('end', closed);
+    await raceDeadline(ended, this.timeoutMs, () => undefined);
+    socket?.off('close', closed);
+    client.off('end', closed);
   }
 
   /** An acquisition that lands after the deadline would hold a lock (and a tick) no one uses. */
