@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', '**/node_modules/', 'examples/**/dist/', 'smoke/.work/', 'bench/.work/', '*.js', '*.mjs', '**/*.js', '**/*.mjs'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', '**/node_modules/', 'examples/**/dist/', 'smoke/.work/', 'bench/.work/', '*.js', '*.mjs', '*.cjs', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
