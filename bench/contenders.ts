@@ -17,8 +17,8 @@ import {
 } from '../src';
 import { holderToken, lockKeys } from '../src/core/keys';
 import { runRecordFields } from '../src/core/fleet/fleet-records';
-import { DEFAULT_LOCK_OPTIONS } from '../src/core/lock-options';
-import { ACQUIRE, ACQUIRE_JOB, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/lock-scripts';
+import { DEFAULT_LOCK_OPTIONS } from '../src/core/options/lock-options';
+import { ACQUIRE, ACQUIRE_JOB, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/scripts';
 import { benchTelemetry, type BenchTelemetry } from './open-telemetry-sdk';
 
 /** Every contender takes its locks with this TTL, long enough never to expire during a run. */

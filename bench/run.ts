@@ -27,7 +27,7 @@ import {
   EXTEND_IF_OWNER,
   RELEASE_AND_RECORD,
   RELEASE_IF_OWNER,
-} from '../src/core/redis/lock-scripts';
+} from '../src/core/redis/scripts';
 import { pinToCpu, startBenchRedis } from './redis-server';
 import { renderMarkdown, type BenchResults } from './report';
 import { type ContentionSample, LatencyRecorder, type LatencySample } from './scenarios';

@@ -1,6 +1,6 @@
 import type { DynamicModule } from '@nestjs/common';
-import { lockOptionsFromEnvironment } from './core/environment';
-import type { DistributedLockOptions } from './core/lock-options';
+import { lockOptionsFromEnvironment } from './core/options/environment';
+import type { DistributedLockOptions } from './core/options/lock-options';
 import { DISTRIBUTED_LOCK_CONFIG_NAMESPACE, DISTRIBUTED_LOCK_CONFIG_TOKEN } from './distributed-lock.constants';
 
 /** A config factory as `registerAs` returns it: `KEY` is its provider token. */

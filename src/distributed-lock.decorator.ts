@@ -1,15 +1,8 @@
 import { Inject } from '@nestjs/common';
-import {
-  assertLockArguments,
-  assertTtl,
-  checkAcquireOptions,
-  type Occurrence,
-} from './core/acquire-options';
-import { CronSchedule } from './core/cron-schedule';
-import { jobTickField } from './core/keys';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
-import type { JobDeclaration } from './core/fleet/fleet-records';
-import { expectations } from './core/validation';
+import { JobDefinition } from './core/jobs/job-definition';
+import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/locks/acquire-options';
+import { cronScheduleOf } from './cron-metadata';
 import { DistributedLockService } from './distributed-lock.service';
 import { copyMethodMetadata } from './utils/copy-method-metadata';
 
@@ -44,15 +37,12 @@ export interface DistributedLockDecoratorOptions {
   lockContext?: boolean;
 }
 
-/** Where `@nestjs/schedule` keeps a `@Cron` handler's settings (the same key in versions 4 to 12). */
-const CRON_METADATA = 'SCHEDULE_CRON_OPTIONS';
+/** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
+export const GUARDED_JOB = 'DISTRIBUTED_LOCK:GUARDED_JOB';
 
-/** What `@Cron` stores: its expression (or date) and the zone it is read in. */
-interface CronMetadata {
-  cronTime: string | Date | { toMillis(): number };
-  timeZone?: string;
-  utcOffset?: string | number;
-  disabled?: boolean;
+/** What `@DistributedLock` leaves on the method it guards. */
+export interface GuardedJobMetadata {
+  readonly job: JobDefinition;
 }
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
@@ -61,42 +51,6 @@ const LOCK_SERVICE = Symbol(
 );
 
 type LockedInstance = Record<symbol, DistributedLockService | undefined>;
-
-/** What a job is declared as, read when declared (every decorator has run by then); undefined: not at all. */
-export type JobDeclarer = () => JobDeclaration | undefined;
-
-/** The guarded jobs of each class, by its prototype. */
-const jobsByPrototype = new WeakMap<object, Map<string, JobDeclarer>>();
-/** Where an instance keeps the service injected into it (see `trackInjection`). */
-const INJECTED_SERVICE = Symbol('DistributedLockService injected');
-
-/** The guarded jobs of `instance`'s class and of the classes it extends. */
-function guardedJobsOf(instance: object): JobDeclarer[] {
-  const found = new Map<string, JobDeclarer>();
-  for (let prototype = Object.getPrototypeOf(instance); prototype; prototype = Object.getPrototypeOf(prototype)) {
-    for (const [name, declare] of jobsByPrototype.get(prototype) ?? []) if (!found.has(name)) found.set(name, declare);
-  }
-  return [...found.values()];
-}
-
-/**
- * Nest injects the service into each instance of a class with guarded methods by assigning this
- * property: the setter hands the service that instance's jobs, so each application declares the
- * jobs it really runs, not every decorated class the process loaded.
- */
-function trackInjection(prototype: object): void {
-  if (Object.prototype.hasOwnProperty.call(prototype, LOCK_SERVICE)) return;
-  Object.defineProperty(prototype, LOCK_SERVICE, {
-    configurable: true,
-    get(this: Record<symbol, DistributedLockService | undefined>) {
-      return this[INJECTED_SERVICE];
-    },
-    set(this: Record<symbol, DistributedLockService | undefined>, service: DistributedLockService) {
-      Object.defineProperty(this, INJECTED_SERVICE, { value: service, configurable: true, writable: true });
-      service.adoptJobs(guardedJobsOf(this));
-    },
-  });
-}
 
 /**
  * Runs the method on one replica at a time: the replica that takes the lock runs it and releases
@@ -117,128 +71,42 @@ export function DistributedLock(
   ttl?: number,
 ): MethodDecorator {
   const { key, ttlMs, minHoldMs, autoExtend, fencing, lockContext } = normalizeArguments(keyOrOptions, ttl);
-  // Checked while the class is being defined, so a bad argument stops the app before it schedules.
+  const options = { minHoldMs, autoExtend, fencing, lockContext };
+  // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);
-  const settings = checkAcquireOptions({ minHoldMs, autoExtend, fencing, lockContext }, true);
+  checkAcquireOptions(options, true);
   const injectLockService = Inject(DistributedLockService);
 
   return (target, methodName, descriptor: PropertyDescriptor) => {
     const handler: unknown = descriptor.value;
     const className = target.constructor.name;
-    const jobName = `${className}.${String(methodName)}`;
+    const name = `${className}.${String(methodName)}`;
+    const job = new JobDefinition({
+      name,
+      ttlMs,
+      key: typeof key === 'function' ? undefined : key,
+      options,
+      // Read on the first call: `@Cron` may be applied after this decorator.
+      schedule: () => cronScheduleOf(guarded),
+      computedKeyLabel: 'the key computed by @DistributedLock',
+    });
     if (typeof handler !== 'function') {
-      throw new InvalidLockArgumentError(`@DistributedLock target ${jobName}`, handler, 'a method');
+      throw new InvalidLockArgumentError(`@DistributedLock target ${name}`, handler, 'a method');
     }
     // Property injection reaches the service of the app that created this instance.
     injectLockService(target, LOCK_SERVICE);
-    trackInjection(target);
-    /** The `@Cron` schedule, read on first call (`@Cron` may be applied after this decorator); null without one. */
-    let schedule: CronSchedule | null | undefined;
-    /** What a call without a schedule serves, built once: the decorated call's hot path allocates nothing for it. */
-    // A lock name computed per call is not paused nor recorded by name (see Occurrence.tracked).
-    const tracked = typeof key === 'string';
-    const unscheduled: Occurrence = {
-      job: jobName,
-      tracked,
-      tick: undefined,
-      tickField: jobTickField(jobName),
-      periodMs: 0,
-    };
 
     const guarded = async function (this: LockedInstance, ...args: unknown[]): Promise<unknown> {
       const locks = this?.[LOCK_SERVICE];
       if (!locks) throw new LockServiceMissingError(className, String(methodName));
-      schedule ??= scheduleOf(guarded);
-      // The occurrence is named from the schedule and the wall clock, so a late callback (a busy
-      // event loop) still names the occurrence it serves, and fake timers drive it in tests.
-      const occurrence: Occurrence = schedule
-        ? {
-            job: jobName,
-            tracked,
-            tick: schedule.occurrenceAt(Date.now()),
-            tickField: unscheduled.tickField,
-            periodMs: schedule.periodMs,
-          }
-        : unscheduled;
-      return locks.runGuarded(
-        jobName,
-        lockKey(key, this, args),
-        ttlMs,
-        () => handler.apply(this, args),
-        settings,
-        occurrence,
-      );
+      const lockName = typeof key === 'function' ? (key.apply(this, args) as unknown as string) : undefined;
+      return locks.runDefinedJob(job, () => handler.apply(this, args), lockName);
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
+    Reflect.defineMetadata(GUARDED_JOB, { job } satisfies GuardedJobMetadata, guarded);
     descriptor.value = guarded;
-    const jobs = jobsByPrototype.get(target) ?? new Map<string, JobDeclarer>();
-    jobsByPrototype.set(
-      target,
-      jobs.set(jobName, () => declarationOf(jobName, key, ttlMs, guarded)),
-    );
   };
-}
-
-/**
- * The schedule of a `@Cron` handler, or null for any other method (`@Interval`, `@Timeout`, a
- * callback of a job added with `SchedulerRegistry.addCronJob`): those serve no named occurrence,
- * and the lock alone keeps their runs apart.
- */
-function scheduleOf(method: object): CronSchedule | null {
-  const cron = cronOf(method);
-  return cron ? new CronSchedule(cron.cronTime, { timeZone: cron.timeZone, utcOffset: utcOffsetOf(cron) }) : null;
-}
-
-/** What `@Cron` stored on the method, if it has a schedule. */
-function cronOf(method: object): CronMetadata | undefined {
-  return Reflect.getOwnMetadata(CRON_METADATA, method) as CronMetadata | undefined;
-}
-
-/** `@Cron`'s `utcOffset` in minutes (it may be given as a string). */
-function utcOffsetOf(cron: CronMetadata): number | undefined {
-  return cron.utcOffset === undefined ? undefined : Number(cron.utcOffset);
-}
-
-/**
- * What the operations tools need to know of a job, read once every decorator has run; nothing for
- * a `@Cron({ disabled: true })` job, which the scheduler does not start.
- */
-function declarationOf(
-  name: string,
-  key: string | LockKeyFactory,
-  ttlMs: number,
-  method: object,
-): JobDeclaration | undefined {
-  const cron = cronOf(method);
-  if (cron?.disabled) return undefined;
-  const cronTime = cron?.cronTime;
-  return {
-    name,
-    key: typeof key === 'string' ? key : null,
-    ttlMs,
-    cron:
-      cronTime === undefined
-        ? null
-        : typeof cronTime === 'string'
-          ? cronTime
-          : new Date(cronTime instanceof Date ? cronTime.getTime() : cronTime.toMillis()).toISOString(),
-    timeZone: cron?.timeZone ?? null,
-    utcOffset: (cron && utcOffsetOf(cron)) ?? null,
-  };
-}
-
-function lockKey(key: string | LockKeyFactory, instance: object, args: unknown[]): string {
-  if (typeof key === 'string') return key;
-  const computed: unknown = key.apply(instance, args);
-  if (!expectations.lockName.test(computed)) {
-    throw new InvalidLockArgumentError(
-      'the key computed by @DistributedLock',
-      computed,
-      expectations.lockName.expected,
-    );
-  }
-  return computed;
 }
 
 function normalizeArguments(

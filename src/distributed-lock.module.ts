@@ -8,14 +8,15 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
-import { lockOptionsFromEnvironment } from './core/environment';
+import { lockOptionsFromEnvironment } from './core/options/environment';
 import { DistributedLockConfigError } from './core/errors';
-import type { DistributedLockOptions } from './core/lock-options';
+import type { DistributedLockOptions } from './core/options/lock-options';
 import {
   DISTRIBUTED_LOCK_CONFIG_TOKEN,
   DISTRIBUTED_LOCK_OPTIONS,
   EXPLICIT_OPTIONS,
 } from './distributed-lock.constants';
+import { LOCK_IMPORTS, LOCK_PROVIDERS } from './distributed-lock.providers';
 import { DistributedLockService } from './distributed-lock.service';
 
 /**
@@ -73,7 +74,8 @@ const optionsProvider = {
  */
 @Global()
 @Module({
-  providers: [optionsProvider, DistributedLockService],
+  imports: LOCK_IMPORTS,
+  providers: [optionsProvider, ...LOCK_PROVIDERS],
   exports: [DistributedLockService],
 })
 export class DistributedLockModule {

@@ -1,25 +1,20 @@
-import {
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-  Optional,
-} from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { LockEngine } from './core/lock-engine';
-import type { DistributedLockOptions } from './core/lock-options';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import type { Cluster, Redis } from 'ioredis';
+import type { LockEventListener } from './core/events/lock-events';
+import type { FleetInspector, OverdueJob } from './core/fleet/fleet-inspector';
 import type { JobDeclaration } from './core/fleet/fleet-records';
-import type { LockStore } from './core/lock-store';
+import type { JobDefinition } from './core/jobs/job-definition';
+import { type LockedRun, LockEngine } from './core/lock-engine';
+import type { LockStore, ServerProbe } from './core/lock-store';
+import type { AcquireOptions } from './core/locks/acquire-options';
+import type { LockHandle } from './core/locks/lock-handle';
+import type { DistributedLockOptions } from './core/options/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
-import type { JobDeclarer } from './distributed-lock.decorator';
-import { applicationEventEmitter, forwardTo } from './event-emitter-bridge';
 
 /**
  * Redis locks for one Nest application: `acquireLock`, `releaseLock`, `extendLock`, `withLock`,
  * `holdsLock`, `isConnected`. Provided by `DistributedLockModule`; `@DistributedLock` uses it.
+ * Each method is the core `LockEngine`'s of the same name (see there).
  *
  * @example
  * constructor(private readonly lockService: DistributedLockService) {}
@@ -29,58 +24,124 @@ import { applicationEventEmitter, forwardTo } from './event-emitter-bridge';
  * }
  */
 @Injectable()
-export class DistributedLockService
-  extends LockEngine
-  implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
-{
+export class DistributedLockService {
+  private readonly engine: LockEngine;
+
   constructor(
     @Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions,
     @Optional() @Inject(DISTRIBUTED_LOCK_STORE) store?: LockStore,
-    @Optional() private readonly moduleRef?: ModuleRef,
   ) {
-    super({ ...options, logger: options.logger ?? new Logger('DistributedLock') }, store ?? undefined);
+    this.engine = new LockEngine({ ...options, logger: options.logger ?? new Logger('DistributedLock') }, store);
   }
 
-  /** Gives the first connection up to `acquireTimeoutMs`, then boots anyway: fail mode covers the rest. */
-  async onModuleInit(): Promise<void> {
-    // With EventEmitterModule in the app, every lock event is also `distributed-lock.<type>` there.
-    const emitter = this.moduleRef && applicationEventEmitter(this.moduleRef);
-    if (emitter) this.onEvent(forwardTo(emitter));
-    await this.waitUntilConnected();
-    // Redis is reachable and says the settings are wrong: stop here rather than run unlocked,
-    // closing the connection first (Nest runs no shutdown hook for a failed bootstrap).
-    try {
-      this.throwIfMisconfigured();
-    } catch (error) {
-      await this.close();
-      throw error;
-    }
+  /** `true` when this instance now holds `key`; `false` when someone holds it; the fail mode when Redis does not answer. */
+  acquireLock(key: string, ttlMs: number): Promise<boolean> {
+    return this.engine.acquireLock(key, ttlMs);
   }
 
-  /** The `@DistributedLock` jobs of the instances Nest created in this application. */
-  private readonly jobs = new Set<JobDeclarer>();
-
-  /** @internal Called as Nest injects this service into an instance with guarded methods. */
-  adoptJobs(jobs: readonly JobDeclarer[]): void {
-    for (const job of jobs) this.jobs.add(job);
+  /** Deletes the lock only while it holds this instance's token. Never rejects. */
+  releaseLock(key: string): Promise<void> {
+    return this.engine.releaseLock(key);
   }
 
-  /** Declares this application's `@DistributedLock` jobs in Redis for the operations tools (see `declareJobs`). */
-  async onApplicationBootstrap(): Promise<void> {
-    const declarations = [...this.jobs].map((declare) => declare());
-    await this.declareJobs(declarations.filter((job): job is JobDeclaration => job !== undefined));
+  /** Sets the TTL of a lock this instance still owns to `ttlMs` from now; `false` if it is no longer ours. */
+  extendLock(key: string, ttlMs: number): Promise<boolean> {
+    return this.engine.extendLock(key, ttlMs);
   }
 
-  /**
-   * Stops taking locks and waits (up to `shutdownTimeoutMs`) for guarded runs in progress to
-   * finish, so Nest does not close the app under a running job. See `drain()`.
-   */
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.drain();
+  /** Whether this instance holds `key` by its own reckoning (taken, not released, TTL not passed). */
+  holdsLock(key: string): boolean {
+    return this.engine.holdsLock(key);
   }
 
-  /** Closes the connection the module opened, once runs in progress are drained. */
-  async onApplicationShutdown(): Promise<void> {
-    await this.close();
+  /** The fencing token of the lock this instance holds on `key`, when taken with `fencing`. */
+  fencingToken(key: string): number | undefined {
+    return this.engine.fencingToken(key);
+  }
+
+  /** Takes the lock and returns its handle, retrying up to `waitMs`; `undefined` when it stays held elsewhere. */
+  acquire(key: string, ttlMs: number, options?: AcquireOptions): Promise<LockHandle | undefined> {
+    return this.engine.acquire(key, ttlMs, options);
+  }
+
+  /** Runs `fn` only when the lock is taken, extends it meanwhile, and always releases it. */
+  withLock<T>(
+    key: string,
+    ttlMs: number,
+    fn: (lock: LockHandle) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<LockedRun<Awaited<T>>> {
+    return this.engine.withLock(key, ttlMs, fn, options);
+  }
+
+  /** Runs a guarded job named `jobName`: `fn` when the lock is taken, nothing (logged) otherwise. */
+  runJob<T>(
+    jobName: string,
+    key: string,
+    ttlMs: number,
+    fn: () => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<Awaited<T> | undefined> {
+    return this.engine.runJob(jobName, key, ttlMs, fn, options);
+  }
+
+  /** Runs a `JobDefinition` (what `@DistributedLock` calls), serving the occurrence its schedule names now. */
+  runDefinedJob<T>(job: JobDefinition, fn: () => T | Promise<T>, lockName?: string): Promise<Awaited<T> | undefined> {
+    return this.engine.runDefinedJob(job, fn, lockName);
+  }
+
+  /** Whether Redis is up and ready for commands (for a quorum: a majority of its nodes). */
+  isConnected(): boolean {
+    return this.engine.isConnected();
+  }
+
+  /** Waits (bounded, default `acquireTimeoutMs`) for the connection; never rejects; `false` once closing. */
+  waitUntilConnected(timeoutMs?: number): Promise<boolean> {
+    return this.engine.waitUntilConnected(timeoutMs);
+  }
+
+  /** Throws the `DistributedLockConfigError` naming the setting Redis refused, if any (called at bootstrap). */
+  throwIfMisconfigured(): void {
+    this.engine.throwIfMisconfigured();
+  }
+
+  /** Calls `listener` with every lock event; returns the function that stops it. */
+  onEvent(listener: LockEventListener): () => void {
+    return this.engine.onEvent(listener);
+  }
+
+  /** The ioredis client in use; once read, the library stops coalescing its own writes on it. */
+  get client(): Redis | Cluster {
+    return this.engine.client;
+  }
+
+  /** Reads and steers the fleet's records (jobs, locks, runs, missed, pause…), each call bounded. */
+  get fleet(): FleetInspector {
+    return this.engine.fleet;
+  }
+
+  /** The `@Cron` jobs whose latest due occurrence ran nowhere; `undefined` where no records are kept. */
+  overdueJobs(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
+    return this.engine.overdueJobs(options);
+  }
+
+  /** Declares jobs run with `runJob` for the operations tools (decorated methods are declared at startup). */
+  declareJobs(jobs: readonly JobDeclaration[]): Promise<void> {
+    return this.engine.declareJobs(jobs);
+  }
+
+  /** Per Redis server: round trip and clock offset from `TIME`, or why it did not answer. Never rejects. */
+  probe(): Promise<ServerProbe[]> {
+    return this.engine.probe();
+  }
+
+  /** What Nest's shutdown calls first: no new lock, and runs in progress finish (bounded). */
+  drain(): Promise<void> {
+    return this.engine.drain();
+  }
+
+  /** Drains, then closes the connection the module opened. */
+  close(): Promise<void> {
+    return this.engine.close();
   }
 }

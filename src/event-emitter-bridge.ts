@@ -1,5 +1,5 @@
 import type { ModuleRef } from '@nestjs/core';
-import type { LockEvent } from './core/lock-events';
+import type { LockEvent } from './core/events/lock-events';
 
 /** What `@nestjs/event-emitter` calls each lock event: `distributed-lock.<type>`, e.g. `distributed-lock.skipped`. */
 export const LOCK_EVENT_NAMESPACE = 'distributed-lock';

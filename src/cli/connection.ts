@@ -1,7 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from '../core/environment';
-import { type DistributedLockOptions, resolveLockOptions } from '../core/lock-options';
-import type { RedisTarget } from '../core/redis/redis-target';
+import { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from '../core/options/environment';
+import type { DistributedLockOptions } from '../core/options/lock-options';
+import { resolveLockOptions } from '../core/options/resolve-options';
+import type { RedisTarget } from '../core/options/redis-target';
 import { urlCredentials } from '../core/validation';
 import { raceDeadline } from '../core/waits';
 import { UsageError } from './arguments';

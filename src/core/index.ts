@@ -1,7 +1,11 @@
+// The framework-agnostic entry point (`dpa-distributed-lock-cron/core`): every name a user touches,
+// listed one by one; nothing internal.
 export { LockEngine, type LockedRun, type SkipReason } from './lock-engine';
-export { assertLockArguments, type AcquireOptions } from './acquire-options';
-export { LockHandle } from './lock-handle';
-export type { ServerProbe } from './lock-store';
+export { JobDefinition, type JobDefinitionOptions } from './jobs/job-definition';
+export { assertLockArguments, type AcquireOptions } from './locks/acquire-options';
+export { LockHandle } from './locks/lock-handle';
+export { currentLock } from './locks/lock-context';
+export type { LockStore, ServerProbe } from './lock-store';
 export {
   FleetInspector,
   MAX_CHECKED_OCCURRENCES,
@@ -33,19 +37,11 @@ export type {
   LockOutageEvent,
   LockRanEvent,
   LockSkippedEvent,
-} from './lock-events';
-export { currentLock } from './lock-context';
-export { cronTick, CronSchedule, EARLY_FIRING_TOLERANCE_MS, type CronZone } from './cron-schedule';
-export {
-  DEFAULT_LOCK_OPTIONS,
-  resolveLockOptions,
-  type DistributedLockOptions,
-  type FailMode,
-  type LockLogger,
-  type RedisConnectionOptions,
-  type ResolvedLockOptions,
-} from './lock-options';
-export { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from './environment';
+} from './events/lock-events';
+export { cronTick, CronSchedule, EARLY_FIRING_TOLERANCE_MS, type CronZone } from './jobs/cron-schedule';
+export type { DistributedLockOptions, FailMode, RedisAddress, RedisConnectionOptions } from './options/lock-options';
+export type { LockLogger } from './logger';
+export { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from './options/environment';
 export {
   ComputedLockNameError,
   ConflictingLockOptionsError,

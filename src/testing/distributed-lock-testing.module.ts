@@ -1,7 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { LockEventListener } from '../core/lock-events';
-import type { DistributedLockOptions } from '../core/lock-options';
+import type { LockEventListener } from '../core/events/lock-events';
+import type { DistributedLockOptions } from '../core/options/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from '../distributed-lock.constants';
+import { LOCK_IMPORTS, LOCK_PROVIDERS } from '../distributed-lock.providers';
 import { DistributedLockService } from '../distributed-lock.service';
 import { InMemoryLockStore } from './in-memory-lock-store';
 
@@ -49,11 +50,12 @@ export class DistributedLockTestingModule {
     return {
       module: DistributedLockTestingModule,
       global: true,
+      imports: LOCK_IMPORTS,
       providers: [
         { provide: DISTRIBUTED_LOCK_OPTIONS, useValue: lockOptions },
         { provide: DISTRIBUTED_LOCK_STORE, useValue: store },
         { provide: InMemoryLockStore, useValue: store },
-        DistributedLockService,
+        ...LOCK_PROVIDERS,
       ],
       exports: [DistributedLockService, InMemoryLockStore],
     };

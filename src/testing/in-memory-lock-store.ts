@@ -1,4 +1,4 @@
-import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/lock-events';
+import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/events/lock-events';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } from '../core/lock-store';
 
 /** A lock event as the in-memory store records it: with the name of the replica it happened on. */

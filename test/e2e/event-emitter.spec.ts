@@ -1,7 +1,7 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { DistributedLock, DistributedLockModule, type LockEvent } from '../../src';
-import { LockEvents } from '../../src/core/lock-events';
+import { LockEvents } from '../../src/core/events/lock-events';
 import { createReplica } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 

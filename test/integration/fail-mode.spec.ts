@@ -3,6 +3,7 @@ import { type INestApplicationContext, Injectable } from '@nestjs/common';
 import { DistributedLock, DistributedLockModule, DistributedLockService, type FailMode } from '../../src';
 import { createReplica } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, freePort, startTestRedis, type TestRedis } from '../support/redis-server';
+import { lockKeyOf } from '../../src/core/keys';
 
 /** These tests kill, pause or cut off Redis: only a Redis the suite started itself, never one named by REDIS_URL. */
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -160,7 +161,7 @@ describe.each<{ mode: string; failMode: FailMode | undefined; runsWithoutRedis: 
       job.workMs = 600;
       const running = job.run();
       await sleep(150);
-      expect(await redis.client().exists(locks.keysFor(JOB_KEY).lock)).toBe(1);
+      expect(await redis.client().exists(lockKeyOf('', JOB_KEY))).toBe(1);
 
       await redis.kill();
       const { value, ms } = await timed(() => running);
@@ -203,9 +204,9 @@ describe.each<{ mode: string; failMode: FailMode | undefined; runsWithoutRedis: 
         locksB.acquireLock('fail-mode:restart', 10_000),
       ]);
       expect(manual.sort()).toEqual([false, true]);
-      expect(await redis.client().exists(locksA.keysFor('fail-mode:restart').lock)).toBe(1);
+      expect(await redis.client().exists(lockKeyOf('', 'fail-mode:restart'))).toBe(1);
       await Promise.all([locksA.releaseLock('fail-mode:restart'), locksB.releaseLock('fail-mode:restart')]);
-      expect(await redis.client().exists(locksA.keysFor('fail-mode:restart').lock)).toBe(0);
+      expect(await redis.client().exists(lockKeyOf('', 'fail-mode:restart'))).toBe(0);
     });
 
     it('resolves the release of a manual lock whose Redis was killed, within about acquireTimeoutMs', async () => {
@@ -278,7 +279,7 @@ describe.each<{ mode: string; failMode: FailMode | undefined; runsWithoutRedis: 
       const locks = a.get(DistributedLockService);
       const observer = redis.client();
       await observer.ping();
-      const { lock } = locks.keysFor('fail-mode:late');
+      const lock = lockKeyOf('', 'fail-mode:late');
 
       await whilePaused(async () => {
         await locks.acquireLock('fail-mode:late', 10_000);

@@ -1,5 +1,5 @@
 import { LockEngine, type LockEvent, LockLostError } from '../../src/core';
-import { LockEvents } from '../../src/core/lock-events';
+import { LockEvents } from '../../src/core/events/lock-events';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

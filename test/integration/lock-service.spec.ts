@@ -161,7 +161,9 @@ describe('DistributedLockService on a real Redis', () => {
 
   it('forgets locks left to expire without a release, so one-off keys do not pile up in memory', async () => {
     const locks = await lockService();
-    const held = (locks as unknown as { locks: { held: Map<string, unknown> } }).locks.held;
+    // The registry's map of names (internal): what this instance remembers.
+    type Internals = { engine: { parts: { registry: { byName: Map<string, unknown> } } } };
+    const held = (locks as unknown as Internals).engine.parts.registry.byName;
     const started = Date.now();
     await Promise.all(Array.from({ length: 1_100 }, (_, i) => locks.acquireLock(`one-off:${i}`, 3_000)));
     expect(held.size).toBe(1_100); // none has expired yet, so the sweep at 1,024 kept them all

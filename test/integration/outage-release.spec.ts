@@ -4,6 +4,7 @@ import type Redis from 'ioredis';
 import { DistributedLockModule, DistributedLockService } from '../../src';
 import { createReplica } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
+import { lockKeyOf } from '../../src/core/keys';
 
 /** These tests kill, pause or cut off Redis: only a Redis the suite started itself, never one named by REDIS_URL. */
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -110,7 +111,7 @@ describeWithOwnRedis('releasing a lock while Redis cannot answer', () => {
   it('resolves a release that Redis, partitioned away, never receives; the lock stays in Redis and expires by its TTL', async () => {
     const holder = behindProxy.get(DistributedLockService);
     const other = direct.get(DistributedLockService);
-    const { lock } = holder.keysFor('release:partitioned');
+    const lock = lockKeyOf('', 'release:partitioned');
     const acquiredAt = Date.now();
     expect(await holder.acquireLock('release:partitioned', 1_500)).toBe(true);
 
@@ -142,14 +143,14 @@ describeWithOwnRedis('releasing a lock while Redis cannot answer', () => {
     expect(await reconnected).toBe(true);
 
     expect(await holder.acquireLock('release:healed', 10_000)).toBe(true);
-    expect(await observer.exists(holder.keysFor('release:healed').lock)).toBe(1);
+    expect(await observer.exists(lockKeyOf('', 'release:healed'))).toBe(1);
     await holder.releaseLock('release:healed');
-    expect(await observer.exists(holder.keysFor('release:healed').lock)).toBe(0);
+    expect(await observer.exists(lockKeyOf('', 'release:healed'))).toBe(0);
   });
 
   it('resolves a release that times out while Redis is paused; the lock does not outlive its TTL', async () => {
     const holder = direct.get(DistributedLockService);
-    const { lock } = holder.keysFor('release:paused');
+    const lock = lockKeyOf('', 'release:paused');
     const acquiredAt = Date.now();
     expect(await holder.acquireLock('release:paused', 1_500)).toBe(true);
     const pttl = await observer.pttl(lock);

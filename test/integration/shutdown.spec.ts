@@ -9,6 +9,7 @@ import {
 } from '../../src';
 import { createReplica } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, freePort, startTestRedis, type TestRedis } from '../support/redis-server';
+import { lockKeyOf } from '../../src/core/keys';
 
 /** These tests kill, pause or cut off Redis: only a Redis the suite started itself, never one named by REDIS_URL. */
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -78,7 +79,7 @@ describeWithOwnRedis('app.close() with Redis up', () => {
     const locks = app.get(DistributedLockService);
     expect(await locks.acquireLock('shutdown:first', 60_000)).toBe(true);
     expect(await locks.acquire('shutdown:handle', 60_000, { minHoldMs: 2_000 })).toBeDefined();
-    const keys = ['shutdown:first', 'shutdown:handle'].map((key) => locks.keysFor(key).lock);
+    const keys = ['shutdown:first', 'shutdown:handle'].map((key) => lockKeyOf('', key));
 
     await app.close();
 
@@ -110,7 +111,7 @@ describeWithOwnRedis('app.close() with Redis up', () => {
     expect(await locks.withLock('shutdown:after', 10_000, () => 'ran')).toEqual({ ran: false, reason: 'closed' });
     expect(await app.get(ShutdownJob).run()).toBeUndefined();
     expect(app.get(ShutdownJob).runs).toBe(0);
-    expect(await observer.exists(locks.keysFor('shutdown:after').lock)).toBe(0);
+    expect(await observer.exists(lockKeyOf('', 'shutdown:after'))).toBe(0);
   });
 
   it('leaves a client passed with forRoot({ client }) open and usable, and takes its listeners back', async () => {
@@ -134,7 +135,7 @@ describeWithOwnRedis('app.close() with Redis up', () => {
       await sleep(100);
       expect(shared.status).toBe('ready');
       expect(await shared.ping()).toBe('PONG');
-      expect(await shared.exists(locks.keysFor('shutdown:shared').lock)).toBe(1); // a plain lock keeps its TTL
+      expect(await shared.exists(lockKeyOf('', 'shutdown:shared'))).toBe(1); // a plain lock keeps its TTL
       expect(listeners()).toEqual(before);
     } finally {
       await shared.quit();

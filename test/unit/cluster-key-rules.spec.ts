@@ -4,8 +4,8 @@ import {
   InvalidLockArgumentError,
   LockEngine,
   lockOptionsFromEnvironment,
-  resolveLockOptions,
 } from '../../src';
+import { resolveLockOptions } from '../../src/core/options/resolve-options';
 
 /**
  * A lock and its state hash share the hash tag `{<key>}`. Two strings would empty that tag and

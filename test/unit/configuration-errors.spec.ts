@@ -3,9 +3,9 @@ import {
   ConflictingLockOptionsError,
   DistributedLockConfigError,
   lockOptionsFromEnvironment,
-  resolveLockOptions,
   type DistributedLockOptions,
 } from '../../src';
+import { resolveLockOptions } from '../../src/core/options/resolve-options';
 
 function standaloneOptions(options: DistributedLockOptions): unknown {
   const { target } = resolveLockOptions(options);

@@ -1,5 +1,5 @@
 import { monotonicNow } from '../../src/core/clock';
-import { Deadlined, DeadlineQueue } from '../../src/core/redis/deadline-queue';
+import { Deadlined, DeadlineQueue } from '../../src/core/redis/connection/deadline-queue';
 import { TimerWatch } from '../support/timer-watch';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,5 @@
-import { DistributedLockConfigError, lockOptionsFromEnvironment, resolveLockOptions } from '../../src';
+import { DistributedLockConfigError, lockOptionsFromEnvironment } from '../../src';
+import { resolveLockOptions } from '../../src/core/options/resolve-options';
 
 /** The error a configuration throws, for inspection. */
 function errorOf(configure: () => unknown): DistributedLockConfigError {

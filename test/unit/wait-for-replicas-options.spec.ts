@@ -1,10 +1,6 @@
 import Redis, { Cluster } from 'ioredis';
-import {
-  ConflictingLockOptionsError,
-  DistributedLockConfigError,
-  lockOptionsFromEnvironment,
-  resolveLockOptions,
-} from '../../src';
+import { ConflictingLockOptionsError, DistributedLockConfigError, lockOptionsFromEnvironment } from '../../src';
+import { resolveLockOptions } from '../../src/core/options/resolve-options';
 
 describe('waitForReplicas', () => {
   it('defaults to 0 and accepts a replica count for a single Redis or Sentinel', () => {

@@ -1,8 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
-import { EARLY_FIRING_TOLERANCE_MS } from '../cron-schedule';
-import { ComputedLockNameError, DistributedLockError, InvalidLockArgumentError, UnknownJobError } from '../errors';
-import { DEFAULT_LOCK_OPTIONS } from '../lock-options';
-import { isCluster } from '../redis/redis-target';
+import { EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
+import { ComputedLockNameError, InvalidLockArgumentError, UnknownJobError } from '../errors';
+import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
 import {
@@ -15,15 +14,14 @@ import {
   lockNameOfKey,
   tokenOwner,
 } from '../keys';
-import type { JobRecord, PauseRecord } from './fleet-records';
+import { type JobRecord, parseJobRecord, parsePause, type PauseRecord } from './fleet-records';
 import { MAX_CHECKED_OCCURRENCES, scheduleOf, sortOccurrences } from './job-occurrences';
+import { hashEntries, scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
 export type { HeldLock, JobStatus, MissedReport, OverdueJob, RecordedRun } from './fleet-reports';
 export { MAX_CHECKED_OCCURRENCES } from './job-occurrences';
 
-/** Keys read per SCAN call, on each master. */
-const SCAN_COUNT = 1000;
 /** Locks read concurrently by `locks()`. */
 const READ_BATCH = 100;
 /**
@@ -82,7 +80,7 @@ export class FleetInspector {
 
   /** Every lock held now, sorted by name. */
   async locks(): Promise<HeldLock[]> {
-    const keys = await this.scan(lockKeyPattern(this.keyPrefix), 'string');
+    const keys = await scanKeys(this.client, lockKeyPattern(this.keyPrefix), 'string');
     const named = keys.flatMap((key) => {
       const name = lockNameOfKey(this.keyPrefix, key);
       return name === undefined ? [] : [{ key, name }];
@@ -249,7 +247,7 @@ export class FleetInspector {
 
   private async jobRecords(): Promise<Map<string, JobRecord>> {
     const records = new Map<string, JobRecord>();
-    for (const [name, value] of await this.hashEntries(jobsKey(this.keyPrefix))) {
+    for (const [name, value] of await hashEntries(this.client, jobsKey(this.keyPrefix))) {
       const record = parseJobRecord(value);
       if (record) records.set(name, record);
     }
@@ -258,20 +256,8 @@ export class FleetInspector {
 
   /** When each job was first declared. */
   private async firstDeclared(): Promise<Map<string, number>> {
-    const entries = await this.hashEntries(jobsFirstDeclaredKey(this.keyPrefix));
+    const entries = await hashEntries(this.client, jobsFirstDeclaredKey(this.keyPrefix));
     return new Map(entries.map(([name, at]) => [name, Number(at)]));
-  }
-
-  /** Every field and value of the hash `key`, read by HSCAN pages. */
-  private async hashEntries(key: string): Promise<[string, string][]> {
-    const entries: [string, string][] = [];
-    let cursor = '0';
-    do {
-      const [next, page] = await this.client.hscan(key, cursor, 'COUNT', SCAN_COUNT);
-      for (let i = 0; i + 1 < page.length; i += 2) entries.push([page[i], page[i + 1]]);
-      cursor = next;
-    } while (cursor !== '0');
-    return entries;
   }
 
   private async servedTick(stateKey: string, job: string): Promise<number | undefined> {
@@ -295,48 +281,6 @@ export class FleetInspector {
       ttlLeftMs: ttl >= 0 ? ttl : undefined,
       fencingToken: fence === null ? undefined : Number(fence),
     };
-  }
-
-  /** Every key matching `pattern` of `type`, by SCAN on each master (a Cluster spreads keys over them). */
-  private async scan(pattern: string, type: string): Promise<string[]> {
-    const nodes = isCluster(this.client) ? await mastersOf(this.client) : [this.client];
-    const found = new Set<string>();
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type);
-        for (const key of keys) found.add(key);
-        cursor = next;
-      } while (cursor !== '0');
-    }
-    return [...found];
-  }
-}
-
-/** The masters of a Cluster; a client that has not connected yet knows none until its first command. */
-async function mastersOf(cluster: Cluster): Promise<Redis[]> {
-  if (cluster.nodes('master').length === 0) await cluster.ping();
-  const masters = cluster.nodes('master');
-  if (masters.length === 0) throw new DistributedLockError('The Redis Cluster client knows no master to scan.');
-  return masters;
-}
-
-function parseJobRecord(json: string | null): JobRecord | undefined {
-  if (json === null) return undefined;
-  try {
-    const record = JSON.parse(json) as JobRecord;
-    return record !== null && typeof record === 'object' ? record : undefined;
-  } catch {
-    return undefined; // not written by a replica: left out
-  }
-}
-
-function parsePause(json: string | null): PauseRecord | undefined {
-  if (json === null) return undefined;
-  try {
-    return JSON.parse(json) as PauseRecord;
-  } catch {
-    return { by: json, at: 0 };
   }
 }
 

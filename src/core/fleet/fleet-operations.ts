@@ -1,6 +1,6 @@
 import { describeError, DistributedLockError } from '../errors';
-import type { LockHandle } from '../lock-handle';
-import type { ResolvedLockOptions } from '../lock-options';
+import type { LockHandle } from '../locks/lock-handle';
+import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
 import { RedisStore } from '../redis/redis-store';
 import { FleetInspector, type OverdueJob } from './fleet-inspector';

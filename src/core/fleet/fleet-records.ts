@@ -78,3 +78,24 @@ export interface PauseRecord {
   readonly by: string;
   readonly at: number;
 }
+
+/** A job record as a replica wrote it; undefined for a value no replica wrote. */
+export function parseJobRecord(json: string | null): JobRecord | undefined {
+  if (json === null) return undefined;
+  try {
+    const record = JSON.parse(json) as JobRecord;
+    return record !== null && typeof record === 'object' ? record : undefined;
+  } catch {
+    return undefined; // not written by a replica: left out
+  }
+}
+
+/** A pause record; a value written by hand reads as who paused it. */
+export function parsePause(json: string | null): PauseRecord | undefined {
+  if (json === null) return undefined;
+  try {
+    return JSON.parse(json) as PauseRecord;
+  } catch {
+    return { by: json, at: 0 };
+  }
+}

@@ -1,4 +1,4 @@
-import { CronSchedule, EARLY_FIRING_TOLERANCE_MS } from '../cron-schedule';
+import { CronSchedule, EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
 import { UnscheduledJobError } from '../errors';
 import type { JobRecord, RunRecord } from './fleet-records';
 

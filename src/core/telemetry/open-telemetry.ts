@@ -1,8 +1,8 @@
 import type { Attributes, Meter, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
 import { describeError, DistributedLockConfigError } from '../errors';
-import type { LockEvent, LockEventListener } from '../lock-events';
-import type { LockHandle } from '../lock-handle';
-import type { LockLogger } from '../lock-options';
+import type { LockEvent, LockEventListener } from '../events/lock-events';
+import type { LockHandle } from '../locks/lock-handle';
+import type { LockLogger } from '../logger';
 import type { OpenTelemetryOptions } from './open-telemetry-options';
 import { type RunOutcome, runOutcome, type RunTracer, type TracedRun } from './run-tracer';
 

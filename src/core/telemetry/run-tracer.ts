@@ -1,4 +1,4 @@
-import type { LockHandle } from '../lock-handle';
+import type { LockHandle } from '../locks/lock-handle';
 
 /** How a guarded run ended (see `LockRanEvent`). */
 export type RunOutcome = 'ok' | 'error' | 'lost';

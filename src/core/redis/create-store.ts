@@ -1,8 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { nextTick, nextTickIsFaked } from '../clock';
-import type { LockEvents } from '../lock-events';
-import type { LockLogger } from '../lock-options';
-import type { RedisTarget } from './redis-target';
+import type { LockEvents } from '../events/lock-events';
+import type { LockLogger } from '../logger';
+import type { RedisTarget } from '../options/redis-target';
 import type { LockStore } from '../lock-store';
 import { QuorumStore } from './quorum-store';
 import { RedisStore } from './redis-store';

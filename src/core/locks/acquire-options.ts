@@ -1,6 +1,5 @@
-import { InvalidLockArgumentError } from './errors';
-import { TICK_FIELD } from './keys';
-import { type Expectation, expectations } from './validation';
+import { InvalidLockArgumentError } from '../errors';
+import { type Expectation, expectations } from '../validation';
 
 /** Options of `acquire` and `withLock`. */
 export interface AcquireOptions {
@@ -49,32 +48,6 @@ export interface AcquireSettings {
   readonly lockContext: boolean;
   readonly signal: AbortSignal | undefined;
 }
-
-/** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
-export interface Occurrence {
-  /** The guarded job's name (`Class.method`), for events and records; undefined for plain locks. */
-  readonly job: string | undefined;
-  /**
-   * A job with a fixed lock name, which operators see and steer (with `operations` on): its pause
-   * flag is read, its runs are recorded. A lock name computed per call is neither: it cannot be
-   * paused by name, and a history per name would grow with the names.
-   */
-  readonly tracked: boolean;
-  readonly tick: number | undefined;
-  /** The state hash field of the job's latest tick. */
-  readonly tickField: string;
-  /** The schedule's period (0 when unknown): the state must outlive it. */
-  readonly periodMs: number;
-}
-
-/** Plain acquisitions: no scheduled occurrence. */
-export const NO_OCCURRENCE: Occurrence = {
-  job: undefined,
-  tracked: false,
-  tick: undefined,
-  tickField: TICK_FIELD,
-  periodMs: 0,
-};
 
 /** Validates a lock name and TTL, throwing a `TypeError` that names the bad value. */
 export function assertLockArguments(key: unknown, ttlMs: unknown): void {

@@ -1,4 +1,5 @@
-import { type DistributedLockOptions, resolveLockOptions, type SettingNames } from './lock-options';
+import type { DistributedLockOptions, SettingNames } from './lock-options';
+import { resolveLockOptions } from './resolve-options';
 
 /** The environment variable behind each option. */
 export const ENVIRONMENT_VARIABLES: SettingNames = {

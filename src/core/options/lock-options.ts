@@ -1,29 +1,11 @@
-import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
-import type { LockEventListener } from './lock-events';
-import type { OpenTelemetryOptions } from './telemetry/open-telemetry-options';
-import { ConflictingLockOptionsError, DistributedLockConfigError } from './errors';
-import { checkerFor, isCluster, type RedisTarget, resolveTarget } from './redis/redis-target';
-import { expectations } from './validation';
+import type { LockEventListener } from '../events/lock-events';
+import type { LockLogger } from '../logger';
+import type { OpenTelemetryOptions } from '../telemetry/open-telemetry-options';
 
 /** What a lock decision does when Redis cannot answer in time: run the job, or skip it. */
 export type FailMode = 'open' | 'closed';
-
-/** Where the library writes. Nest's `Logger` fits; so does `console`. */
-export interface LockLogger {
-  verbose?(message: string): void;
-  debug?(message: string): void;
-  log?(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
-
-/** Logs an informational line: at `log` level when the logger has one, else as a warning. */
-export function logInfo(logger: LockLogger, message: string): void {
-  if (logger.log) logger.log(message);
-  else logger.warn(message);
-}
 
 /** A host and port, as in Sentinel and Cluster node lists. */
 export interface RedisAddress {
@@ -140,33 +122,7 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   replicaName?: string;
 }
 
-/** The options after defaults and validation, as the engine uses them. */
-export interface ResolvedLockOptions {
-  readonly target: RedisTarget;
-  readonly keyPrefix: string;
-  readonly failMode: FailMode;
-  readonly acquireTimeoutMs: number;
-  readonly fencing: boolean;
-  readonly shutdownTimeoutMs: number;
-  /** Undefined: max(ttlMs, 60 s) per acquisition. */
-  readonly tickAheadLimitMs: number | undefined;
-  readonly stateRetentionMs: number;
-  readonly waitForReplicas: number;
-  readonly logger: LockLogger;
-  readonly onEvent: LockEventListener | undefined;
-  /** Where metrics and spans go (`true`: the global providers); undefined when off. */
-  readonly openTelemetry: true | OpenTelemetryOptions | undefined;
-  readonly skipLogLevel: 'verbose' | 'debug' | 'log' | false;
-  readonly operations: boolean;
-  readonly historyLength: number;
-  readonly historyRetentionMs: number;
-  readonly replicaName: string;
-}
-
 export const DEFAULT_LOCK_OPTIONS = {
-  host: 'localhost',
-  port: 6379,
-  db: 0,
   keyPrefix: '',
   failMode: 'open',
   acquireTimeoutMs: 1000,
@@ -214,93 +170,3 @@ export const OPTION_NAMES: SettingNames = {
   historyRetentionMs: 'historyRetentionMs',
   replicaName: 'replicaName',
 };
-
-const silentLogger: LockLogger = { warn() {}, error() {} };
-
-const consoleLogger: LockLogger = {
-  log: (message) => console.log(`[dpa-distributed-lock-cron] ${message}`),
-  warn: (message) => console.warn(`[dpa-distributed-lock-cron] ${message}`),
-  error: (message) => console.error(`[dpa-distributed-lock-cron] ${message}`),
-};
-
-/**
- * Merges defaults into `options` and validates them. Every bad value is reported with the
- * name the user wrote (`port`, or `REDIS_PORT` when `names` maps to variables) and the value.
- */
-/** WAIT goes to the server holding the key: one Redis or a Sentinel-managed master, not a Cluster or quorum. */
-function canWaitForReplicas(target: RedisTarget): boolean {
-  if (target.kind === 'client') return !isCluster(target.client);
-  return target.kind === 'standalone' || target.kind === 'sentinel';
-}
-
-export function resolveLockOptions(
-  options: DistributedLockOptions = {},
-  names: SettingNames = OPTION_NAMES,
-): ResolvedLockOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new DistributedLockConfigError('options', options, 'an object');
-  }
-  rejectUnknownOptions(options);
-  const check = checkerFor(options, names);
-  const target = resolveTarget(options, names, check);
-  const waitForReplicas = check('waitForReplicas', expectations.count) ?? DEFAULT_LOCK_OPTIONS.waitForReplicas;
-  if (waitForReplicas > 0 && !canWaitForReplicas(target)) {
-    throw new ConflictingLockOptionsError(
-      [
-        names.waitForReplicas,
-        names[target.kind === 'quorum' ? 'nodes' : target.kind === 'cluster' ? 'clusterNodes' : 'client'],
-      ],
-      'WAIT is answered by one server for its own replicas: use it with a single Redis or Sentinel.',
-    );
-  }
-  return {
-    target,
-    waitForReplicas,
-    keyPrefix: check('keyPrefix', expectations.keyPrefix) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
-    failMode: check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode,
-    acquireTimeoutMs: check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
-    fencing: check('fencing', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.fencing,
-    shutdownTimeoutMs: check('shutdownTimeoutMs', expectations.nonNegativeMs) ?? DEFAULT_LOCK_OPTIONS.shutdownTimeoutMs,
-    tickAheadLimitMs: check('tickAheadLimitMs', expectations.positiveInteger),
-    stateRetentionMs: check('stateRetentionMs', expectations.positiveInteger) ?? DEFAULT_LOCK_OPTIONS.stateRetentionMs,
-    logger: resolveLogger(options.logger, names.logger),
-    onEvent: check('onEvent', expectations.listener),
-    openTelemetry: resolveOpenTelemetry(options.openTelemetry, names.openTelemetry),
-    skipLogLevel: check('skipLogLevel', expectations.skipLogLevel) ?? DEFAULT_LOCK_OPTIONS.skipLogLevel,
-    operations: check('operations', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.operations,
-    historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
-    historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
-    replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,
-  };
-}
-
-function rejectUnknownOptions(options: object): void {
-  for (const option of Object.keys(options)) {
-    if (!(option in OPTION_NAMES)) {
-      throw new DistributedLockConfigError(
-        'options',
-        option,
-        `made of known options only (${Object.keys(OPTION_NAMES).join(', ')}); unknown option`,
-      );
-    }
-  }
-}
-
-function resolveLogger(logger: unknown, setting: string): LockLogger {
-  if (logger === undefined) return consoleLogger;
-  if (logger === false) return silentLogger;
-  const candidate = logger as Partial<LockLogger> | null;
-  if (candidate && typeof candidate.warn === 'function' && typeof candidate.error === 'function') {
-    return candidate as LockLogger;
-  }
-  throw new DistributedLockConfigError(setting, logger, 'false or an object with warn() and error() methods');
-}
-
-/** `true` (the global providers), the providers to use, or undefined when off. */
-function resolveOpenTelemetry(value: unknown, setting: string): true | OpenTelemetryOptions | undefined {
-  if (value === undefined || value === false) return undefined;
-  if (value === true || (value !== null && typeof value === 'object' && !Array.isArray(value))) {
-    return value as true | OpenTelemetryOptions;
-  }
-  throw new DistributedLockConfigError(setting, value, 'true, false or { meterProvider?, tracerProvider? }');
-}

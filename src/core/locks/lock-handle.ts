@@ -1,5 +1,5 @@
-import { clearTimeout, monotonicNow, setTimeout } from './clock';
-import { LockLostError } from './errors';
+import { clearTimeout, monotonicNow, setTimeout } from '../clock';
+import { LockLostError } from '../errors';
 
 /** What a lock handle needs from the engine that issued it. */
 export interface LockIssuer {

@@ -1,7 +1,9 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ConflictingLockOptionsError, DistributedLockConfigError } from '../errors';
-import type { DistributedLockOptions, RedisAddress, RedisConnectionOptions, SettingNames } from '../lock-options';
-import { type Expectation, expectations, HIDDEN_VALUE, redactUrl } from '../validation';
+import { isCluster } from '../redis/is-cluster';
+import { type Check, checkerFor } from './setting-check';
+import type { DistributedLockOptions, RedisAddress, RedisConnectionOptions, SettingNames } from './lock-options';
+import { expectations, redactUrl } from '../validation';
 
 /** Where a connection goes when the options leave it out. */
 const CONNECTION_DEFAULTS = { host: 'localhost', port: 6379, db: 0 } as const;
@@ -36,24 +38,6 @@ const TOPOLOGIES = {
 
 /** Settings of one connection that a reused client or a quorum's nodes bring themselves. */
 const PER_CONNECTION = ['username', 'password', 'db', 'tls'] as const;
-
-export type Check = <T>(option: keyof DistributedLockOptions, rule: Expectation<T>) => T | undefined;
-
-/** Settings whose value may hold a password: a bad one is reported without its value. */
-const SECRET_SETTINGS: readonly (keyof DistributedLockOptions)[] = ['url', 'password', 'sentinelPassword'];
-
-/** Reads one option of `options`, throwing with the name the user wrote when it breaks `rule`. */
-export function checkerFor(options: DistributedLockOptions, names: SettingNames): Check {
-  return (option, rule) => {
-    const value = options[option];
-    if (value === undefined) return undefined;
-    if (!rule.test(value)) {
-      const shown = SECRET_SETTINGS.includes(option) ? HIDDEN_VALUE : value;
-      throw new DistributedLockConfigError(names[option], shown, rule.expected);
-    }
-    return value;
-  };
-}
 
 /** Validates the settings that say where Redis is, and which topology it is. */
 export function resolveTarget(options: DistributedLockOptions, names: SettingNames, check: Check): RedisTarget {
@@ -282,11 +266,6 @@ export function isRedisClient(value: unknown): value is Redis | Cluster {
     typeof client.evalsha === 'function' &&
     typeof client.options === 'object'
   );
-}
-
-/** True for an ioredis `Cluster` (it has a node list; a `Redis` does not). */
-export function isCluster(client: Redis | Cluster): client is Cluster {
-  return typeof (client as Cluster).nodes === 'function';
 }
 
 function clientLabel(client: Redis | Cluster): string {

@@ -1,4 +1,4 @@
-import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../clock';
+import { clearTimeout, monotonicNow, setImmediate, setTimeout } from '../../clock';
 
 /** Something waiting on Redis that must give up at `deadline` (on the monotonic clock). */
 export abstract class Deadlined {

@@ -1,6 +1,6 @@
-import { describeError, type LockLostError } from './errors';
-import type { SkipReason } from './lock-acquirer';
-import type { LockLogger } from './lock-options';
+import { describeError, type LockLostError } from '../errors';
+import type { SkipReason } from '../locks/attempt';
+import type { LockLogger } from '../logger';
 
 /** What every event about one lock carries. `job` is set for guarded jobs (`Class.method`, or `runJob`'s name). */
 interface LockEventBase {

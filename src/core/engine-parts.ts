@@ -1,0 +1,44 @@
+import { LockEvents } from './events/lock-events';
+import { FleetOperations } from './fleet/fleet-operations';
+import type { LockStore } from './lock-store';
+import { LockAcquirer } from './locks/lock-acquirer';
+import type { DistributedLockOptions } from './options/lock-options';
+import { type ResolvedLockOptions, resolveLockOptions } from './options/resolve-options';
+import { createLockStore } from './redis/create-store';
+import { GuardedRuns } from './runs/guarded-runs';
+import { LockRegistry } from './runs/lock-registry';
+import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
+
+/** What a `LockEngine` is made of, wired once: each part is given only the parts it calls. */
+export interface EngineParts {
+  readonly options: ResolvedLockOptions;
+  readonly events: LockEvents;
+  /** Metrics and spans through OpenTelemetry, when `openTelemetry` is on. */
+  readonly telemetry: LockTelemetry | undefined;
+  readonly store: LockStore;
+  readonly registry: LockRegistry;
+  readonly acquirer: LockAcquirer;
+  /** Job declarations, run records and the fleet's records, for the operators. */
+  readonly operations: FleetOperations;
+  readonly runs: GuardedRuns;
+}
+
+/** Resolves the options and builds the engine's parts, opening the connections a Redis store needs. */
+export function assembleEngine(given: DistributedLockOptions, store: LockStore | undefined): EngineParts {
+  const options = resolveLockOptions(given);
+  const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas, onEvent } = options;
+  const whileDown = options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
+  const events = new LockEvents(logger);
+  if (onEvent) events.subscribe(onEvent);
+  const registry = new LockRegistry();
+  // Before the store: a missing @opentelemetry/api throws here, with no connection opened yet.
+  const telemetry = options.openTelemetry
+    ? createLockTelemetry(options.openTelemetry, { heldLocks: () => registry.heldCount(), logger })
+    : undefined;
+  if (telemetry) events.subscribe(telemetry.listener);
+  store ??= createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events });
+  const acquirer = new LockAcquirer(options, store, registry, events);
+  const operations = new FleetOperations(options, store);
+  const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
+  return { options, events, telemetry, store, registry, acquirer, operations, runs };
+}

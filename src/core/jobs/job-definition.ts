@@ -1,0 +1,142 @@
+import {
+  type AcquireOptions,
+  type AcquireSettings,
+  assertKey,
+  assertTtl,
+  checkAcquireOptions,
+} from '../locks/acquire-options';
+import { jobTickField, TICK_FIELD } from '../keys';
+import { InvalidLockArgumentError } from '../errors';
+import { expectations } from '../validation';
+import type { CronSchedule } from './cron-schedule';
+
+/** The scheduled occurrence an acquisition serves, and where its job keeps the latest one served. */
+export interface Occurrence {
+  /** The guarded job's name (`Class.method`), for events and records; undefined for plain locks. */
+  readonly job: string | undefined;
+  /**
+   * A job with a fixed lock name, which operators see and steer (with `operations` on): its pause
+   * flag is read, its runs are recorded. A lock name computed per call is neither: it cannot be
+   * paused by name, and a history per name would grow with the names.
+   */
+  readonly tracked: boolean;
+  readonly tick: number | undefined;
+  /** The state hash field of the job's latest tick. */
+  readonly tickField: string;
+  /** The schedule's period (0 when unknown): the state must outlive it. */
+  readonly periodMs: number;
+}
+
+/** Plain acquisitions: no job, no scheduled occurrence. */
+export const NO_OCCURRENCE: Occurrence = {
+  job: undefined,
+  tracked: false,
+  tick: undefined,
+  tickField: TICK_FIELD,
+  periodMs: 0,
+};
+
+/** What a plain lock (`acquire`, `withLock`) serves: no job, and the occurrence `tick` names, if any. */
+export function plainOccurrence(tick: number | undefined): Occurrence {
+  if (tick === undefined) return NO_OCCURRENCE;
+  return { job: undefined, tracked: false, tick, tickField: TICK_FIELD, periodMs: 0 };
+}
+
+/** What a guarded job is: see `JobDefinition`. */
+export interface JobDefinitionOptions {
+  /** The job's name in logs, events, records and the operations tools, e.g. `ReportJobs.nightly`. */
+  readonly name: string;
+  /** The TTL of each run's lock, in ms; extended while the run goes on (unless `autoExtend: false`). */
+  readonly ttlMs: number;
+  /**
+   * The lock name every run takes, when fixed. Leave it out for a name computed per call (passed
+   * to `runDefinedJob`): such runs cannot be paused by name, and are not recorded.
+   */
+  readonly key?: string;
+  /** The options of each run's acquisition (`minHoldMs`, `autoExtend`, `fencing`, `lockContext`, `tick`). */
+  readonly options?: AcquireOptions;
+  /**
+   * The job's schedule, read on its first run (a `@Cron` decorator may be applied after the job is
+   * defined); null for a job without one. Each run then serves the latest occurrence at or before
+   * the wall clock. Without it, a run serves `options.tick`, if given.
+   */
+  readonly schedule?: () => CronSchedule | null;
+  /** How an error names a computed lock name that is not valid. @default 'key' */
+  readonly computedKeyLabel?: string;
+}
+
+/**
+ * A guarded job, described once: its name, TTL and options checked when it is defined, its schedule
+ * read on its first run. `runDefinedJob` runs it on one replica per occurrence; `@DistributedLock`
+ * defines one per decorated method.
+ *
+ * @example
+ * const nightly = new JobDefinition({ name: 'reports.nightly', key: 'reports', ttlMs: 60_000 });
+ * await locks.runDefinedJob(nightly, () => buildReport());
+ */
+export class JobDefinition {
+  readonly name: string;
+  readonly ttlMs: number;
+  readonly key: string | undefined;
+  /** @internal */ readonly settings: AcquireSettings;
+  private readonly tickField: string;
+  private readonly computedKeyLabel: string;
+  /** What a run serves without a schedule, built once: the hot path allocates nothing for it. */
+  private readonly unscheduled: Occurrence;
+  private readonly readSchedule: (() => CronSchedule | null) | undefined;
+  private schedule: CronSchedule | null | undefined;
+
+  constructor(definition: JobDefinitionOptions) {
+    const { name, ttlMs, key, options = {}, schedule, computedKeyLabel = 'key' } = definition;
+    if (key !== undefined) assertKey(key);
+    assertTtl(ttlMs);
+    if (!expectations.nonEmptyString.test(name)) throw new InvalidLockArgumentError('name', name, 'a non-empty string');
+    this.name = name;
+    this.ttlMs = ttlMs;
+    this.key = key;
+    this.settings = checkAcquireOptions(options, true);
+    this.tickField = jobTickField(name);
+    this.computedKeyLabel = computedKeyLabel;
+    this.readSchedule = schedule;
+    this.unscheduled = {
+      job: name,
+      tracked: key !== undefined,
+      tick: this.settings.tick,
+      tickField: this.tickField,
+      periodMs: 0,
+    };
+  }
+
+  /** @internal The lock name of a run: the fixed one, or the one computed for it, checked. */
+  lockName(computed: string | undefined): string {
+    if (this.key !== undefined) {
+      if (computed === undefined || computed === this.key) return this.key;
+      throw new InvalidLockArgumentError(
+        'lockName',
+        computed,
+        `omitted: job ${this.name} has the fixed key "${this.key}"`,
+      );
+    }
+    if (!expectations.lockName.test(computed)) {
+      throw new InvalidLockArgumentError(this.computedKeyLabel, computed, expectations.lockName.expected);
+    }
+    return computed;
+  }
+
+  /**
+   * @internal The occurrence a run started at `now` (ms since the epoch) serves: named from the
+   * schedule and the wall clock, so a late callback (a busy event loop) still names the occurrence
+   * it serves, and fake timers drive it in tests.
+   */
+  occurrenceAt(now: number): Occurrence {
+    if (this.schedule === undefined) this.schedule = this.readSchedule?.() ?? null;
+    if (this.schedule === null) return this.unscheduled;
+    return {
+      job: this.name,
+      tracked: this.unscheduled.tracked,
+      tick: this.schedule.occurrenceAt(now),
+      tickField: this.tickField,
+      periodMs: this.schedule.periodMs,
+    };
+  }
+}

@@ -1,0 +1,34 @@
+import type { Occurrence } from '../jobs/job-definition';
+import { createToken, holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
+import type { LockRequest } from '../lock-store';
+import type { ResolvedLockOptions } from '../options/resolve-options';
+
+/** A tick may be this far ahead of the Redis clock at least (`tickAheadLimitMs` default: max(ttl, this)). */
+const MIN_TICK_AHEAD_LIMIT_MS = 60_000;
+
+/** What the store is asked for to take the lock `name` for `ttlMs`, serving `occurrence`. */
+export function lockRequest(
+  options: ResolvedLockOptions,
+  name: string,
+  ttlMs: number,
+  fencing: boolean,
+  occurrence: Occurrence,
+): LockRequest {
+  const lockKey = lockKeyOf(options.keyPrefix, name);
+  const { tick, tickField, periodMs, job, tracked } = occurrence;
+  const { tickAheadLimitMs, stateRetentionMs, operations } = options;
+  const pausableJob = operations && tracked && job !== undefined ? job : '';
+  return {
+    lockKey,
+    stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
+    pausableJob,
+    pauseKey: pausableJob === '' ? '' : pausedKeyOf(lockKey),
+    token: operations ? holderToken(createToken(), options.replicaName, Date.now()) : createToken(),
+    ttlMs,
+    tick,
+    tickField,
+    fencing,
+    tickAheadLimitMs: tickAheadLimitMs ?? Math.max(ttlMs, MIN_TICK_AHEAD_LIMIT_MS),
+    stateRetentionMs: Math.max(stateRetentionMs, 2 * ttlMs, 2 * periodMs),
+  };
+}

@@ -1,0 +1,63 @@
+import type { Socket } from 'node:net';
+import { monotonicNow, nextTick } from '../../clock';
+import type { Deadlined, DeadlineQueue } from './deadline-queue';
+
+/** A command held back this much longer than its send means the process stalled in between. */
+const LATE_FLUSH_MS = 5;
+
+/**
+ * Holds back a socket's writes until the current tick's work is done, so the commands of many
+ * locks taken at once leave in one write instead of one system call each. A lone command leaves
+ * at the end of the tick, before any I/O: no added round trip.
+ */
+export class WriteCoalescer {
+  private corked: Socket | undefined;
+  /** The calls whose commands wait in the corked socket, each with when it was sent. */
+  private readonly heldBack: Deadlined[] = [];
+  private readonly heldSince: number[] = [];
+
+  constructor(
+    /** The socket of the moment (ioredis replaces it on each reconnection). */
+    private readonly socketOf: () => Socket | undefined,
+    private readonly deadlines: DeadlineQueue,
+    private enabled: boolean,
+  ) {}
+
+  /** `call`'s command is about to be written: hold the socket's writes until the end of the tick. */
+  holdBack(call: Deadlined): void {
+    if (!this.enabled) return;
+    if (!this.corked) {
+      const socket = this.socketOf();
+      if (!socket || typeof socket.cork !== 'function') return;
+      this.corked = socket;
+      socket.cork();
+      // The real process.nextTick, captured at load: a test's fake one would hold the writes for the test.
+      nextTick(this.flush);
+    }
+    this.heldBack.push(call);
+    this.heldSince.push(monotonicNow());
+  }
+
+  /** Stops holding back writes, at once and for good. */
+  stop(): void {
+    this.enabled = false;
+    this.flush();
+  }
+
+  private readonly flush = (): void => {
+    const socket = this.corked;
+    if (!socket) return; // flushed already
+    this.corked = undefined;
+    // The process stalled (GC pause, a long synchronous job) between a send and this flush: Redis
+    // only now sees that command, so its time to answer starts now. Each command is postponed by
+    // its own wait: one sent just before the flush waited for nothing.
+    const now = monotonicNow();
+    for (let i = 0; i < this.heldBack.length; i++) {
+      const lateMs = now - this.heldSince[i];
+      if (lateMs >= LATE_FLUSH_MS) this.deadlines.postpone(this.heldBack[i], lateMs);
+    }
+    this.heldBack.length = 0;
+    this.heldSince.length = 0;
+    socket.uncork();
+  };
+}
