@@ -1,7 +1,8 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from '../core/options/environment';
 import type { DistributedLockOptions } from '../core/options/lock-options';
 import { resolveLockOptions } from '../core/options/resolve-options';
+import { createRedisClient } from '../core/redis/create-client';
 import type { RedisTarget } from '../core/options/redis-target';
 import { urlCredentials } from '../core/validation';
 import { raceDeadline } from '../core/waits';
@@ -65,18 +66,8 @@ export async function connect(target: RedisTarget, timeoutMs: number): Promise<R
     // A socket that never connected never reports "close": ioredis would wait this long to destroy it.
     disconnectTimeout: 200,
   } as RedisOptions;
-  let client: Redis | Cluster;
-  if (target.kind === 'cluster') {
-    client = new Cluster(target.nodes, {
-      lazyConnect: true,
-      redisOptions: { ...target.options, ...tuning },
-      clusterRetryStrategy: () => null,
-    });
-  } else if (target.kind === 'standalone' || target.kind === 'sentinel') {
-    client = new Redis({ ...target.options, ...tuning });
-  } else {
-    throw new UsageError(`cannot inspect ${target.label}`);
-  }
+  if (target.kind === 'client' || target.kind === 'quorum') throw new UsageError(`cannot inspect ${target.label}`);
+  const client = createRedisClient(target, tuning, { lazyConnect: true, clusterRetryStrategy: () => null });
   let lastError: Error | undefined;
   // Without a listener ioredis prints each connection error itself; the reason is reported once, below.
   client.on('error', (error: Error) => (lastError = error));

@@ -1,10 +1,11 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { nextTick, nextTickIsFaked } from '../clock';
 import type { LockEvents } from '../events/lock-events';
 import type { LockLogger } from '../logger';
 import type { RedisTarget } from '../options/redis-target';
 import type { LockStore } from '../lock-store';
 import { QuorumStore } from './quorum-store';
+import { createRedisClient } from './create-client';
 import { RedisStore } from './redis-store';
 
 /** Longest pause between two reconnection attempts while Redis is down. */
@@ -69,27 +70,16 @@ export function createLockStore(target: RedisTarget, settings: StoreSettings): L
       );
     case 'client':
       return new RedisStore(target.client, false, target.label, timeoutMs, logger, whileDown, waitForReplicas, events);
-    case 'cluster': {
-      const cluster = withRealNextTick(
-        () =>
-          new Cluster(target.nodes, {
-            redisOptions: { ...target.options, ...CONNECTION_TUNING },
-            enableOfflineQueue: false,
-            clusterRetryStrategy: reconnectDelay,
-          }),
+    default: {
+      const client = withRealNextTick(() =>
+        createRedisClient(target, CONNECTION_TUNING, {
+          enableOfflineQueue: false,
+          clusterRetryStrategy: reconnectDelay,
+        }),
       );
-      return new RedisStore(cluster, true, target.label, timeoutMs, logger, whileDown, 0, events);
+      // WAIT is answered by one server for its replicas: not by a Cluster (refused at option checks).
+      const replicas = target.kind === 'cluster' ? 0 : waitForReplicas;
+      return new RedisStore(client, true, target.label, timeoutMs, logger, whileDown, replicas, events);
     }
-    default:
-      return new RedisStore(
-        withRealNextTick(() => new Redis({ ...target.options, ...CONNECTION_TUNING })),
-        true,
-        target.label,
-        timeoutMs,
-        logger,
-        whileDown,
-        waitForReplicas,
-        events,
-      );
   }
 }
