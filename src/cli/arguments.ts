@@ -13,7 +13,8 @@ export type Command =
   | {
       readonly name: 'missed';
       readonly job: string;
-      readonly since: TimeArgument;
+      /** Undefined: what the kept history covers, at most a day. */
+      readonly since: TimeArgument | undefined;
       readonly until: TimeArgument;
       readonly key: string | undefined;
     }
@@ -41,8 +42,10 @@ See and steer the replicas of an app that uses dpa-distributed-lock-cron.
 Commands:
   status                     jobs (schedule, pause, last run) and the locks held now
   history <job> [--limit N]  the job's latest runs, newest first (default 20)
-  missed <job> [--since 24h] [--until now]
-                             occurrences of a @Cron job that ran on no replica
+  missed <job> [--since TIME] [--until now]
+                             occurrences of a @Cron job that ran on no replica, since
+                             its first declaration (default --since: what the kept
+                             history covers, at most 24h)
   release <key>              delete the lock <key> whoever holds it (its holder is not told)
   pause <job> [--by NAME]    stop every replica from running <job> until resume
   resume <job>               let the replicas run <job> again
@@ -151,7 +154,7 @@ function command(name: (typeof COMMANDS)[number], operand: string, values: Map<s
       return {
         name,
         job: operand,
-        since: timeArgument('--since', values.get('since') ?? '24h'),
+        since: values.has('since') ? timeArgument('--since', values.get('since')!) : undefined,
         until: timeArgument('--until', values.get('until') ?? 'now'),
         key: values.get('key'),
       };

@@ -74,8 +74,9 @@ async function run(
       return asJson ? json(runs) : historyText(command.job, key, runs);
     }
     case 'missed': {
-      const window = { from: timeOf(command.since, now), to: timeOf(command.until, now), key: command.key };
-      if (window.to < window.from) throw new UsageError('--until must not come before --since');
+      const since = command.since && timeOf(command.since, now);
+      const window = { from: since, to: timeOf(command.until, now), key: command.key };
+      if (since !== undefined && window.to < since) throw new UsageError('--until must not come before --since');
       try {
         const report = await fleet.missed(command.job, window);
         return asJson ? json(report) : missedText(report, await fleet.jobRecord(command.job), now);

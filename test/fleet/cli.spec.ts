@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockEngine } from '../../src/core';
-import { jobsKey, lockKeys } from '../../src/core/keys';
+import { jobsFirstDeclaredKey, jobsKey, lockKeys } from '../../src/core/keys';
 import { freePort, startTestRedis, type TestRedis } from '../support/redis-server';
 import { compileCli, runCli } from './cli-process';
 
@@ -38,6 +38,8 @@ describe('the dpa-distributed-lock-cron command line', () => {
       { name: 'Reports.hourly', key: 'reports', ttlMs: 60_000, cron: '0 0 * * * *', timeZone: 'UTC', utcOffset: null },
       { name: 'Billing.perTenant', key: null, ttlMs: 30_000, cron: null, timeZone: null, utcOffset: null },
     ]);
+    // The fleet has run the job for a day: its occurrences of the last hours are its own.
+    await redis.client().hset(jobsFirstDeclaredKey('app:'), 'Reports.hourly', String(t(24)));
     for (const [engine, tick] of [
       [a, t(4)],
       [b, t(3)],
@@ -159,6 +161,24 @@ describe('the dpa-distributed-lock-cron command line', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ job: 'Reports.hourly', ran: 4, missed: [t(2)], unknown: [] });
   });
 
+  it('missed: a job that runs every second, without --since, counts from its first declaration', async () => {
+    const declaredAt = Date.now() - 180_000; // deployed three minutes ago
+    await redis
+      .client()
+      .hset(
+        jobsKey('app:'),
+        'Ticks.everySecond',
+        JSON.stringify({ key: 'ticks', ttlMs: 1000, cron: '* * * * * *', timeZone: 'UTC', utcOffset: null }),
+      );
+    await redis.client().hset(jobsFirstDeclaredKey('app:'), 'Ticks.everySecond', String(declaredAt));
+    const run = await cli(['missed', 'Ticks.everySecond', '--json', ...at(redis.url)]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const report = JSON.parse(run.stdout) as { from: number; occurrences: number };
+    expect(report.from).toBe(declaredAt);
+    expect(report.occurrences).toBeGreaterThanOrEqual(180);
+    expect(report.occurrences).toBeLessThanOrEqual(200); // seconds since then, not a day's worth
+  });
+
   it('missed: says in which zone it reads a schedule that declares none', async () => {
     await redis
       .client()
@@ -189,7 +209,7 @@ describe('the dpa-distributed-lock-cron command line', () => {
     });
   });
 
-  it('missed: refuses a window of more occurrences than it checks', async () => {
+  it('missed: refuses a window asked for that holds more occurrences than it checks', async () => {
     await redis
       .client()
       .hset(
@@ -197,7 +217,7 @@ describe('the dpa-distributed-lock-cron command line', () => {
         'Pulse.everySecond',
         JSON.stringify({ key: 'pulse', ttlMs: 1000, cron: '* * * * * *', timeZone: 'UTC', utcOffset: null }),
       );
-    expect(await cli(['missed', 'Pulse.everySecond', ...at(redis.url)])).toMatchObject({
+    expect(await cli(['missed', 'Pulse.everySecond', '--since', '24h', ...at(redis.url)])).toMatchObject({
       code: 2,
       stderr:
         'dpa-distributed-lock-cron: the window holds more than 10000 occurrences of Pulse.everySecond; narrow --since (see --help)\n',

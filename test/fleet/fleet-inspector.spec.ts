@@ -6,7 +6,7 @@ import {
   UnknownJobError,
   UnscheduledJobError,
 } from '../../src/core/errors';
-import { FleetInspector } from '../../src/core/fleet/fleet-inspector';
+import { FleetInspector, MAX_CHECKED_OCCURRENCES } from '../../src/core/fleet/fleet-inspector';
 import { type JobRecord, type RunRecord, runRecordFields } from '../../src/core/fleet/fleet-records';
 import { holderToken, jobsFirstDeclaredKey, jobsKey, lockKeys } from '../../src/core/keys';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
@@ -256,6 +256,36 @@ describe('FleetInspector on a real Redis', () => {
       expect(report).toMatchObject({ missed: [days(2), days(1)], unknown: [days(5), days(4), days(3)] });
     });
 
+    it('counts only the occurrences from when the job was first declared', async () => {
+      const second = 1000;
+      const now = Math.floor(Date.now() / second) * second;
+      await declare('Ticks.everySecond', { key: 'ticks', cron: '* * * * * *' });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'Ticks.everySecond', String(now - 10 * second));
+      const report = await fleet.missed('Ticks.everySecond', { from: now - 60 * second, to: now });
+      expect(report).toMatchObject({ from: now - 10 * second, occurrences: 11 });
+    });
+
+    it('reads by default the window its kept history covers, at most a day, even every second', async () => {
+      const second = 1000;
+      const now = Math.floor(Date.now() / second) * second;
+      await declare('Ticks.everySecond', { key: 'ticks', cron: '* * * * * *' });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'Ticks.everySecond', String(now - 2 * DAY));
+      for (let i = 120; i >= 1; i--) await record('ticks', { job: 'Ticks.everySecond', tick: now - i * second });
+      await client.xtrim(lockKeys(PREFIX, 'ticks').runs, 'MAXLEN', 100); // the cap kept the last 100 runs
+
+      const report = await fleet.missed('Ticks.everySecond', { to: now - second });
+      expect(report.from).toBe(now - 99 * second); // when the first record kept was written
+      expect(report).toMatchObject({ occurrences: 99, ran: 99, missed: [], unknown: [] });
+
+      // With no history left, a day of seconds is more than it checks: it reads the latest ones.
+      await client.del(lockKeys(PREFIX, 'ticks').runs);
+      const latest = await fleet.missed('Ticks.everySecond', { to: now });
+      expect(latest.occurrences).toBeGreaterThan(0);
+      expect(latest.occurrences).toBeLessThanOrEqual(MAX_CHECKED_OCCURRENCES);
+      expect(latest.missed).toHaveLength(latest.occurrences);
+      expect(latest.missed.at(-1)).toBe(now);
+    });
+
     it('names the job, schedule and window errors', async () => {
       await declare('Reports.hourly', { key: 'reports', cron: '* * * * * *' });
       await declare('Sweep.interval', { key: 'sweep' });
@@ -318,6 +348,19 @@ describe('FleetInspector on a real Redis', () => {
       expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).not.toContain('H.removed');
       expect((await fleet.jobs()).map((job) => job.name)).not.toContain('H.removed');
       expect(await fleet.forget('H.removed')).toBe(false);
+    });
+    it('does not report a one-off @Cron(date) that ran, once its state and history have expired', async () => {
+      const now = Date.now();
+      const at = hourStart() - 8 * DAY; // ran then; its served tick (a day) and history (7 days) are gone
+      await declare('Launch.once', { key: 'launch', cron: new Date(at).toISOString() });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'Launch.once', String(at - DAY));
+      expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).not.toContain('Launch.once');
+
+      // Within the history's retention, a one-off that ran nowhere is still reported.
+      const recent = hourStart() - DAY;
+      await declare('Launch.missed', { key: 'launch-2', cron: new Date(recent).toISOString() });
+      await client.hset(jobsFirstDeclaredKey(PREFIX), 'Launch.missed', String(recent - DAY));
+      expect((await fleet.overdue({ graceMs: 60_000, now })).map((job) => job.name)).toContain('Launch.missed');
     });
   });
 
@@ -389,6 +432,8 @@ describe('FleetInspector on a real Redis', () => {
       const job = { name: 'Reports.hourly', key: 'reports', ttlMs: 60_000, cron: '0 0 * * * *' };
       await a.declareJobs([{ ...job, timeZone: null, utcOffset: null }]);
       const t = (hoursAgo: number) => hourStart() - hoursAgo * HOUR;
+      // The fleet has run the job for a day: its occurrences of the last hours are its own.
+      await client.hset(jobsFirstDeclaredKey(PREFIX), job.name, String(t(24)));
       for (const [engine, tick] of [
         [a, t(4)],
         [b, t(3)],

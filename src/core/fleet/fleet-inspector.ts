@@ -15,7 +15,7 @@ import {
   tokenOwner,
 } from '../keys';
 import { type JobRecord, parseJobRecord, parsePause, type PauseRecord } from './fleet-records';
-import { MAX_CHECKED_OCCURRENCES, scheduleOf, sortOccurrences } from './job-occurrences';
+import { MAX_CHECKED_OCCURRENCES, occurrencesToCheck, scheduleOf, sortOccurrences } from './job-occurrences';
 import { hashEntries, scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
@@ -108,14 +108,19 @@ export class FleetInspector {
 
   /**
    * The occurrences of `@Cron` job `job` from `from` to `to` (both included) that ran nowhere: no
-   * run record carries them, and they are not the occurrence being served now. Occurrences whose
-   * record may have been trimmed from the capped history are reported as `unknown`.
-   * A job declared without `timeZone` is read in this process's zone: run it in the replicas' zone.
+   * run record carries them, and they are not the occurrence being served now. Occurrences before
+   * the job was first declared are not its, and are not counted. Occurrences whose record may have
+   * been trimmed from the capped history are reported as `unknown`. Without `from`, the window is
+   * what the kept history covers, at most a day and the latest `MAX_CHECKED_OCCURRENCES`
+   * occurrences; `to` defaults to now. A job declared without `timeZone` is read in this
+   * process's zone: run it in the replicas' zone.
    */
-  async missed(job: string, window: { from: number | Date; to: number | Date; key?: string }): Promise<MissedReport> {
-    const from = toMs(window.from, 'from');
-    const to = toMs(window.to, 'to');
-    if (to < from) throw new InvalidLockArgumentError('to', window.to, `a time at or after from (${iso(from)})`);
+  async missed(job: string, window: { from?: number | Date; to?: number | Date; key?: string }): Promise<MissedReport> {
+    const to = window.to === undefined ? Date.now() : toMs(window.to, 'to');
+    const asked = window.from === undefined ? undefined : toMs(window.from, 'from');
+    if (asked !== undefined && to < asked) {
+      throw new InvalidLockArgumentError('to', window.to, `a time at or after from (${iso(asked)})`);
+    }
     const record = await this.jobRecord(job);
     const schedule = scheduleOf(job, record);
     const key = await this.lockNameOf(
@@ -124,7 +129,12 @@ export class FleetInspector {
       'name the lock of the calls to check (`key`, or --key).',
       record,
     );
-    const occurrences = schedule.occurrencesBetween(from, to, MAX_CHECKED_OCCURRENCES + 1);
+    const keys = lockKeys(this.keyPrefix, key);
+    const [lostUntil, firstDeclared] = await Promise.all([
+      historyLostUntil(this.client, keys.runs, this.historyRetentionMs, Date.now()),
+      this.client.hget(jobsFirstDeclaredKey(this.keyPrefix), job).then((at) => (at === null ? -Infinity : Number(at))),
+    ]);
+    const { from, occurrences } = occurrencesToCheck(schedule, { asked, to, lostUntil, firstDeclared });
     if (occurrences.length > MAX_CHECKED_OCCURRENCES) {
       throw new InvalidLockArgumentError(
         'from',
@@ -132,11 +142,9 @@ export class FleetInspector {
         `a time at most ${MAX_CHECKED_OCCURRENCES} occurrences of "${record.cron}" before ${iso(to)} (narrow the window)`,
       );
     }
-    const keys = lockKeys(this.keyPrefix, key);
-    const [runs, servedTick, lostUntil] = await Promise.all([
+    const [runs, servedTick] = await Promise.all([
       occurrences.length === 0 ? [] : runsWrittenSince(this.client, keys.runs, job, occurrences[0] - RECORD_LEAD_MS),
       this.servedTick(keys.state, job),
-      historyLostUntil(this.client, keys.runs, this.historyRetentionMs, Date.now()),
     ]);
     const { ran, inProgress, missed, unknown } = sortOccurrences(occurrences, runs, servedTick, lostUntil);
     return {
@@ -177,6 +185,9 @@ export class FleetInspector {
       if (paused || (served !== undefined && served >= occurrence)) return undefined;
       const runs = await runsWrittenSince(this.client, keys.runs, name, occurrence - RECORD_LEAD_MS);
       if (runs.some((run) => run.tick !== undefined && run.tick >= occurrence)) return undefined;
+      // Older than what the history still holds (a one-off long past): its record may be gone.
+      const lostUntil = await historyLostUntil(this.client, keys.runs, this.historyRetentionMs, now);
+      if (occurrence <= lostUntil + EARLY_FIRING_TOLERANCE_MS) return undefined;
       return { name, occurrence, lateMs: now - occurrence };
     });
     const overdue = (await Promise.all(checks)).filter((job): job is OverdueJob => job !== undefined);

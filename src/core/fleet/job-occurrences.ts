@@ -5,6 +5,9 @@ import type { JobRecord, RunRecord } from './fleet-records';
 /** At most this many occurrences are checked in one `missed` window. */
 export const MAX_CHECKED_OCCURRENCES = 10_000;
 
+/** The longest window `missed` reads when none is given. */
+const DEFAULT_WINDOW_MS = 86_400_000;
+
 /** The schedule a job declared, read as its replicas read it (its time zone or UTC offset). */
 export function scheduleOf(job: string, record: JobRecord): CronSchedule {
   if (record.cron === null) throw new UnscheduledJobError(job);
@@ -44,4 +47,30 @@ export function sortOccurrences(
     else missed.push(occurrence);
   }
   return { ran, inProgress, missed, unknown };
+}
+
+/**
+ * The occurrences `missed` checks, from the window's start to `to`, none before the job was first
+ * declared (they are not its). A window `asked` for may hold at most `MAX_CHECKED_OCCURRENCES`
+ * (one more tells the caller it holds too many); without one, it is what the kept history covers
+ * (since `lostUntil`), at most a day, and its latest `MAX_CHECKED_OCCURRENCES` occurrences.
+ */
+export function occurrencesToCheck(
+  schedule: CronSchedule,
+  window: { asked: number | undefined; to: number; lostUntil: number; firstDeclared: number },
+): { from: number; occurrences: number[] } {
+  const { asked, to, lostUntil, firstDeclared } = window;
+  if (asked !== undefined) {
+    const from = Math.max(asked, firstDeclared);
+    return { from, occurrences: schedule.occurrencesBetween(from, to, MAX_CHECKED_OCCURRENCES + 1) };
+  }
+  // The start moves halfway to the end until the window's occurrences fit.
+  for (
+    let from = Math.max(to - DEFAULT_WINDOW_MS, lostUntil, firstDeclared);
+    ;
+    from = to - Math.floor((to - from) / 2)
+  ) {
+    const occurrences = schedule.occurrencesBetween(from, to, MAX_CHECKED_OCCURRENCES + 1);
+    if (occurrences.length <= MAX_CHECKED_OCCURRENCES) return { from, occurrences };
+  }
 }
