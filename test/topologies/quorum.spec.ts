@@ -17,11 +17,11 @@ describeTopology('a Redlock quorum of five independent masters', () => {
     await group.disposeAll();
   });
 
-  function engine(failMode: FailMode = 'open'): LockEngine {
+  function engine(failMode: FailMode = 'open', acquireTimeoutMs = 300): LockEngine {
     const created = new LockEngine({
       nodes: group.masters.map((master) => master.url),
       failMode,
-      acquireTimeoutMs: 300,
+      acquireTimeoutMs,
       fencing: true, // asked for, yet a quorum cannot order tokens and issues none
       logger: false,
     });
@@ -61,6 +61,22 @@ describeTopology('a Redlock quorum of five independent masters', () => {
     for (let i = 0; i < 5; i++) await expect(run()).resolves.toBe('ran');
     stop();
     await pause(2, false);
+  });
+
+  it('runs a job paused on a minority once a stale lock on another node expires, within the deadline', async () => {
+    const locks = engine('open', 1_000);
+    await locks.waitUntilConnected(3_000);
+    const flags = 'lock:{quorum:stale}:paused';
+    await Promise.all(group.masters.slice(0, 2).map((master) => master.client().hset(flags, 'Reports.stale', '{}')));
+    // A lock a crashed holder left on a third node: with the two pauses, no majority can grant at first.
+    await group.masters[2].client().set('lock:{quorum:stale}', 'crashed-holder', 'PX', 400);
+    const skips: string[] = [];
+    const stop = locks.onEvent((event) => event.type === 'skipped' && skips.push(event.reason));
+
+    await expect(locks.runJob('Reports.stale', 'quorum:stale', 10_000, () => 'ran')).resolves.toBe('ran');
+    expect(skips).toEqual([]);
+    stop();
+    await Promise.all(group.masters.slice(0, 2).map((master) => master.client().del(flags)));
   });
 
   it('grants a lock to one holder, written on every node, and releases it everywhere', async () => {

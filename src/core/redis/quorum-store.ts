@@ -144,6 +144,8 @@ export class QuorumStore implements LockStore {
           }
           const unanswered = this.nodes.length - answered;
           if (count.acquired + unanswered >= this.quorum) return; // a majority is still possible
+          // Whether the job is paused on a majority is known once enough flags, or every node, answered.
+          if (count.paused > 0 && count.paused < this.quorum && unanswered > 0) return;
           lose(this.verdict(count, replies));
         }),
       );
@@ -158,8 +160,9 @@ export class QuorumStore implements LockStore {
     if (count.unavailable > this.nodes.length - this.quorum) return { kind: 'unavailable' };
     const skewed = replies.find((reply) => reply?.kind === 'clock-skew' || reply?.kind === 'refused');
     if (skewed) return skewed;
-    // A job paused on a majority of the nodes can win no majority: it ends here, as paused.
-    if (count.paused > 0) return { kind: 'paused' };
+    // Paused only where a majority holds the flag: a minority's flag leaves a majority to grant the
+    // lock, so a vote lost for other reasons (a stale lock that will expire) is held, and retried.
+    if (count.paused >= this.quorum) return { kind: 'paused' };
     // A tick counts as served only where a majority served it: failed votes hand theirs back.
     if (count['tick-served'] >= this.quorum) return { kind: 'tick-served' };
     return { kind: 'held' };
