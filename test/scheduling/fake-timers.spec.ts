@@ -180,8 +180,8 @@ describe('Jest fake timers against a real Redis', () => {
       jest.setSystemTime(new Date('2030-01-01T00:00:00.500Z'));
       const refusing = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
       expect(await refusing.get(EverySecondJob).run()).toBeUndefined();
-      expect(logger.messages('warn')).toEqual([
-        expect.stringMatching(/Refused tick 2030-01-01T00:00:00.000Z .* ahead of/),
+      expect(logger.messages('error')).toEqual([
+        expect.stringMatching(/Refused tick 2030-01-01T00:00:00.000Z .* ahead of .* Date is faked in this process/),
       ]);
       await refusing.close();
 
@@ -193,6 +193,19 @@ describe('Jest fake timers against a real Redis', () => {
       expect(await accepting.get(EverySecondJob).run()).toBe('ran');
       expect(accepting.get(EverySecondJob).ticks).toEqual([Date.parse('2030-01-01T00:00:00Z')]);
       await accepting.close();
+    });
+
+    // @nestjs/schedule's own tests fake 2020-01-01: against a real Redis, every occurrence named
+    // from that date is older than Redis keeps occurrences for, and is refused. The error says so.
+    it('names a faked date far in the past as the cause when Redis refuses every occurrence', async () => {
+      jest.setSystemTime(new Date('2020-01-01T00:00:00.500Z'));
+      const app = await replica([DistributedLockModule.forRoot(options())], [EverySecondJob]);
+      expect(await app.get(EverySecondJob).run()).toBeUndefined();
+      expect(logger.messages('error')).toEqual([
+        expect.stringMatching(
+          /^Refused tick 2020-01-01T00:00:00.000Z .* behind the Redis server's clock.* Date is faked in this process \(fake timers set it to 2020-01-01T00:00:00\.\d{3}Z\).* DistributedLockTestingModule .* doNotFake: \['Date'\]/,
+        ),
+      ]);
     });
   });
 

@@ -78,12 +78,12 @@ describe('one scheduled occurrence, one run: occurrences named from the @Cron sc
     expect([runsOf('sharedKeyFirst').length, runsOf('sharedKeySecond').length]).toEqual([1, 1]);
   });
 
-  it('refuses, without recording it, an occurrence a day ahead of the Redis clock, and warns with the offset', async () => {
+  it('refuses, without recording it, an occurrence a day ahead of the Redis clock, and logs an error with the offset', async () => {
     await fire(a, DAY_MS + 10); // a replica whose clock is a day ahead
     expect(runsOf('fastCron')).toHaveLength(0);
     expect(await redis.client().hget('lock:{cron:fast}:state', 'tick:ExactlyOnceJobs.fastCron')).toBeNull();
-    const warning = logger.messages('warn').find((line) => line.includes('Refused tick'));
-    expect(warning).toMatch(/this process's clock is 86\d{3} s ahead of Redis's/);
+    const error = logger.messages('error').find((line) => line.includes('Refused tick'));
+    expect(error).toMatch(/this process's clock is 86\d{3} s ahead of Redis's\. Scheduled runs .* \(NTP\)\.$/);
 
     await fire(b, 10); // replicas on time still run the occurrence
     expect(runsOf('fastCron')).toHaveLength(1);
