@@ -237,7 +237,7 @@ export class LockEngine {
     lockName?: string,
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
-    const outcome = await this.parts.runs.run(name, job.ttlMs, fn, job.settings, job.occurrenceAt(Date.now()));
+    const outcome = await this.parts.runs.run(name, job.ttlMs, fn, job.settings, job.occurrenceNow());
     if (outcome.ran) return outcome.result;
     logSkip(this.parts.options, job.name, name, outcome.reason);
     return undefined;

@@ -124,17 +124,17 @@ export class JobDefinition {
   }
 
   /**
-   * @internal The occurrence a run started at `now` (ms since the epoch) serves: named from the
-   * schedule and the wall clock, so a late callback (a busy event loop) still names the occurrence
-   * it serves, and fake timers drive it in tests.
+   * @internal The occurrence a run starting now serves: named from the schedule and the wall
+   * clock, so a late callback (a busy event loop) still names the occurrence it serves, and fake
+   * timers drive it in tests. A job without a schedule reads no clock.
    */
-  occurrenceAt(now: number): Occurrence {
+  occurrenceNow(): Occurrence {
     if (this.schedule === undefined) this.schedule = this.readSchedule?.() ?? null;
     if (this.schedule === null) return this.unscheduled;
     return {
       job: this.name,
       tracked: this.unscheduled.tracked,
-      tick: this.schedule.occurrenceAt(now),
+      tick: this.schedule.occurrenceAt(Date.now()),
       tickField: this.tickField,
       periodMs: this.schedule.periodMs,
     };

@@ -9,7 +9,6 @@ import { FleetWrites } from './fleet-writes';
 import { RedisConnection } from './redis-connection';
 import {
   acquireReplyOf,
-  ownerReplyOf,
   sendAcquire,
   sendAcquireJob,
   sendCancelAcquisition,
@@ -23,9 +22,9 @@ const UNAVAILABLE: AcquireReply = { kind: 'unavailable' };
 const REFUSED_REPLY: AcquireReply = { kind: 'refused' };
 const same = <T>(value: T): T => value;
 
-/** What an EXTEND_IF_OWNER or RELEASE_IF_OWNER reply means, NO_REPLY and REFUSED included. */
+/** What an owner-only script's reply means (1: done, 0: not ours), NO_REPLY and REFUSED included. */
 const toOwnerReply = (reply: unknown): OwnerReply =>
-  reply === NO_REPLY || reply === REFUSED ? 'unknown' : ownerReplyOf(reply);
+  reply === NO_REPLY || reply === REFUSED ? 'unknown' : reply === 1 ? 'done' : 'not-owner';
 
 /**
  * Locks on one Redis deployment: a standalone server, a Sentinel-managed master, or a Cluster.
@@ -105,21 +104,27 @@ export class RedisStore implements LockStore {
   private acquireOnce<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
     const { lockKey, token, ttlMs, tick, fencing, pausableJob } = request;
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
-    const plain = tick === undefined && !fencing && pausableJob === '';
+    if (tick === undefined && !fencing && pausableJob === '') {
+      return this.monitor.call(
+        () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
+        (reply, late) => {
+          if (reply === REFUSED) return then(REFUSED_REPLY);
+          if (reply !== NO_REPLY) return then(setReplyOf(reply));
+          if (cancelIfLate) this.cancelWhenLate(late, setReplyOf, request);
+          return then(UNAVAILABLE);
+        },
+        lockKey,
+      );
+    }
     // A job that may be paused, and serves no tick and issues no fencing token, needs only the
     // pause check before its SET NX: a smaller script than ACQUIRE.
-    const send = plain
-      ? () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX')
-      : tick === undefined && !fencing
-        ? (afterNoScript: boolean) => sendAcquireJob(this.client, afterNoScript, request)
-        : (afterNoScript: boolean) => sendAcquire(this.client, afterNoScript, request);
-    const readReply = plain ? setReplyOf : acquireReplyOf;
-    return this.monitor.call<unknown, R>(
-      send,
+    const sendScript = tick === undefined && !fencing ? sendAcquireJob : sendAcquire;
+    return this.monitor.call(
+      (afterNoScript: boolean) => sendScript(this.client, afterNoScript, request),
       (reply, late) => {
         if (reply === REFUSED) return then(REFUSED_REPLY);
-        if (reply !== NO_REPLY) return then(readReply(reply));
-        if (cancelIfLate) this.cancelWhenLate(late, readReply, request);
+        if (reply !== NO_REPLY) return then(acquireReplyOf(reply));
+        if (cancelIfLate) this.cancelWhenLate(late, acquireReplyOf, request);
         return then(UNAVAILABLE);
       },
       lockKey,

@@ -9,7 +9,7 @@ export { ACQUIRE, ACQUIRE_CODE, acquireReplyOf, sendAcquire, setReplyOf } from '
 export { ACQUIRE_JOB, sendAcquireJob } from './acquire-job';
 export { CANCEL_ACQUISITION, sendCancelAcquisition } from './cancel-acquisition';
 export { EXTEND_IF_OWNER, sendExtendIfOwner } from './extend-if-owner';
-export { LuaScript, ownerReplyOf } from './lua-script';
+export { LuaScript } from './lua-script';
 export { RELEASE_AND_RECORD, sendReleaseAndRecord } from './release-and-record';
 export { RELEASE_IF_OWNER, sendReleaseIfOwner } from './release-if-owner';
 

@@ -28,8 +28,3 @@ export class LuaScript {
     return client.script('LOAD', this.source);
   }
 }
-
-/** What an owner-only script (release, extension) replied: 1 done, anything else not ours. */
-export type OwnerScriptReply = 'done' | 'not-owner';
-
-export const ownerReplyOf = (reply: unknown): OwnerScriptReply => (reply === 1 ? 'done' : 'not-owner');
