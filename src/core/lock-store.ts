@@ -104,6 +104,12 @@ export interface LockStore {
   declare(key: string, fields: readonly string[], onlyWhereAbsent?: boolean): Promise<void>;
   /** Asks each server for its time (`TIME`), within the acquire timeout: what a health check reports. */
   probe(): Promise<ServerProbe[]>;
+  /**
+   * Now, on the clock a holder measures its lock's TTL on: the monotonic clock for Redis (a step
+   * of the wall clock changes no lock's validity), the store's own clock in memory (so fake timers
+   * move a handle's `isHeld` and the store's expiry together).
+   */
+  readonly ttlClock: () => number;
   /** How much of a lock's TTL to discount for clock drift between the holder and the stores. */
   driftMs(ttlMs: number): number;
   /** Closes the connections the store opened (not shared clients), leaving no timer behind. */

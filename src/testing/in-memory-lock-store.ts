@@ -44,9 +44,12 @@ export class InMemoryLockStore implements LockStore {
   private readonly paused = new Set<string>();
   private down = false;
   private readonly now: () => number;
+  /** The store's clock: a holder's TTL follows the faked time as the store's expiry does. */
+  readonly ttlClock: () => number;
 
   constructor(options: InMemoryLockStoreOptions = {}) {
     this.now = options.now ?? (() => Date.now());
+    this.ttlClock = this.now;
   }
 
   /** Every event of every replica using this store, oldest first. */
@@ -189,7 +192,9 @@ export class InMemoryLockStore implements LockStore {
     state.expiresAt = now + request.stateRetentionMs + request.tickAheadLimitMs;
     if (tick !== undefined) state.ticks.set(tickField, tick);
     if (!request.fencing) return { kind: 'acquired', fencingToken: undefined };
-    return { kind: 'acquired', fencingToken: ++state.fence };
+    // As Redis: max(last + 1, its clock in microseconds), so tokens keep growing once the state expired.
+    state.fence = Math.max(state.fence + 1, Math.floor(now * 1000));
+    return { kind: 'acquired', fencingToken: state.fence };
   }
 
   private letGo(lockKey: string, token: string, holdMs: number): OwnerReply {

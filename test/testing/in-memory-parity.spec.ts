@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { LockEngine } from '../../src/core';
+import { LockEngine, type DistributedLockOptions } from '../../src/core';
 import { InMemoryLockStore } from '../../src/testing';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -15,36 +15,32 @@ interface Fleet {
 
 /**
  * The same scenario, step by step, against Redis and against the in-memory store: every
- * decision must be the same. What a step saw is recorded as a word or a number.
+ * decision must be the same. What a step saw is recorded as a word or a number. Each timed step
+ * keeps a margin of a second or more either side of the expiry it observes: a busy machine
+ * delays the steps, and a delay must not change an answer.
  */
 async function scenario({ a, b, pause }: Fleet): Promise<unknown[]> {
   const seen: unknown[] = [];
   const now = Date.now();
   const tick = now - (now % 1000);
-  // Margins of 600 ms or more either side of each expiry: a busy machine delays the steps.
-  seen.push(await a.acquireLock('plain', 500), await b.acquireLock('plain', 500));
+  seen.push(await a.acquireLock('plain', 1_000), await b.acquireLock('plain', 1_000));
   await b.releaseLock('plain'); // not the owner: nothing happens
-  seen.push(await b.acquireLock('plain', 500));
-  seen.push(await a.extendLock('plain', 1_500), await b.extendLock('plain', 1_500));
-  await sleep(900); // past the first TTL, within the extension
-  seen.push(await b.acquireLock('plain', 500));
-  await sleep(1_200);
-  seen.push(await b.acquireLock('plain', 500)); // expired now
+  seen.push(await b.acquireLock('plain', 1_000));
+  seen.push(await a.extendLock('plain', 4_000), await b.extendLock('plain', 4_000));
+  await sleep(2_000); // past the first TTL, within the extension
+  seen.push(await b.acquireLock('plain', 1_000), a.holdsLock('plain'));
+  await sleep(3_000);
+  seen.push(a.holdsLock('plain'), await b.acquireLock('plain', 1_000)); // expired now
   const job = (locks: LockEngine, at: number, name = 'Jobs.report') =>
     locks.runJob(name, 'report', 1_000, () => 'ran', { tick: at }).then((result) => result ?? 'skipped');
   seen.push(await job(a, tick), await job(b, tick), await job(b, tick - 1000), await job(b, tick + 1000));
   seen.push(await job(a, tick, 'Other.report')); // another job's ticks are its own
   seen.push(await job(a, now + 3_600_000)); // far ahead of the store's clock: refused
-  const fenced = async (locks: LockEngine) => {
-    const lock = await locks.acquire('fenced', 1_000, { fencing: true });
-    await lock?.release();
-    return lock?.fencingToken;
-  };
   const tokens = [await fenced(a), await fenced(b), await fenced(a)];
   seen.push(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]! ? 'increasing' : tokens);
-  await a.withLock('held-on', 5_000, () => undefined, { minHoldMs: 1_000 });
+  await a.withLock('held-on', 5_000, () => undefined, { minHoldMs: 3_000 });
   seen.push(await b.acquireLock('held-on', 1_000));
-  await sleep(1_100);
+  await sleep(3_200);
   seen.push(await b.acquireLock('held-on', 1_000));
   await pause('Jobs.paused', 'paused');
   seen.push(
@@ -54,7 +50,35 @@ async function scenario({ a, b, pause }: Fleet): Promise<unknown[]> {
   return seen;
 }
 
+/** A fenced acquisition's token, released at once. */
+async function fenced(locks: LockEngine, key = 'fenced'): Promise<number | undefined> {
+  const lock = await locks.acquire(key, 1_000, { fencing: true });
+  await lock?.release();
+  return lock?.fencingToken;
+}
+
+/**
+ * What outlives a lock name's state, once it expired: fencing tokens keep growing, and an
+ * occurrence served before is refused as too old to judge, while a new one runs.
+ */
+async function afterStateExpiry({ a, b }: Fleet): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const tick = Date.now(); // a second's rounding would leave it too close to the 1 s retention
+  const job = (locks: LockEngine, at: number) =>
+    locks.runJob('Jobs.expiring', 'expiring', 500, () => 'ran', { tick: at }).then((result) => result ?? 'skipped');
+  const before = await fenced(a, 'expiring');
+  seen.push(await job(a, tick), await job(b, tick));
+  // The state lives stateRetentionMs + tickAheadLimitMs (2 s) after its last use.
+  await sleep(3_200);
+  const after = await fenced(b, 'expiring');
+  seen.push(after! > before! ? 'still increasing' : [before, after]);
+  seen.push(await job(b, tick)); // older than stateRetentionMs now: refused, not run again
+  seen.push(await job(b, Date.now()));
+  return seen;
+}
+
 describe('the in-memory store decides as Redis does', () => {
+  jest.setTimeout(60_000);
   let redis: TestRedis;
   beforeAll(async () => {
     redis = await startTestRedis();
@@ -63,41 +87,56 @@ describe('the in-memory store decides as Redis does', () => {
     await redis.dispose();
   });
 
-  it('gives the same answers to the same scenario', async () => {
-    const onRedis = async (): Promise<Fleet> => {
-      const options = { url: redis.url, logger: false as const, keyPrefix: 'parity:' };
-      const admin = new Redis(redis.url);
-      const [a, b] = [new LockEngine(options), new LockEngine(options)];
-      return {
-        a,
-        b,
-        pause: async (job, key) => void (await admin.hset(`parity:lock:{${key}}:paused`, job, '{}')),
-        close: async () => {
-          await Promise.all([a.close(), b.close()]);
-          admin.disconnect();
-        },
-      };
+  const onRedis = async (prefix: string, extra: DistributedLockOptions = {}): Promise<Fleet> => {
+    const options = { url: redis.url, logger: false as const, keyPrefix: prefix, ...extra };
+    const admin = new Redis(redis.url);
+    const [a, b] = [new LockEngine(options), new LockEngine(options)];
+    return {
+      a,
+      b,
+      pause: async (job, key) => void (await admin.hset(`${prefix}lock:{${key}}:paused`, job, '{}')),
+      close: async () => {
+        await Promise.all([a.close(), b.close()]);
+        admin.disconnect();
+      },
     };
-    const inMemory = (): Fleet => {
-      const store = new InMemoryLockStore();
-      const [a, b] = [new LockEngine({ logger: false }, store), new LockEngine({ logger: false }, store)];
-      return {
-        a,
-        b,
-        pause: (job) => Promise.resolve(store.pauseJob(job)),
-        close: () => Promise.all([a.close(), b.close()]).then(() => undefined),
-      };
+  };
+  const inMemory = (extra: DistributedLockOptions = {}): Fleet => {
+    const store = new InMemoryLockStore();
+    const options = { logger: false as const, ...extra };
+    const [a, b] = [new LockEngine(options, store), new LockEngine(options, store)];
+    return {
+      a,
+      b,
+      pause: (job) => Promise.resolve(store.pauseJob(job)),
+      close: () => Promise.all([a.close(), b.close()]).then(() => undefined),
     };
+  };
+  const onBoth = async (run: (fleet: Fleet) => Promise<unknown[]>, extra: DistributedLockOptions = {}) => {
     const results: unknown[][] = [];
-    for (const fleet of [await onRedis(), inMemory()]) {
-      results.push(await scenario(fleet));
-      await fleet.close();
+    for (const fleet of [await onRedis(`parity-${results.length}-${Date.now()}:`, extra), inMemory(extra)]) {
+      try {
+        results.push(await run(fleet));
+      } finally {
+        await fleet.close();
+      }
     }
-    expect(results[0]).toEqual([
-      true, false, false, true, false, false, true,
+    return results;
+  };
+
+  it('gives the same answers to the same scenario', async () => {
+    const [redisSaw, memorySaw] = await onBoth(scenario);
+    expect(redisSaw).toEqual([
+      true, false, false, true, false, false, true, false, true,
       'ran', 'skipped', 'skipped', 'ran', 'ran', 'skipped',
       'increasing', false, true, 'skipped', 'ran',
     ]); // prettier-ignore
-    expect(results[1]).toEqual(results[0]);
+    expect(memorySaw).toEqual(redisSaw);
+  });
+
+  it('keeps fencing tokens growing and refuses old occurrences once a state expired, as Redis does', async () => {
+    const [redisSaw, memorySaw] = await onBoth(afterStateExpiry, { stateRetentionMs: 1_000, tickAheadLimitMs: 1_000 });
+    expect(redisSaw).toEqual(['ran', 'skipped', 'still increasing', 'skipped', 'ran']);
+    expect(memorySaw).toEqual(redisSaw);
   });
 });

@@ -156,4 +156,15 @@ describe('DistributedLockTestingModule', () => {
     await expect(app.get(NightlyReport).build()).resolves.toBe('built');
     expect(app.get(InMemoryLockStore)).toBe(store);
   });
+
+  it("follows the store's faked clock in a handle's isHeld, as the store frees the lock", async () => {
+    const app = await boot('a');
+    const locks = app.get(DistributedLockService);
+    const lock = (await locks.acquire('handle', 5_000))!;
+    expect([lock.isHeld, locks.holdsLock('handle')]).toEqual([true, true]);
+    jest.advanceTimersByTime(5_001); // past the TTL on the store's clock, with no real time gone by
+    expect([lock.isHeld, locks.holdsLock('handle')]).toEqual([false, false]);
+    expect(() => lock.throwIfLost()).toThrow('its TTL passed');
+    expect(await locks.acquireLock('handle', 5_000)).toBe(true); // the store freed it too
+  });
 });

@@ -26,6 +26,8 @@ export class LockAcquirer implements LockIssuer {
   private readonly closeWaits = new AbortController();
   private readonly clockSkew: ClockSkewWarning;
   private readonly failOpen: boolean;
+  /** The store's `ttlClock`: every handle measures its TTL on it. */
+  private readonly clock: () => number;
 
   constructor(
     private readonly options: ResolvedLockOptions,
@@ -35,6 +37,7 @@ export class LockAcquirer implements LockIssuer {
   ) {
     this.failOpen = options.failMode === 'open';
     this.clockSkew = new ClockSkewWarning(options.logger);
+    this.clock = store.ttlClock;
   }
 
   /** No acquisition is granted from now on; one in flight is undone when its reply comes. */
@@ -111,8 +114,7 @@ export class LockAcquirer implements LockIssuer {
   releaseHeld(lock: LockHandle, record?: RunHistoryWrite): Promise<void> {
     this.registry.letGo(lock);
     if (!lock.markReleased()) return record ? this.recordRun(record) : RESOLVED;
-    const holdMs =
-      lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - (monotonicNow() - lock.requestedAt)));
+    const holdMs = lock.minHoldMs === 0 ? 0 : Math.max(0, Math.ceil(lock.minHoldMs - lock.elapsedMs()));
     this.registry.callStarted();
     const released = (reply: OwnerReply): void => {
       this.registry.callEnded();
@@ -148,7 +150,7 @@ export class LockAcquirer implements LockIssuer {
     if (this.closed) return Promise.resolve(then(this.reported('closed', name, occurrence)));
     if (this.registry.isBusy(name)) return Promise.resolve(then(this.reported('held', name, occurrence)));
     const request = lockRequest(this.options, name, ttlMs, settings.fencing ?? this.options.fencing, occurrence);
-    const requestedAt = monotonicNow();
+    const requestedAt = this.clock();
     const previous = this.registry.reserve(name);
     this.registry.callStarted();
     // Under fail-open the handle keeps the token, and its release deletes a late acquisition.
@@ -164,7 +166,7 @@ export class LockAcquirer implements LockIssuer {
 
   /** `reason`, reported to the listeners first. */
   private reported(reason: SkipReason, name: string, occurrence: Occurrence): SkipReason {
-    if (this.events.active) this.report(reason, name, occurrence, monotonicNow());
+    if (this.events.active) this.report(reason, name, occurrence, this.clock());
     return reason;
   }
 
@@ -174,7 +176,7 @@ export class LockAcquirer implements LockIssuer {
       return;
     }
     const { fencingToken, withoutRedis } = attempt;
-    const latencyMs = monotonicNow() - requestedAt;
+    const latencyMs = this.clock() - requestedAt;
     this.events.emit({ type: 'acquired', key, job, tick, fencingToken, withoutRedis, latencyMs });
   }
 
@@ -219,6 +221,7 @@ export class LockAcquirer implements LockIssuer {
       job,
       tracked,
       requestedAt,
+      clock: this.clock,
       driftMs: this.store.driftMs(request.ttlMs),
       fencingToken: reply.kind === 'acquired' ? reply.fencingToken : undefined,
       withoutRedis: reply.kind === 'unavailable',

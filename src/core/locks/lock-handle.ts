@@ -1,4 +1,4 @@
-import { clearTimeout, monotonicNow, setTimeout } from '../clock';
+import { clearTimeout, setTimeout } from '../clock';
 import { LockLostError } from '../errors';
 
 /** What a lock handle needs from the engine that issued it. */
@@ -26,8 +26,10 @@ export interface LockGrant {
   readonly job: string | undefined;
   /** Whether the job's runs are recorded (a fixed lock name; see `Occurrence.tracked`). */
   readonly tracked: boolean;
-  /** When the acquisition was sent, on the monotonic clock: the TTL counts from no later than this. */
+  /** When the acquisition was sent, on `clock`: the TTL counts from no later than this. */
   readonly requestedAt: number;
+  /** The clock the TTL is measured on (the store's `ttlClock`). */
+  readonly clock: () => number;
   /** What to discount from each TTL for clock drift (a quorum's allowance; 0 on one Redis). */
   readonly driftMs: number;
 }
@@ -57,8 +59,10 @@ export class LockHandle {
   readonly tracked: boolean;
   /** When the acquisition was sent, in ms since the epoch (wall time, for logs and records). */
   readonly acquiredAt: number;
-  /** @internal When the acquisition was sent, on the monotonic clock. */
+  /** @internal When the acquisition was sent, on `clock`. */
   readonly requestedAt: number;
+  /** The clock its TTL is measured on: monotonic for Redis, the store's own in memory. */
+  private readonly clock: () => number;
   /** @internal */ readonly storedKey: string;
   /** @internal */ readonly token: string;
   /** @internal */ readonly minHoldMs: number;
@@ -87,7 +91,8 @@ export class LockHandle {
     this.job = grant.job;
     this.tracked = grant.tracked;
     this.requestedAt = grant.requestedAt;
-    this.acquiredAt = Date.now() - (monotonicNow() - grant.requestedAt);
+    this.clock = grant.clock;
+    this.acquiredAt = Date.now() - (grant.clock() - grant.requestedAt);
     this.validUntil = grant.requestedAt + grant.ttlMs - grant.driftMs;
   }
 
@@ -102,7 +107,7 @@ export class LockHandle {
 
   /** True until released or lost, and while its TTL has not passed by this process's (monotonic) clock. */
   get isHeld(): boolean {
-    return !this.released && this.lostError === undefined && monotonicNow() < this.validUntil;
+    return !this.released && this.lostError === undefined && this.clock() < this.validUntil;
   }
 
   /**
@@ -110,12 +115,17 @@ export class LockHandle {
    * confirmed extension, or abandoned at shutdown. A lock released by its holder is not lost.
    */
   get isLost(): boolean {
-    return this.lostError !== undefined || (!this.released && monotonicNow() >= this.validUntil);
+    return this.lostError !== undefined || (!this.released && this.clock() >= this.validUntil);
+  }
+
+  /** @internal How long ago the acquisition was sent, on the lock's clock. */
+  elapsedMs(): number {
+    return this.clock() - this.requestedAt;
   }
 
   /** Throws the `LockLostError` if the lock is lost; a cheap check between steps of a long job. */
   throwIfLost(): void {
-    if (!this.released && monotonicNow() >= this.validUntil) this.lose(TTL_PASSED);
+    if (!this.released && this.clock() >= this.validUntil) this.lose(TTL_PASSED);
     if (this.lostError) throw this.lostError;
   }
 
@@ -123,10 +133,10 @@ export class LockHandle {
   async extend(ttlMs = this.ttlMs): Promise<boolean> {
     if (!this.isHeld) return false;
     if (this.withoutRedis) {
-      this.validUntil = monotonicNow() + ttlMs;
+      this.validUntil = this.clock() + ttlMs;
       return true;
     }
-    const sentAt = monotonicNow();
+    const sentAt = this.clock();
     const outcome = await this.issuer.extendHeld(this, ttlMs);
     if (outcome === 'lost') this.lose('Redis no longer had its token when it was extended');
     if (outcome !== 'extended' || this.released) return false;
@@ -165,14 +175,14 @@ export class LockHandle {
 
   private scheduleRenewal(): void {
     // Wake at the next renewal, or when the TTL runs out if that comes first (after failed renewals).
-    const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - monotonicNow());
+    const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - this.clock());
     this.renewTimer = setTimeout(() => void this.renew(), Math.max(1, delay));
     this.renewTimer.unref();
   }
 
   private async renew(): Promise<void> {
     // After a stall, timers run in due order: this check comes before the job's next step.
-    if (monotonicNow() >= this.validUntil) return this.lose(TTL_PASSED);
+    if (this.clock() >= this.validUntil) return this.lose(TTL_PASSED);
     await this.extend();
     if (this.isHeld) this.scheduleRenewal();
     else if (!this.released) this.lose(TTL_PASSED);

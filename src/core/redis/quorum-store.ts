@@ -17,6 +17,7 @@ const SPLIT_RETRY_MAX_MS = 400;
  * another's, so a number from here would promise an order it cannot keep.
  */
 export class QuorumStore implements LockStore {
+  readonly ttlClock = monotonicNow;
   readonly quorum: number;
 
   constructor(

@@ -32,6 +32,7 @@ const toOwnerReply = (reply: unknown): OwnerReply =>
  * for the operators (run records, job declarations) is `FleetWrites`'.
  */
 export class RedisStore implements LockStore {
+  readonly ttlClock = monotonicNow;
   private readonly connection: RedisConnection;
   private readonly monitor: ConnectionMonitor;
   private readonly fleetWrites: FleetWrites;

@@ -37,7 +37,7 @@ export async function drainRuns({ options, acquirer, registry, events, operation
       events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
     }
     if (operations.records(lock)) {
-      const runningMs = monotonicNow() - lock.requestedAt;
+      const runningMs = lock.elapsedMs();
       void acquirer.recordRun(operations.runRecord(lock, 'abandoned', runningMs, reason));
     }
   }
