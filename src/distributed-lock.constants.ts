@@ -12,3 +12,6 @@ export const DISTRIBUTED_LOCK_OPTIONS = 'DISTRIBUTED_LOCK:OPTIONS';
 
 /** Where the service keeps its locks instead of Redis (the testing module's in-memory store). Internal. */
 export const DISTRIBUTED_LOCK_STORE = 'DISTRIBUTED_LOCK:STORE';
+
+/** Provided by the testing module: an application that has it must not take locks in Redis. Internal. */
+export const IN_MEMORY_STORE_IN_APP = 'DISTRIBUTED_LOCK:IN_MEMORY_STORE_IN_APP';

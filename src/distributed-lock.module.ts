@@ -14,6 +14,7 @@ import type { DistributedLockOptions } from './core/options/lock-options';
 import {
   DISTRIBUTED_LOCK_CONFIG_TOKEN,
   DISTRIBUTED_LOCK_OPTIONS,
+  DISTRIBUTED_LOCK_STORE,
   EXPLICIT_OPTIONS,
 } from './distributed-lock.constants';
 import { LOCK_IMPORTS, LOCK_PROVIDERS } from './distributed-lock.providers';
@@ -75,7 +76,8 @@ const optionsProvider = {
 @Global()
 @Module({
   imports: LOCK_IMPORTS,
-  providers: [optionsProvider, ...LOCK_PROVIDERS],
+  // No store of its own: locks live in Redis. The token is provided so a test can override it (withInMemoryLocks).
+  providers: [optionsProvider, { provide: DISTRIBUTED_LOCK_STORE, useFactory: () => null }, ...LOCK_PROVIDERS],
   exports: [DistributedLockService],
 })
 export class DistributedLockModule {

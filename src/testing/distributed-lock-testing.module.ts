@@ -1,7 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { LockEventListener } from '../core/events/lock-events';
 import type { DistributedLockOptions } from '../core/options/lock-options';
-import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from '../distributed-lock.constants';
+import {
+  DISTRIBUTED_LOCK_OPTIONS,
+  DISTRIBUTED_LOCK_STORE,
+  IN_MEMORY_STORE_IN_APP,
+} from '../distributed-lock.constants';
 import { LOCK_IMPORTS, LOCK_PROVIDERS } from '../distributed-lock.providers';
 import { DistributedLockService } from '../distributed-lock.service';
 import { InMemoryLockStore } from './in-memory-lock-store';
@@ -21,6 +25,24 @@ export type DistributedLockTestingOptions = Pick<
 
 let replicasNamed = 0;
 
+/** The store and the service options one test application gets from `options`. */
+export function testingSetup(options: DistributedLockTestingOptions): {
+  store: InMemoryLockStore;
+  lockOptions: DistributedLockOptions;
+} {
+  const { store = new InMemoryLockStore(), replica = `replica-${++replicasNamed}`, onEvent, ...engine } = options;
+  const lockOptions: DistributedLockOptions = {
+    // A run a fake clock never finishes must not hold up `app.close()`: closing abandons it at once.
+    shutdownTimeoutMs: 0,
+    ...engine,
+    onEvent: (event) => {
+      store.record(replica, event);
+      onEvent?.(event);
+    },
+  };
+  return { store, lockOptions };
+}
+
 /**
  * Replaces `DistributedLockModule` in tests: the real `DistributedLockService` (and so the real
  * `@DistributedLock` behaviour) over an `InMemoryLockStore` instead of Redis. The store is also
@@ -37,16 +59,7 @@ let replicasNamed = 0;
 @Module({})
 export class DistributedLockTestingModule {
   static forRoot(options: DistributedLockTestingOptions = {}): DynamicModule {
-    const { store = new InMemoryLockStore(), replica = `replica-${++replicasNamed}`, onEvent, ...engine } = options;
-    const lockOptions: DistributedLockOptions = {
-      // A run a fake clock never finishes must not hold up `app.close()`: closing abandons it at once.
-      shutdownTimeoutMs: 0,
-      ...engine,
-      onEvent: (event) => {
-        store.record(replica, event);
-        onEvent?.(event);
-      },
-    };
+    const { store, lockOptions } = testingSetup(options);
     return {
       module: DistributedLockTestingModule,
       global: true,
@@ -55,9 +68,11 @@ export class DistributedLockTestingModule {
         { provide: DISTRIBUTED_LOCK_OPTIONS, useValue: lockOptions },
         { provide: DISTRIBUTED_LOCK_STORE, useValue: store },
         { provide: InMemoryLockStore, useValue: store },
+        // Tells a real DistributedLockModule booting in the same application that it must not.
+        { provide: IN_MEMORY_STORE_IN_APP, useValue: true },
         ...LOCK_PROVIDERS,
       ],
-      exports: [DistributedLockService, InMemoryLockStore],
+      exports: [DistributedLockService, InMemoryLockStore, IN_MEMORY_STORE_IN_APP],
     };
   }
 }
