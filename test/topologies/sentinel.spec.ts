@@ -80,7 +80,11 @@ describeTopology('locks through Redis Sentinel', () => {
   it('resumes locking after the master is killed and a replica promoted, deciding within the deadline meanwhile', async () => {
     const [a, b] = engines;
     expect(await a.acquireLock('held-at-failover', 60_000)).toBe(true);
-    await sleep(300); // replication is asynchronous: give the replica the lock before the master dies
+    // Replication is asynchronous: wait until every replica has the lock before the master dies
+    // (a fixed pause was not always enough on a busy machine).
+    const master = a.client;
+    const replicas = Number(/connected_slaves:(\d+)/.exec(await master.info('replication'))![1]);
+    expect(await master.call('WAIT', replicas, 10_000)).toBe(replicas);
     const killed = await group.killMaster();
     const failover = group.waitForFailover(30_000);
     const decisionTimes: number[] = [];
