@@ -41,7 +41,9 @@ const JEST_APP_INSTALLS = {
     'rxjs',
     'ioredis',
   ],
-  devDependencies: ['jest', 'ts-jest', '@types/jest', 'typescript@<7', '@types/node'],
+  // ioredis 6.1's declarations import redis-errors, which ships no types of its own: a strict
+  // consumer (skipLibCheck off) needs @types/redis-errors, as the README's Compatibility says.
+  devDependencies: ['jest', 'ts-jest', '@types/jest', 'typescript@<7', '@types/node', '@types/redis-errors'],
 };
 /** The README's files that the Jest app runs as written (`// <file>` on a block's first line). */
 const README_TEST_FILES = ['my.service.ts', 'my.service.spec.ts'];
