@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from './core/events/lock-events';
 import type { FleetInspector, OverdueJob } from './core/fleet/fleet-inspector';
@@ -10,6 +10,7 @@ import type { AcquireOptions } from './core/locks/acquire-options';
 import type { LockHandle } from './core/locks/lock-handle';
 import type { DistributedLockOptions } from './core/options/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
+import { moduleLogger } from './lock-logger';
 
 /**
  * Redis locks for one Nest application: `acquireLock`, `releaseLock`, `extendLock`, `withLock`,
@@ -31,7 +32,7 @@ export class DistributedLockService {
     @Inject(DISTRIBUTED_LOCK_OPTIONS) options: DistributedLockOptions,
     @Optional() @Inject(DISTRIBUTED_LOCK_STORE) store?: LockStore,
   ) {
-    this.engine = new LockEngine({ ...options, logger: options.logger ?? new Logger('DistributedLock') }, store);
+    this.engine = new LockEngine({ ...options, logger: moduleLogger(options) }, store);
   }
 
   /** `true` when this instance now holds `key`; `false` when someone holds it; the fail mode when Redis does not answer. */

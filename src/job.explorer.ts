@@ -1,9 +1,13 @@
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { JobDeclaration } from './core/fleet/fleet-records';
+import type { LockStore } from './core/lock-store';
+import type { DistributedLockOptions } from './core/options/lock-options';
+import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
 import { cronDeclarationOf } from './cron-metadata';
 import { GUARDED_JOB, type GuardedJobMetadata } from './distributed-lock.decorator';
 import { DistributedLockService } from './distributed-lock.service';
+import { moduleLogger } from './lock-logger';
 
 /**
  * Finds the `@DistributedLock` methods of the providers and controllers this application created
@@ -16,10 +20,31 @@ export class JobExplorer implements OnApplicationBootstrap {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly locks: DistributedLockService,
+    @Inject(DISTRIBUTED_LOCK_OPTIONS) private readonly options: DistributedLockOptions,
+    @Optional() @Inject(DISTRIBUTED_LOCK_STORE) private readonly store?: LockStore | null,
   ) {}
 
   onApplicationBootstrap(): Promise<void> {
-    return this.locks.declareJobs(this.guardedJobs());
+    const jobs = this.guardedJobs();
+    this.warnIfNothingSchedules(jobs);
+    return this.locks.declareJobs(jobs);
+  }
+
+  /**
+   * `@Cron` jobs in an app without `ScheduleModule` never fire: nothing else would say so. Not
+   * over the in-memory store, where a test calls the methods itself.
+   */
+  private warnIfNothingSchedules(jobs: readonly JobDeclaration[]): void {
+    const scheduled = jobs.filter((job) => job.cron !== null).map((job) => job.name);
+    if (scheduled.length === 0 || this.store) return;
+    if (this.discovery.getProviders().some((wrapper) => wrapper.name === 'SchedulerRegistry')) return;
+    const logger = moduleLogger(this.options);
+    if (!logger) return;
+    logger.warn(
+      `${scheduled.join(', ')} ${scheduled.length === 1 ? 'has' : 'have'} @Cron and @DistributedLock, but this ` +
+        'application does not import ScheduleModule (ScheduleModule.forRoot() from @nestjs/schedule): no @Cron job ' +
+        'will fire. Import it in the root module.',
+    );
   }
 
   /** The jobs of the guarded methods of this application's instances, once each. */
