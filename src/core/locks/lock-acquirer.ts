@@ -25,6 +25,8 @@ export class LockAcquirer implements LockIssuer {
   /** Wakes retry loops waiting between attempts when closing starts. */
   private readonly closeWaits = new AbortController();
   private readonly clockSkew: ClockSkewWarning;
+  /** The jobs already warned about a TTL shorter than their run. */
+  private readonly warnedTtl = new Set<string>();
   private readonly failOpen: boolean;
   /** The store's `ttlClock`: every handle measures its TTL on it. */
   private readonly clock: () => number;
@@ -118,11 +120,25 @@ export class LockAcquirer implements LockIssuer {
     this.registry.callStarted();
     const released = (reply: OwnerReply): void => {
       this.registry.callEnded();
-      if (reply === 'not-owner' && !lock.withoutRedis) {
-        this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
-      }
+      if (reply !== 'not-owner' || lock.withoutRedis) return;
+      if (lock.job !== undefined && !lock.extendsItself) this.warnTtlShorterThanRun(lock.job, lock.ttlMs);
+      else this.options.logger.debug?.(`Lock ${lock.storedKey} had expired before its release; it was not deleted.`);
     };
     return this.store.release(lock.storedKey, lock.token, holdMs, released, record);
+  }
+
+  /**
+   * A job's run outlived its lock, which nothing extended: another replica could start the job
+   * meanwhile. Said once per job, as a warning: it is a setting to change, not an outage.
+   */
+  private warnTtlShorterThanRun(job: string, ttlMs: number): void {
+    if (this.warnedTtl.has(job)) return;
+    this.warnedTtl.add(job);
+    this.options.logger.warn(
+      `${job} ran longer than its lock's TTL (ttlMs ${ttlMs}) with autoExtend: false: the lock expired before the ` +
+        'run ended, so another replica could start the job meanwhile. Raise ttlMs above its longest run, or let ' +
+        'the lock be extended while it runs (autoExtend: true, the default).',
+    );
   }
 
   /** Appends a run's record to its history, without touching the lock. */

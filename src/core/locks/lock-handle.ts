@@ -66,7 +66,10 @@ export class LockHandle {
   /** @internal */ readonly storedKey: string;
   /** @internal */ readonly token: string;
   /** @internal */ readonly minHoldMs: number;
-  private readonly ttlMs: number;
+  /** @internal The TTL it was taken with, in ms. */
+  readonly ttlMs: number;
+  /** @internal Whether it extends itself while held (`autoExtend`). */
+  extendsItself = false;
   private readonly driftMs: number;
   /** Created on first use of `signal`: most runs never look at it. */
   private controller: AbortController | undefined;
@@ -154,6 +157,7 @@ export class LockHandle {
    * confirmed extension (Redis unreachable, or this process stalled), the lock counts as lost.
    */
   keepAlive(): void {
+    this.extendsItself = true;
     this.scheduleRenewal();
   }
 
