@@ -9,11 +9,20 @@ import {
   InvalidLockArgumentError,
 } from '../core/errors';
 import { FleetInspector, MAX_CHECKED_OCCURRENCES } from '../core/fleet/fleet-inspector';
+import { ENVIRONMENT_VARIABLES } from '../core/options/environment';
 import { type Command, parseArguments, timeOf, USAGE, UsageError } from './arguments';
 import { connect, connectionSettings, RedisUnreachableError } from './connection';
 import { historyText, json, missedText, statusText } from './output';
 
 const PROGRAM = 'dpa-distributed-lock-cron';
+
+/** The variables that say where Redis is (the others say how to use it). */
+const TARGET_VARIABLES = (['url', 'host', 'port', 'sentinels', 'clusterNodes', 'nodes'] as const).map(
+  (option) => ENVIRONMENT_VARIABLES[option],
+);
+
+const namesATarget = (env: Record<string, string | undefined>): boolean =>
+  TARGET_VARIABLES.some((name) => env[name] !== undefined && env[name] !== '');
 
 interface Io {
   out(text: string): void;
@@ -44,6 +53,12 @@ export async function main(args: readonly string[], io: Io = processIo): Promise
     }
     const settings = connectionSettings(invocation.url, invocation.prefix, io.env);
     secrets = settings.secrets;
+    // Nothing said where Redis is: say which server the defaults point at, before reading it.
+    if (invocation.url === undefined && !namesATarget(io.env)) {
+      io.err(
+        `${PROGRAM}: no --url and none of ${TARGET_VARIABLES.join(', ')} set: reading Redis at ${settings.target.label}.`,
+      );
+    }
     client = await connect(settings.target, invocation.timeoutMs);
     const fleet = new FleetInspector(client, settings.keyPrefix, { historyRetentionMs: settings.historyRetentionMs });
     io.out(await run(command, fleet, invocation.json));

@@ -259,6 +259,14 @@ describe('the dpa-distributed-lock-cron command line', () => {
     expect(JSON.parse(again.stdout)).toEqual({ job: 'Reports.hourly', paused: false, wasPaused: false });
   });
 
+  it('says which server it reads when neither --url nor a REDIS_* variable says where Redis is', async () => {
+    // A prefix no app uses: whatever answers on the default address, nothing of it is read.
+    const run = await cli(['status', '--timeout', '500'], { REDIS_KEY_PREFIX: `nobody-${Date.now()}:` });
+    expect(run.stderr.split('\n')[0]).toBe(
+      'dpa-distributed-lock-cron: no --url and none of REDIS_URL, REDIS_HOST, REDIS_PORT, REDIS_SENTINELS, REDIS_CLUSTER_NODES, REDIS_NODES set: reading Redis at redis://localhost:6379/0.',
+    );
+  });
+
   it('is configured from the REDIS_* variables without --url', async () => {
     const env = { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port), REDIS_KEY_PREFIX: 'app:' };
     const run = await cli(['history', 'Reports.hourly', '--json'], env);
