@@ -35,6 +35,12 @@ export interface DistributedLockDecoratorOptions {
    * it, call `currentLock()` before the method's first `await`. @default false
    */
   lockContext?: boolean;
+  /**
+   * Let other jobs of the application use the same fixed `key`: they then never run at once, and
+   * each one skips while another holds the lock. Without it, jobs sharing a key are named in a
+   * warning at startup, as one of them may rarely get to run. @default false
+   */
+  sharedKey?: boolean;
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -43,6 +49,8 @@ export const GUARDED_JOB = 'DISTRIBUTED_LOCK:GUARDED_JOB';
 /** What `@DistributedLock` leaves on the method it guards. */
 export interface GuardedJobMetadata {
   readonly job: JobDefinition;
+  /** Its fixed key may be another job's too, deliberately (`sharedKey`). */
+  readonly sharedKey: boolean;
 }
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
@@ -70,7 +78,15 @@ export function DistributedLock(
   keyOrOptions: string | LockKeyFactory | DistributedLockDecoratorOptions,
   ttl?: number,
 ): MethodDecorator {
-  const { key, ttlMs, minHoldMs, autoExtend, fencing, lockContext } = normalizeArguments(keyOrOptions, ttl);
+  const {
+    key,
+    ttlMs,
+    minHoldMs,
+    autoExtend,
+    fencing,
+    lockContext,
+    sharedKey = false,
+  } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
@@ -104,7 +120,7 @@ export function DistributedLock(
       return locks.runDefinedJob(job, () => handler.apply(this, args), lockName);
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
-    Reflect.defineMetadata(GUARDED_JOB, { job } satisfies GuardedJobMetadata, guarded);
+    Reflect.defineMetadata(GUARDED_JOB, { job, sharedKey } satisfies GuardedJobMetadata, guarded);
     descriptor.value = guarded;
   };
 }

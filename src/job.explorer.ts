@@ -25,9 +25,32 @@ export class JobExplorer implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): Promise<void> {
-    const jobs = this.guardedJobs();
+    const guarded = this.guardedMethods();
+    const jobs = guarded.flatMap(({ declaration }) => (declaration ? [declaration] : []));
     this.warnIfNothingSchedules(jobs);
+    this.warnOfSharedKeys(guarded);
     return this.locks.declareJobs(jobs);
+  }
+
+  /**
+   * Two jobs under one fixed key never run at once, and one of them may rarely get to: said at
+   * startup, unless every job of that key shares it deliberately (`sharedKey`).
+   */
+  private warnOfSharedKeys(guarded: readonly GuardedMethod[]): void {
+    const byKey = new Map<string, GuardedMethod[]>();
+    for (const method of guarded) {
+      if (method.metadata.job.key === undefined) continue;
+      byKey.set(method.metadata.job.key, [...(byKey.get(method.metadata.job.key) ?? []), method]);
+    }
+    const logger = moduleLogger(this.options);
+    for (const [key, methods] of byKey) {
+      if (methods.length < 2 || methods.every((method) => method.metadata.sharedKey) || !logger) continue;
+      logger.warn(
+        `${methods.map((method) => method.metadata.job.name).join(' and ')} take the same lock "${key}": they never ` +
+          'run at once, and while one holds it the others skip (one may rarely run). Give each job a key of its ' +
+          'own, or set sharedKey: true on each of them if that is the intent.',
+      );
+    }
   }
 
   /**
@@ -47,9 +70,9 @@ export class JobExplorer implements OnApplicationBootstrap {
     );
   }
 
-  /** The jobs of the guarded methods of this application's instances, once each. */
-  guardedJobs(): JobDeclaration[] {
-    const found = new Map<string, JobDeclaration>();
+  /** The guarded methods of this application's instances, once per job. */
+  private guardedMethods(): GuardedMethod[] {
+    const found = new Map<string, GuardedMethod>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       // A request-scoped instance exists per request: none is running its jobs at startup.
       const instance: unknown = wrapper.instance;
@@ -59,13 +82,18 @@ export class JobExplorer implements OnApplicationBootstrap {
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         const method = prototype[methodName];
         if (typeof method !== 'function') continue;
-        const guarded = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
-        if (!guarded || found.has(guarded.job.name)) continue;
-        const { name, key, ttlMs } = guarded.job;
-        const declaration = cronDeclarationOf(name, key ?? null, ttlMs, method);
-        if (declaration) found.set(name, declaration);
+        const metadata = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
+        if (!metadata || found.has(metadata.job.name)) continue;
+        const { name, key, ttlMs } = metadata.job;
+        found.set(name, { metadata, declaration: cronDeclarationOf(name, key ?? null, ttlMs, method) });
       }
     }
     return [...found.values()];
   }
+}
+
+/** A guarded method found at startup: its job, and what it is declared as (nothing for a disabled `@Cron`). */
+interface GuardedMethod {
+  readonly metadata: GuardedJobMetadata;
+  readonly declaration: JobDeclaration | undefined;
 }

@@ -41,6 +41,7 @@ export class LockEngine {
   private readonly parts: EngineParts;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly heldHere = (name: string): boolean => this.parts.registry.isBusy(name);
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
   private readonly plainSettings: AcquireSettings = checkAcquireOptions({}, false);
 
@@ -239,7 +240,7 @@ export class LockEngine {
     const name = job.lockName(lockName);
     const outcome = await this.parts.runs.run(name, job.ttlMs, fn, job.settings, job.occurrenceNow());
     if (outcome.ran) return outcome.result;
-    logSkip(this.parts.options, job.name, name, outcome.reason);
+    logSkip(this.parts.options, job.name, name, outcome.reason, this.heldHere);
     return undefined;
   }
 

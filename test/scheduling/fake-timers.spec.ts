@@ -50,8 +50,14 @@ class EverySecondJob {
   }
 }
 
-/** What the library logged at warn or error level: under fake timers, there must be nothing. */
-const complaints = (logger: RecordingLogger) => [...logger.messages('warn'), ...logger.messages('error')];
+/**
+ * What the library logged at warn or error level: under fake timers, there must be nothing. These
+ * apps call their @Cron method themselves, without ScheduleModule: the startup warning that no
+ * @Cron job would fire is left out (missing-schedule-module.spec.ts pins it).
+ */
+const complaints = (logger: RecordingLogger) => warnings(logger).concat(logger.messages('error'));
+const warnings = (logger: RecordingLogger) =>
+  logger.messages('warn').filter((line) => !line.includes('does not import ScheduleModule'));
 
 describe('Jest fake timers against a real Redis', () => {
   let redis: TestRedis;
@@ -305,7 +311,7 @@ describe('Jest fake timers against a real Redis', () => {
       });
       expect(bootMs).toBeLessThan(3 * ACQUIRE_TIMEOUT_MS);
       expect(await app!.get(EverySecondJob).run()).toBe('ran'); // fail-open, the default
-      expect(logger.messages('warn')).toEqual([
+      expect(warnings(logger)).toEqual([
         expect.stringContaining(
           "not connected after 1000 ms: process.nextTick is faked (jest.useFakeTimers() fakes it by default) and ioredis connects on it; keep it real with jest.useFakeTimers({ doNotFake: ['nextTick'] })",
         ),

@@ -11,17 +11,22 @@ const SKIP_DESCRIPTIONS: { readonly [reason in SkipReason]: string } = {
   closed: 'is not taken: the application is shutting down',
 };
 
-/** Logs that a guarded job skipped a run, at `skipLogLevel` (nothing when false). */
+/** What a lock `held` by this very replica says: another run of the job, or another job sharing its name. */
+const HELD_HERE = 'is held by this replica (another run of the job, or another job sharing the lock name)';
+
+/**
+ * Logs that a guarded job skipped a run, at `skipLogLevel` (nothing when false). `heldHere` asks,
+ * only for a `held` lock, whether this replica is the holder.
+ */
 export function logSkip(
   { logger, skipLogLevel }: ResolvedLockOptions,
   jobName: string,
   lockName: string,
   reason: SkipReason,
+  heldHere: (lockName: string) => boolean,
 ): void {
   if (skipLogLevel === false) return;
+  const why = reason === 'held' && heldHere(lockName) ? HELD_HERE : SKIP_DESCRIPTIONS[reason];
   // A logger without the level asked for (console has no verbose) falls back to debug.
-  (logger[skipLogLevel] ?? logger.debug)?.call(
-    logger,
-    `Skipped ${jobName}: lock "${lockName}" ${SKIP_DESCRIPTIONS[reason]}.`,
-  );
+  (logger[skipLogLevel] ?? logger.debug)?.call(logger, `Skipped ${jobName}: lock "${lockName}" ${why}.`);
 }
