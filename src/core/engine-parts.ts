@@ -3,6 +3,7 @@ import { FleetOperations } from './fleet/fleet-operations';
 import type { LockStore } from './lock-store';
 import { LockAcquirer } from './locks/lock-acquirer';
 import type { DistributedLockOptions } from './options/lock-options';
+import { settingsInUrl } from './options/redis-target';
 import { type ResolvedLockOptions, resolveLockOptions } from './options/resolve-options';
 import { createLockStore } from './redis/create-store';
 import { GuardedRuns } from './runs/guarded-runs';
@@ -21,6 +22,8 @@ export interface EngineParts {
   /** Job declarations, run records and the fleet's records, for the operators. */
   readonly operations: FleetOperations;
   readonly runs: GuardedRuns;
+  /** Which connection settings came in a URL: a refusal of them names the URL. */
+  readonly inUrl: { readonly credentials: boolean; readonly db: boolean };
 }
 
 /** Resolves the options and builds the engine's parts, opening the connections a Redis store needs. */
@@ -40,5 +43,6 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   const acquirer = new LockAcquirer(options, store, registry, events);
   const operations = new FleetOperations(options, store);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
-  return { options, events, telemetry, store, registry, acquirer, operations, runs };
+  const inUrl = settingsInUrl(given);
+  return { options, events, telemetry, store, registry, acquirer, operations, runs, inUrl };
 }

@@ -275,7 +275,7 @@ export class LockEngine {
    */
   throwIfMisconfigured(): void {
     const problem = this.parts.store.configurationProblem();
-    if (problem) throw configurationError(problem, this.parts.store.label);
+    if (problem) throw configurationError(problem, this.parts.store.label, this.parts.inUrl);
   }
 
   /**

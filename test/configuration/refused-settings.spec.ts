@@ -59,6 +59,23 @@ describeWithOwnRedis('settings Redis refuses, at bootstrap', () => {
     expect((error as Error).message).not.toContain('Wrong-Pass-9');
   });
 
+  it('names the URL, not REDIS_PASSWORD, when the wrong password is inside the URL', async () => {
+    const error = await bootFailure({ url: `redis://:Wrong-Pass-9@${redis.host}:${redis.port}` });
+    expect(error).toBeInstanceOf(DistributedLockConfigError);
+    expect((error as Error).message).toMatch(
+      /^the credentials in url \(REDIS_URL\) must be credentials Redis accepts: .*WRONGPASS/,
+    );
+    expect((error as Error).message).not.toContain('Wrong-Pass-9');
+  });
+
+  it('names the URL, not REDIS_DB, when the database it lacks is the one in the URL', async () => {
+    const error = await bootFailure({ url: `redis://:Right-Pass-1@${redis.host}:${redis.port}/16` });
+    expect(error).toBeInstanceOf(DistributedLockConfigError);
+    expect((error as Error).message).toMatch(
+      /^the database in url \(REDIS_URL\) must be a database index that Redis has/,
+    );
+  });
+
   it('fails on a database the server does not have, instead of locking in database 0', async () => {
     const error = await bootFailure({ host: redis.host, port: redis.port, password: 'Right-Pass-1', db: 16 });
     expect(error).toBeInstanceOf(DistributedLockConfigError);

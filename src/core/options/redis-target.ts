@@ -283,3 +283,13 @@ function standaloneLabel(connection: RedisOptions): string {
   const user = connection.username ? `${connection.username}@` : '';
   return `${scheme}://${user}${connection.host}:${connection.port}/${connection.db}`;
 }
+
+/** Which connection settings a Redis URL of `options` carries (validated already), so a refusal of them names the URL. */
+export function settingsInUrl(options: DistributedLockOptions): { credentials: boolean; db: boolean } {
+  if (typeof options.url !== 'string') return { credentials: false, db: false };
+  const parsed = new URL(options.url);
+  return {
+    credentials: parsed.username !== '' || parsed.password !== '',
+    db: parsed.pathname.replace(/^\//, '') !== '' && options.db === undefined,
+  };
+}

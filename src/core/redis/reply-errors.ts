@@ -44,21 +44,22 @@ export function classifyReplyError(error: unknown): ReplyErrorKind {
  * The bootstrap error for a configuration Redis refused, naming the setting to change (as an
  * option and as a variable) and never its value.
  */
-export function configurationError(reply: Error, redisLabel: string): DistributedLockConfigError {
+export function configurationError(
+  reply: Error,
+  redisLabel: string,
+  inUrl: { readonly credentials: boolean; readonly db: boolean },
+): DistributedLockConfigError {
   const said = `the Redis at ${redisLabel} replied "${reply.message}"`;
   if (/^ERR .*DB index/i.test(reply.message)) {
-    return new DistributedLockConfigError('db (REDIS_DB)', HIDDEN_VALUE, `a database index that Redis has: ${said}`);
+    const setting = inUrl.db ? 'the database in url (REDIS_URL)' : 'db (REDIS_DB)';
+    return new DistributedLockConfigError(setting, HIDDEN_VALUE, `a database index that Redis has: ${said}`);
   }
   if (isAclRefusal(reply)) {
-    return new DistributedLockConfigError(
-      'username (REDIS_USERNAME)',
-      HIDDEN_VALUE,
-      `an ACL user allowed ${ACL_COMMANDS}: ${said}`,
-    );
+    const setting = inUrl.credentials ? 'the user in url (REDIS_URL)' : 'username (REDIS_USERNAME)';
+    return new DistributedLockConfigError(setting, HIDDEN_VALUE, `an ACL user allowed ${ACL_COMMANDS}: ${said}`);
   }
-  return new DistributedLockConfigError(
-    'password (REDIS_PASSWORD) or username (REDIS_USERNAME)',
-    HIDDEN_VALUE,
-    `credentials Redis accepts: ${said}`,
-  );
+  const setting = inUrl.credentials
+    ? 'the credentials in url (REDIS_URL)'
+    : 'password (REDIS_PASSWORD) or username (REDIS_USERNAME)';
+  return new DistributedLockConfigError(setting, HIDDEN_VALUE, `credentials Redis accepts: ${said}`);
 }
