@@ -69,6 +69,8 @@ export interface LockStore {
   /** Where it is, for log lines; no passwords. */
   readonly label: string;
   isReady(): boolean;
+  /** Whether it has been ready once since it was created (for a quorum: a majority of its nodes). */
+  hasConnected(): boolean;
   /** The error Redis replied to these settings (a password, a database, ACL permissions), if any. */
   configurationProblem(): Error | undefined;
   waitForReady(timeoutMs: number): Promise<boolean>;

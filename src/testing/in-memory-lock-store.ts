@@ -111,6 +111,11 @@ export class InMemoryLockStore implements LockStore {
     return !this.down;
   }
 
+  /** An in-memory store is there from the start. */
+  hasConnected(): boolean {
+    return true;
+  }
+
   configurationProblem(): undefined {
     return undefined;
   }

@@ -128,19 +128,19 @@ describe('outage logging through the logger option, fail-closed, Redis never up'
     await app.close();
   });
 
-  it('warns exactly once across 50 skipped ticks and never logs a recovery', async () => {
+  it('says it once across 50 skipped ticks, as an error naming a Redis never reached, and never logs a recovery', async () => {
     for (let tick = 0; tick < 50; tick++) {
       expect(await app.get(TickJob).run()).toBeUndefined();
       if (tick % 10 === 0) await sleep(100); // let reconnection attempts fail in between
     }
     expect(app.get(TickJob).runs).toBe(0);
-    expect(logger.messages('warn')).toHaveLength(1);
-    expect(logger.messages('warn')[0]).toMatch(
+    expect(logger.messages('error')).toHaveLength(1);
+    expect(logger.messages('error')[0]).toMatch(
       new RegExp(
-        `^Redis at redis://127\\.0\\.0\\.1:${port}/0 is unavailable \\(.+\\); guarded jobs are skipped until it is back\\.$`,
+        `^Redis at redis://127\\.0\\.0\\.1:${port}/0 has not been reachable since this process started \\(.+ECONNREFUSED.+\\); guarded jobs are skipped until it is\\. Check the address`,
       ),
     );
     expect(logger.messages('log')).toEqual([]);
-    expect(logger.messages('error')).toEqual([]);
+    expect(logger.messages('warn')).toEqual([]);
   });
 });

@@ -225,6 +225,8 @@ export class LockAcquirer implements LockIssuer {
         return 'clock-skew';
       case 'unavailable':
         if (!this.failOpen) return 'unavailable';
+        // A Redis never reached is more likely a wrong address than an outage: no unlocked run.
+        if (this.options.failClosedUntilConnected && !this.store.hasConnected()) return 'unavailable';
     }
     // One object of the final shape: copying a half-built one cost more than the rest of the call.
     return new LockHandle(this, {

@@ -54,6 +54,13 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   keyPrefix?: string;
   /** `open` runs the job when Redis cannot decide in time; `closed` skips it. @default 'open' */
   failMode?: FailMode;
+  /**
+   * Skip guarded runs while Redis has never been reached since the process started, whatever the
+   * fail mode: a wrong address at boot then runs nothing unlocked, while an outage after the first
+   * connection still fails open. Recommended where a duplicate run costs more than a skipped one
+   * (with the health check as a readiness probe). @default false
+   */
+  failClosedUntilConnected?: boolean;
   /** How long one lock decision may wait on Redis before the fail mode applies. @default 1000 */
   acquireTimeoutMs?: number;
   /**
@@ -125,6 +132,7 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
 export const DEFAULT_LOCK_OPTIONS = {
   keyPrefix: '',
   failMode: 'open',
+  failClosedUntilConnected: false,
   acquireTimeoutMs: 1000,
   fencing: false,
   shutdownTimeoutMs: 25_000,
@@ -155,6 +163,7 @@ export const OPTION_NAMES: SettingNames = {
   nodes: 'nodes',
   keyPrefix: 'keyPrefix',
   failMode: 'failMode',
+  failClosedUntilConnected: 'failClosedUntilConnected',
   acquireTimeoutMs: 'acquireTimeoutMs',
   fencing: 'fencing',
   shutdownTimeoutMs: 'shutdownTimeoutMs',

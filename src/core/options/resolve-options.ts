@@ -20,6 +20,7 @@ export interface ResolvedLockOptions {
   readonly target: RedisTarget;
   readonly keyPrefix: string;
   readonly failMode: FailMode;
+  readonly failClosedUntilConnected: boolean;
   readonly acquireTimeoutMs: number;
   readonly fencing: boolean;
   readonly shutdownTimeoutMs: number;
@@ -74,6 +75,8 @@ export function resolveLockOptions(
     waitForReplicas,
     keyPrefix: check('keyPrefix', expectations.keyPrefix) ?? DEFAULT_LOCK_OPTIONS.keyPrefix,
     failMode: check('failMode', expectations.failMode) ?? DEFAULT_LOCK_OPTIONS.failMode,
+    failClosedUntilConnected:
+      check('failClosedUntilConnected', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.failClosedUntilConnected,
     acquireTimeoutMs: check('acquireTimeoutMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.acquireTimeoutMs,
     fencing: check('fencing', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.fencing,
     shutdownTimeoutMs: check('shutdownTimeoutMs', expectations.nonNegativeMs) ?? DEFAULT_LOCK_OPTIONS.shutdownTimeoutMs,

@@ -33,6 +33,10 @@ export class QuorumStore implements LockStore {
     return this.nodes.map((node) => node.configurationProblem()).find((problem) => problem !== undefined);
   }
 
+  hasConnected(): boolean {
+    return this.nodes.filter((node) => node.hasConnected()).length >= this.quorum;
+  }
+
   isReady(): boolean {
     return this.nodes.filter((node) => node.isReady()).length >= this.quorum;
   }

@@ -50,7 +50,13 @@ export class RedisConnection {
       () => this.client.time(),
       (reply): ServerProbe[] => {
         const server = this.label;
-        if (reply === NO_REPLY) return [{ server, error: `no answer within ${this.timeoutMs} ms` }];
+        if (reply === NO_REPLY) {
+          // Not connected: the client's own reason (ECONNREFUSED, a TLS mismatch) says more than the wait.
+          const error = this.monitor.isReady
+            ? `no answer within ${this.timeoutMs} ms`
+            : this.monitor.unreachableReason();
+          return [{ server, error }];
+        }
         if (reply === REFUSED) return [{ server, error: 'Redis refused these settings (see the error logged)' }];
         const latencyMs = monotonicNow() - sentAt;
         const [seconds, micros] = reply as [string | number, string | number];

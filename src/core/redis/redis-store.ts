@@ -59,6 +59,10 @@ export class RedisStore implements LockStore {
     return this.monitor.isReady;
   }
 
+  hasConnected(): boolean {
+    return this.monitor.hasConnected;
+  }
+
   /** The client, for its owner's own commands: the library stops coalescing its writes. */
   handOutClient(): Redis | Cluster {
     this.monitor.stopCoalescing();

@@ -34,6 +34,10 @@ export class ConnectionMonitor implements CallObserver {
   /** The configuration error seen since the socket last connected. */
   private refusedThisConnection: Error | undefined;
   private detached = false;
+  /** Set at the first 'ready': until then, an outage is a connection never made (a wrong address?). */
+  private everReady = false;
+  /** The client's last connection error since it was last ready, for the reason an outage gives. */
+  private lastError: string | undefined;
   /** One promise for every wait on the connection: true when it is ready, false when the store closes. */
   private readyWaiter: { promise: Promise<boolean>; resolve: (ready: boolean) => void } | undefined;
 
@@ -56,6 +60,7 @@ export class ConnectionMonitor implements CallObserver {
     this.writes = new WriteCoalescer(() => (client as Redis).stream as Socket | undefined, this.deadlines, coalesce);
     client.on('ready', this.onReady);
     client.on('connect', this.onConnect);
+    this.everReady = client.status === 'ready';
     if (handleClientErrors) client.on('error', this.onClientError);
   }
 
@@ -81,11 +86,14 @@ export class ConnectionMonitor implements CallObserver {
     // Redis is up but refuses these settings: no lock may be taken with them, nor run without one.
     if (this.misconfigured) return settle(REFUSED);
     // During a known outage, decide at once instead of making every tick wait.
-    if (this.outages.inOutage || this.detached || this.client.status === 'end') return settle(NO_REPLY);
+    if (this.outages.inOutage || this.detached || this.client.status === 'end') {
+      if (!this.everReady) this.outages.stillUnreachable(this.unreachableReason());
+      return settle(NO_REPLY);
+    }
     const started = monotonicNow();
     if (!(await this.waitForReady(this.timeoutMs))) {
       if (this.misconfigured) return settle(REFUSED);
-      this.outages.started(`not connected after ${this.timeoutMs} ms${nextTickIsFaked() ? FAKED_NEXT_TICK : ''}`);
+      this.outages.started(this.unreachableReason(), !this.everReady);
       return settle(NO_REPLY);
     }
     if (this.misconfigured) return settle(REFUSED);
@@ -119,7 +127,18 @@ export class ConnectionMonitor implements CallObserver {
   }
 
   failed(reason: string): void {
-    this.outages.started(reason);
+    this.outages.started(reason, !this.everReady);
+  }
+
+  /** Whether the connection has been ready once since the client was created. */
+  get hasConnected(): boolean {
+    return this.everReady;
+  }
+
+  /** Why there is no connection: the client's last error, when it said one. */
+  unreachableReason(): string {
+    const waited = `not connected after ${this.timeoutMs} ms${nextTickIsFaked() ? FAKED_NEXT_TICK : ''}`;
+    return this.lastError === undefined ? waited : `${waited}; last error: ${this.lastError}`;
   }
 
   /**
@@ -183,6 +202,8 @@ export class ConnectionMonitor implements CallObserver {
   };
 
   private readonly onReady = (): void => {
+    this.everReady = true;
+    this.lastError = undefined;
     // A SELECT refused on this connection leaves it "ready" on the wrong database: still refused.
     this.misconfigured = this.refusedThisConnection;
     if (this.misconfigured) return;
@@ -193,7 +214,8 @@ export class ConnectionMonitor implements CallObserver {
 
   private readonly onClientError = (error: Error): void => {
     const kind = classifyReplyError(error);
-    if (kind === 'configuration') this.refused(error, kind, undefined, true);
-    else this.outages.started(error.message);
+    if (kind === 'configuration') return this.refused(error, kind, undefined, true);
+    this.lastError = error.message;
+    this.outages.started(error.message, !this.everReady);
   };
 }

@@ -15,6 +15,7 @@ export class OutageLog {
   private reason: string | undefined;
   private startedAt = 0;
   private lastRefusal = { message: '', at: -Infinity };
+  private neverConnectedSaidAt = -Infinity;
 
   constructor(
     private readonly logger: LockLogger,
@@ -28,14 +29,35 @@ export class OutageLog {
     return this.reason !== undefined;
   }
 
-  started(reason: string): void {
+  /**
+   * Redis stopped answering. `neverConnected`: it has not answered once since the client was
+   * created (a wrong host, port or scheme is the usual cause), an error rather than a warning.
+   */
+  started(reason: string, neverConnected = false): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
     this.startedAt = monotonicNow();
-    this.logger.warn(`Redis at ${this.redisLabel} is unavailable (${reason}); ${this.whileDown} until it is back.`);
+    if (neverConnected) this.logNeverConnected(reason);
+    else
+      this.logger.warn(`Redis at ${this.redisLabel} is unavailable (${reason}); ${this.whileDown} until it is back.`);
     if (this.events?.active) {
       this.events.emit({ type: 'outage-started', store: this.redisLabel, reason, durationMs: undefined });
     }
+  }
+
+  /** Said again, at most once a minute, while a connection that was never made still is not. */
+  stillUnreachable(reason: string): void {
+    if (this.reason !== undefined && monotonicNow() - this.neverConnectedSaidAt >= REFUSAL_LOG_EVERY_MS) {
+      this.logNeverConnected(reason);
+    }
+  }
+
+  private logNeverConnected(reason: string): void {
+    this.neverConnectedSaidAt = monotonicNow();
+    this.logger.error(
+      `Redis at ${this.redisLabel} has not been reachable since this process started (${reason}); ${this.whileDown} ` +
+        'until it is. Check the address (host, port, redis:// or rediss://) and that Redis runs there.',
+    );
   }
 
   ended(): void {
