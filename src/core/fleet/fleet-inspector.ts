@@ -15,7 +15,13 @@ import {
   tokenOwner,
 } from '../keys';
 import { type JobRecord, parseJobRecord, parsePause, type PauseRecord } from './fleet-records';
-import { MAX_CHECKED_OCCURRENCES, occurrencesToCheck, scheduleOf, sortOccurrences } from './job-occurrences';
+import {
+  checkedWindow,
+  MAX_CHECKED_OCCURRENCES,
+  occurrencesToCheck,
+  scheduleOf,
+  sortOccurrences,
+} from './job-occurrences';
 import { hashEntries, scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
@@ -116,11 +122,7 @@ export class FleetInspector {
    * process's zone: run it in the replicas' zone.
    */
   async missed(job: string, window: { from?: number | Date; to?: number | Date; key?: string }): Promise<MissedReport> {
-    const to = window.to === undefined ? Date.now() : toMs(window.to, 'to');
-    const asked = window.from === undefined ? undefined : toMs(window.from, 'from');
-    if (asked !== undefined && to < asked) {
-      throw new InvalidLockArgumentError('to', window.to, `a time at or after from (${iso(asked)})`);
-    }
+    const { asked, to } = checkedWindow(window);
     const record = await this.jobRecord(job);
     const schedule = scheduleOf(job, record);
     const key = await this.lockNameOf(
@@ -139,7 +141,7 @@ export class FleetInspector {
       throw new InvalidLockArgumentError(
         'from',
         window.from,
-        `a time at most ${MAX_CHECKED_OCCURRENCES} occurrences of "${record.cron}" before ${iso(to)} (narrow the window)`,
+        `a time at most ${MAX_CHECKED_OCCURRENCES} occurrences of "${record.cron}" before ${new Date(to).toISOString()} (narrow the window)`,
       );
     }
     const [runs, servedTick] = await Promise.all([
@@ -293,15 +295,4 @@ export class FleetInspector {
       fencingToken: fence === null ? undefined : Number(fence),
     };
   }
-}
-
-function toMs(time: number | Date, argument: string): number {
-  const ms = time instanceof Date ? time.getTime() : time;
-  if (!Number.isFinite(ms))
-    throw new InvalidLockArgumentError(argument, time, 'a Date or a time in ms since the epoch');
-  return ms;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

@@ -1,5 +1,5 @@
 import { CronSchedule, EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
-import { UnscheduledJobError } from '../errors';
+import { InvalidLockArgumentError, UnscheduledJobError } from '../errors';
 import type { JobRecord, RunRecord } from './fleet-records';
 
 /** At most this many occurrences are checked in one `missed` window. */
@@ -73,4 +73,24 @@ export function occurrencesToCheck(
     const occurrences = schedule.occurrencesBetween(from, to, MAX_CHECKED_OCCURRENCES + 1);
     if (occurrences.length <= MAX_CHECKED_OCCURRENCES) return { from, occurrences };
   }
+}
+
+/** A `missed` window's bounds in ms, checked: `to` defaults to now, `from` to none (see `occurrencesToCheck`). */
+export function checkedWindow(window: { from?: number | Date; to?: number | Date }): {
+  asked: number | undefined;
+  to: number;
+} {
+  const to = window.to === undefined ? Date.now() : toMs(window.to, 'to');
+  const asked = window.from === undefined ? undefined : toMs(window.from, 'from');
+  if (asked !== undefined && to < asked) {
+    throw new InvalidLockArgumentError('to', window.to, `a time at or after from (${new Date(asked).toISOString()})`);
+  }
+  return { asked, to };
+}
+
+function toMs(time: number | Date, argument: string): number {
+  const ms = time instanceof Date ? time.getTime() : time;
+  if (!Number.isFinite(ms))
+    throw new InvalidLockArgumentError(argument, time, 'a Date or a time in ms since the epoch');
+  return ms;
 }
