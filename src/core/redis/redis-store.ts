@@ -4,7 +4,7 @@ import type { LockEvents } from '../events/lock-events';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockLogger } from '../logger';
 import type { ConnectionMonitor } from './connection/connection-monitor';
-import { NO_REPLY, REFUSED } from './connection/connection-monitor';
+import { NO_REPLY, REFUSED, type SettleReply } from './connection/connection-monitor';
 import { FleetWrites } from './fleet-writes';
 import { RedisConnection } from './redis-connection';
 import {
@@ -112,12 +112,7 @@ export class RedisStore implements LockStore {
     if (tick === undefined && !fencing && pausableJob === '') {
       return this.monitor.call(
         () => this.client.set(lockKey, token, 'PX', ttlMs, 'NX'),
-        (reply, late) => {
-          if (reply === REFUSED) return then(REFUSED_REPLY);
-          if (reply !== NO_REPLY) return then(setReplyOf(reply));
-          if (cancelIfLate) this.cancelWhenLate(late, setReplyOf, request);
-          return then(UNAVAILABLE);
-        },
+        this.settleAcquisition(setReplyOf, request, cancelIfLate, then),
         lockKey,
       );
     }
@@ -126,14 +121,27 @@ export class RedisStore implements LockStore {
     const sendScript = tick === undefined && !fencing ? sendAcquireJob : sendAcquire;
     return this.monitor.call(
       (afterNoScript: boolean) => sendScript(this.client, afterNoScript, request),
-      (reply, late) => {
-        if (reply === REFUSED) return then(REFUSED_REPLY);
-        if (reply !== NO_REPLY) return then(acquireReplyOf(reply));
-        if (cancelIfLate) this.cancelWhenLate(late, acquireReplyOf, request);
-        return then(UNAVAILABLE);
-      },
+      this.settleAcquisition(acquireReplyOf, request, cancelIfLate, then),
       lockKey,
     );
+  }
+
+  /**
+   * What an acquisition's reply, or its absence, means for the caller (`readReply` reads a plain
+   * `SET` or a script's reply); a grant that lands after the deadline is given back when asked.
+   */
+  private settleAcquisition<R>(
+    readReply: (reply: unknown) => AcquireReply,
+    request: LockRequest,
+    cancelIfLate: boolean,
+    then: (reply: AcquireReply) => R,
+  ): SettleReply<unknown, R> {
+    return (reply, late) => {
+      if (reply === REFUSED) return then(REFUSED_REPLY);
+      if (reply !== NO_REPLY) return then(readReply(reply));
+      if (cancelIfLate) this.cancelWhenLate(late, readReply, request);
+      return then(UNAVAILABLE);
+    };
   }
 
   cancel(request: LockRequest): Promise<void> {
