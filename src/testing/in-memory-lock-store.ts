@@ -44,11 +44,14 @@ export class InMemoryLockStore implements LockStore {
   private readonly paused = new Set<string>();
   private down = false;
   private readonly now: () => number;
+  /** No clock was given: the store's clock is this process's wall clock. */
+  private readonly clockIsWall: boolean;
   /** The store's clock: a holder's TTL follows the faked time as the store's expiry does. */
   readonly ttlClock: () => number;
 
   constructor(options: InMemoryLockStoreOptions = {}) {
     this.now = options.now ?? (() => Date.now());
+    this.clockIsWall = options.now === undefined;
     this.ttlClock = this.now;
   }
 
@@ -164,7 +167,9 @@ export class InMemoryLockStore implements LockStore {
   probe(): Promise<ServerProbe[]> {
     const server = this.label;
     if (this.down) return Promise.resolve([{ server, error: 'simulated outage' }]);
-    return Promise.resolve([{ server, latencyMs: 0, clockOffsetMs: Date.now() - this.now() }]);
+    // The default clock is Date.now itself: two reads of it may straddle a millisecond, not an offset.
+    const clockOffsetMs = this.clockIsWall ? 0 : Date.now() - this.now();
+    return Promise.resolve([{ server, latencyMs: 0, clockOffsetMs }]);
   }
 
   driftMs(): number {
