@@ -233,6 +233,8 @@ class OperationsFloorClient implements LockClient {
       job: FIXED_JOB,
       replica: this.replica,
       tick: undefined,
+      trigger: 'schedule',
+      attempt: 1,
       startedAt: acquiredAt,
       durationMs: Date.now() - acquiredAt,
       outcome: 'ok',

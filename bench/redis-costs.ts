@@ -102,6 +102,8 @@ const recordFields = (): string[] =>
     job: JOB,
     replica: REPLICA,
     tick: undefined,
+    trigger: 'schedule',
+    attempt: 1,
     startedAt: Date.now(),
     durationMs: 0,
     outcome: 'ok',

@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
 import { JobDefinition } from './core/jobs/job-definition';
+import { type CatchUpPolicy, checkJobPolicies, type RetryPolicy } from './core/policies/job-policies';
 import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/locks/acquire-options';
 import { cronScheduleOf } from './cron-metadata';
 import { DistributedLockService } from './distributed-lock.service';
@@ -41,6 +42,19 @@ export interface DistributedLockDecoratorOptions {
    * warning at startup, as one of them may rarely get to run. @default false
    */
   sharedKey?: boolean;
+  /**
+   * Run an occurrence that no replica started (the fleet was down, Redis unreachable under
+   * fail-closed) later, on one replica, while it is within `windowMs`: `runs: 'latest'` the most
+   * recent one only, `'all'` each (at most `max`, default 10, the newest), oldest first. For a
+   * `@Cron` job with a fixed `key`; checked at boot. @default off
+   */
+  catchUp?: CatchUpPolicy;
+  /**
+   * Attempt a run that throws again, up to `attempts` in all (the first included), after
+   * `backoffMs` doubling per retry (with jitter, up to `maxBackoffMs`), on whichever replica takes
+   * it, and never once the next occurrence is due. For a `@Cron` job with a fixed `key`. @default off
+   */
+  retry?: RetryPolicy;
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -51,6 +65,8 @@ export interface GuardedJobMetadata {
   readonly job: JobDefinition;
   /** Its fixed key may be another job's too, deliberately (`sharedKey`). */
   readonly sharedKey: boolean;
+  /** The method as written: what a policy's run (a catch-up, a retry) calls, with the instance as `this`. */
+  readonly handler: (...args: unknown[]) => unknown;
 }
 
 // The symbol's text is what Nest prints when the service cannot be injected: it says what to import.
@@ -86,12 +102,16 @@ export function DistributedLock(
     fencing,
     lockContext,
     sharedKey = false,
+    catchUp,
+    retry,
   } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
+  const policies = { catchUp, retry };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);
   checkAcquireOptions(options, true);
+  checkJobPolicies(policies);
   const injectLockService = Inject(DistributedLockService);
 
   return (target, methodName, descriptor: PropertyDescriptor) => {
@@ -106,6 +126,7 @@ export function DistributedLock(
       // Read on the first call: `@Cron` may be applied after this decorator.
       schedule: () => cronScheduleOf(guarded),
       computedKeyLabel: 'the key computed by @DistributedLock',
+      policies,
     });
     if (typeof handler !== 'function') {
       throw new InvalidLockArgumentError(`@DistributedLock target ${name}`, handler, 'a method');
@@ -120,7 +141,8 @@ export function DistributedLock(
       return locks.runDefinedJob(job, () => handler.apply(this, args), lockName);
     };
     copyMethodMetadata(handler, guarded); // @Cron may already be on `handler` when it sits below us
-    Reflect.defineMetadata(GUARDED_JOB, { job, sharedKey } satisfies GuardedJobMetadata, guarded);
+    const metadata: GuardedJobMetadata = { job, sharedKey, handler: handler as GuardedJobMetadata['handler'] };
+    Reflect.defineMetadata(GUARDED_JOB, metadata, guarded);
     descriptor.value = guarded;
   };
 }

@@ -24,6 +24,14 @@ import { moduleLogger } from './lock-logger';
  *   try { await work(); } finally { await this.lockService.releaseLock('my-lock'); }
  * }
  */
+/** Each service's engine, for the module's own providers (the job explorer): not a member users see. */
+const engines = new WeakMap<DistributedLockService, LockEngine>();
+
+/** @internal The engine behind `service`. */
+export function engineOf(service: DistributedLockService): LockEngine {
+  return engines.get(service)!;
+}
+
 @Injectable()
 export class DistributedLockService {
   private readonly engine: LockEngine;
@@ -33,6 +41,7 @@ export class DistributedLockService {
     @Optional() @Inject(DISTRIBUTED_LOCK_STORE) store?: LockStore,
   ) {
     this.engine = new LockEngine({ ...options, logger: moduleLogger(options) }, store);
+    engines.set(this, this.engine);
   }
 
   /** `true` when this instance now holds `key`; `false` when someone holds it; the fail mode when Redis does not answer. */

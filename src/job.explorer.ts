@@ -6,7 +6,7 @@ import type { DistributedLockOptions } from './core/options/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
 import { cronDeclarationOf } from './cron-metadata';
 import { GUARDED_JOB, type GuardedJobMetadata } from './distributed-lock.decorator';
-import { DistributedLockService } from './distributed-lock.service';
+import { DistributedLockService, engineOf } from './distributed-lock.service';
 import { moduleLogger } from './lock-logger';
 
 /**
@@ -24,12 +24,31 @@ export class JobExplorer implements OnApplicationBootstrap {
     @Optional() @Inject(DISTRIBUTED_LOCK_STORE) private readonly store?: LockStore | null,
   ) {}
 
-  onApplicationBootstrap(): Promise<void> {
+  async onApplicationBootstrap(): Promise<void> {
     const guarded = this.guardedMethods();
     const jobs = guarded.flatMap(({ declaration }) => (declaration ? [declaration] : []));
     this.warnIfNothingSchedules(jobs);
     this.warnOfSharedKeys(guarded);
+    try {
+      this.adoptPolicies(guarded);
+    } catch (error) {
+      // Nest runs no shutdown hook for a failed bootstrap: close the connection here.
+      await this.locks.close();
+      throw error;
+    }
     return this.locks.declareJobs(jobs);
+  }
+
+  /**
+   * Starts the policies (`catchUp`, `retry`) of the jobs that have them, on the instance Nest
+   * created; a policy that cannot keep its promise here stops the boot with the reason.
+   */
+  private adoptPolicies(guarded: readonly GuardedMethod[]): void {
+    const engine = engineOf(this.locks);
+    for (const { metadata, declaration, instance } of guarded) {
+      if (declaration === undefined) continue; // a disabled @Cron: nothing is scheduled
+      engine.adoptJob(metadata.job, () => metadata.handler.call(instance));
+    }
   }
 
   /**
@@ -85,7 +104,7 @@ export class JobExplorer implements OnApplicationBootstrap {
         const metadata = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
         if (!metadata || found.has(metadata.job.name)) continue;
         const { name, key, ttlMs } = metadata.job;
-        found.set(name, { metadata, declaration: cronDeclarationOf(name, key ?? null, ttlMs, method) });
+        found.set(name, { metadata, declaration: cronDeclarationOf(name, key ?? null, ttlMs, method), instance });
       }
     }
     return [...found.values()];
@@ -96,4 +115,6 @@ export class JobExplorer implements OnApplicationBootstrap {
 interface GuardedMethod {
   readonly metadata: GuardedJobMetadata;
   readonly declaration: JobDeclaration | undefined;
+  /** The instance Nest created, whose method the job calls. */
+  readonly instance: object;
 }

@@ -7,6 +7,7 @@ import { settingsInUrl } from './options/redis-target';
 import { type ResolvedLockOptions, resolveLockOptions } from './options/resolve-options';
 import { createLockStore } from './redis/create-store';
 import { GuardedRuns } from './runs/guarded-runs';
+import { JobRuns } from './runs/job-runs';
 import { LockRegistry } from './runs/lock-registry';
 import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
 
@@ -22,6 +23,8 @@ export interface EngineParts {
   /** Job declarations, run records and the fleet's records, for the operators. */
   readonly operations: FleetOperations;
   readonly runs: GuardedRuns;
+  /** Defined jobs' runs, scheduled and owed by their policies. */
+  readonly jobs: JobRuns;
   /** Which connection settings came in a URL: a refusal of them names the URL. */
   readonly inUrl: { readonly credentials: boolean; readonly db: boolean };
 }
@@ -43,6 +46,7 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   const acquirer = new LockAcquirer(options, store, registry, events);
   const operations = new FleetOperations(options, store);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
+  const jobs = new JobRuns(options, store, runs, registry);
   const inUrl = settingsInUrl(given);
-  return { options, events, telemetry, store, registry, acquirer, operations, runs, inUrl };
+  return { options, events, telemetry, store, registry, acquirer, operations, runs, jobs, inUrl };
 }

@@ -117,3 +117,15 @@ export class ComputedLockNameError extends DistributedLockError {
     super(`Job ${JSON.stringify(job)} computes its lock name on each call (a key function): ${advice}`);
   }
 }
+
+/** A job's policy (`catchUp`, `retry`) cannot keep its promise where it is used; thrown at boot. */
+export class JobPolicyError extends DistributedLockError {
+  constructor(
+    readonly job: string,
+    /** The option at fault, e.g. `catchUp.windowMs`. */
+    readonly option: string,
+    reason: string,
+  ) {
+    super(`${option} on ${job} cannot be used: ${reason}`);
+  }
+}

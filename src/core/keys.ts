@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
  *   <prefix>lock:{<name>}:state    hash: fencing counter `fence`, each job's latest tick `tick:<job>`
  *   <prefix>lock:{<name>}:runs     stream: the run history of the jobs guarded by this name
  *   <prefix>lock:{<name>}:paused   hash: job → pause record (JSON), for each job paused fleet-wide
+ *   <prefix>lock:{<name>}:occurrences  sorted set: `<tick>|<job>` by tick, the occurrences a job
+ *                                       with a policy started (or skipped for a pause)
+ *   <prefix>lock:{<name>}:attempts hash: `<tick>|<job>` → its latest attempt (see `policies/ledger.ts`)
  *   <prefix>jobs                   hash: job → job record (JSON), the guarded jobs replicas declared
  *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
  */
@@ -34,10 +37,15 @@ export function pausedKeyOf(lockKey: string): string {
   return `${lockKey}:paused`;
 }
 
+/** The ledger of a lock name's occurrences (jobs with a policy only), from the lock's key. */
+export function ledgerKeysOf(lockKey: string): { occurrences: string; attempts: string } {
+  return { occurrences: `${lockKey}:occurrences`, attempts: `${lockKey}:attempts` };
+}
+
 /** Every Redis key of one lock name. */
 export function lockKeys(keyPrefix: string, name: string) {
   const lock = lockKeyOf(keyPrefix, name);
-  return { lock, state: stateKeyOf(lock), runs: runsKeyOf(lock), paused: pausedKeyOf(lock) };
+  return { lock, state: stateKeyOf(lock), runs: runsKeyOf(lock), paused: pausedKeyOf(lock), ...ledgerKeysOf(lock) };
 }
 
 /**
@@ -74,6 +82,22 @@ export const TICK_FIELD = 'tick';
 /** The state hash field of the latest tick a named job served: jobs sharing a key keep their own. */
 export function jobTickField(jobName: string): string {
   return `${TICK_FIELD}:${jobName}`;
+}
+
+/** The state hash field of when a job's current definition (schedule, zone) was first seen: `<definition>|<ms>`. */
+export function jobSinceField(jobName: string): string {
+  return `since:${jobName}`;
+}
+
+/** The ledger member of one occurrence of a job: the tick first, so a job name may hold any character. */
+export function ledgerMember(tick: number, jobName: string): string {
+  return `${tick}|${jobName}`;
+}
+
+/** The tick and job of a ledger member. */
+export function parseLedgerMember(member: string): { tick: number; job: string } {
+  const bar = member.indexOf('|');
+  return { tick: Number(member.slice(0, bar)), job: member.slice(bar + 1) };
 }
 
 /** 128 random bits per process: no other process draws the same, or can guess it. */

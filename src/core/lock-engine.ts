@@ -21,7 +21,6 @@ import { RedisStore } from './redis/redis-store';
 import { configurationError } from './redis/reply-errors';
 import { drainRuns } from './runs/drain';
 import type { LockedRun } from './runs/guarded-runs';
-import { logSkip } from './runs/skip-log';
 
 export type { SkipReason } from './locks/attempt';
 export type { LockedRun } from './runs/guarded-runs';
@@ -41,7 +40,6 @@ export class LockEngine {
   private readonly parts: EngineParts;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly heldHere = (name: string): boolean => this.parts.registry.isBusy(name);
   /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
   private readonly plainSettings: AcquireSettings = checkAcquireOptions({}, false);
 
@@ -237,11 +235,16 @@ export class LockEngine {
     fn: () => T | Promise<T>,
     lockName?: string,
   ): Promise<Awaited<T> | undefined> {
-    const name = job.lockName(lockName);
-    const outcome = await this.parts.runs.run(name, job.ttlMs, fn, job.settings, job.occurrenceNow());
-    if (outcome.ran) return outcome.result;
-    logSkip(this.parts.options, job.name, name, outcome.reason, this.heldHere);
-    return undefined;
+    return this.parts.jobs.run(job, fn, lockName);
+  }
+
+  /**
+   * @internal Starts the policies of a defined job (`catchUp`, `retry`), whose runs call
+   * `handler`: what the application does at startup for each `@DistributedLock` job. Throws a
+   * `JobPolicyError` when a policy cannot keep its promise here.
+   */
+  adoptJob(job: JobDefinition, handler: () => unknown): void {
+    this.parts.jobs.adopt(job, handler);
   }
 
   /**
@@ -285,6 +288,7 @@ export class LockEngine {
    * Locks taken without auto-extension (`acquireLock`) keep their TTL. Idempotent.
    */
   drain(): Promise<void> {
+    this.parts.jobs.stop();
     return (this.draining ??= drainRuns(this.parts));
   }
 

@@ -1,3 +1,5 @@
+import type { LedgerQuery, LedgerRead, LedgerWrite, OccurrenceClaim } from './policies/ledger';
+
 /** One acquisition as the engine asks a store for it. */
 export interface LockRequest {
   readonly lockKey: string;
@@ -19,6 +21,11 @@ export interface LockRequest {
   readonly pausableJob: string;
   /** The hash of the jobs paused on this lock name (same hash slot); '' with no `pausableJob`. */
   readonly pauseKey: string;
+  /**
+   * For a job with a policy: the occurrence and attempt this acquisition claims in the job's
+   * ledger, which decides instead of the latest tick alone (see `policies/ledger.ts`).
+   */
+  readonly claim: OccurrenceClaim | undefined;
 }
 
 /** A run's record, appended to its lock's run history with the release (see RunRecord). */
@@ -68,6 +75,8 @@ export type OwnerReply = 'done' | 'not-owner' | 'unknown';
 export interface LockStore {
   /** Where it is, for log lines; no passwords. */
   readonly label: string;
+  /** Whether it keeps the occurrence ledger job policies need (`settleOccurrence`, `readLedger`, claims). */
+  readonly keepsLedger: boolean;
   isReady(): boolean;
   /** Whether it has been ready once since it was created (for a quorum: a majority of its nodes). */
   hasConnected(): boolean;
@@ -96,6 +105,16 @@ export interface LockStore {
     then: (reply: OwnerReply) => R,
     record?: RunHistoryWrite,
   ): Promise<R>;
+  /**
+   * Writes how an attempt of a job with a policy ended to its ledger, unless a later attempt is
+   * there already. Not acknowledged (Redis down), it is sent again after each reconnection until it is.
+   */
+  settleOccurrence(write: LedgerWrite): Promise<void>;
+  /**
+   * A job's ledger from `query.from` on, stamping when its current definition was first seen;
+   * undefined when the store cannot answer in time.
+   */
+  readLedger(query: LedgerQuery): Promise<LedgerRead | undefined>;
   /** Appends a run's record without releasing anything (a run abandoned at shutdown). */
   recordRun(record: RunHistoryWrite): Promise<void>;
   /**

@@ -46,6 +46,8 @@ describe('FleetInspector on a real Redis', () => {
       ...runRecordFields({
         replica: 'replica-a',
         tick: undefined,
+        trigger: 'schedule',
+        attempt: 1,
         startedAt,
         durationMs: 900,
         outcome: 'ok',
@@ -195,7 +197,7 @@ describe('FleetInspector on a real Redis', () => {
 
     function run(job: string, i: number): RunRecord {
       const fields = { job, replica: `r${i}`, tick: i * 1000, startedAt: i * 1000 + 3, durationMs: i };
-      return { ...fields, outcome: 'ok', error: undefined, fencingToken: i };
+      return { ...fields, outcome: 'ok', error: undefined, fencingToken: i, trigger: 'schedule', attempt: 1 };
     }
   });
 

@@ -1,6 +1,7 @@
 import { describeError, type LockLostError } from '../errors';
 import type { SkipReason } from '../locks/attempt';
 import type { LockLogger } from '../logger';
+import type { RunTrigger } from '../policies/ledger';
 
 /** What every event about one lock carries. `job` is set for guarded jobs (`Class.method`, or `runJob`'s name). */
 interface LockEventBase {
@@ -9,6 +10,13 @@ interface LockEventBase {
   readonly job: string | undefined;
   /** The scheduled occurrence served (ms since the epoch), if any. */
   readonly tick: number | undefined;
+  /**
+   * What started the run, for a job with a policy (`catchUp`, `retry`); absent otherwise, which
+   * means `'schedule'` (or a direct call).
+   */
+  readonly trigger?: RunTrigger;
+  /** The attempt at the occurrence, from 1, for a job with a policy; absent means 1. */
+  readonly attempt?: number;
 }
 
 /** The lock was granted: by Redis, or without it by the fail-open mode (`withoutRedis`). */

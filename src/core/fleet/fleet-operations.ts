@@ -60,6 +60,8 @@ export class FleetOperations {
       outcome,
       error: outcome === 'ok' || error === undefined ? undefined : describeError(error),
       fencingToken: lock.fencingToken,
+      trigger: lock.trigger,
+      attempt: lock.attempt,
     });
     return {
       streamKey: runsKeyOf(lock.storedKey),

@@ -1,3 +1,5 @@
+import type { RunTrigger } from '../policies/ledger';
+
 /**
  * What the fleet keeps beside its locks for the operators (declared jobs, run records, pauses),
  * and how each is written and read back; where each lives is `keys.ts`.
@@ -40,6 +42,10 @@ export interface RunRecord {
   /** The error's message, for `error` (at most 500 characters). */
   readonly error: string | undefined;
   readonly fencingToken: number | undefined;
+  /** What started it; a record without one was started by the schedule (or called directly). */
+  readonly trigger: RunTrigger;
+  /** The attempt at its occurrence, from 1. */
+  readonly attempt: number;
 }
 
 /** The stream fields of a run record, in the order they are written; unset ones are left out. */
@@ -53,6 +59,9 @@ export function runRecordFields(run: RunRecord): string[] {
   ); // prettier-ignore
   if (run.error !== undefined) fields.push('error', run.error.slice(0, 500));
   if (run.fencingToken !== undefined) fields.push('fencingToken', String(run.fencingToken));
+  // Left out for a scheduled first attempt: a job with no policy writes what it always wrote.
+  if (run.trigger !== 'schedule' || run.attempt !== 1)
+    fields.push('trigger', run.trigger, 'attempt', String(run.attempt));
   return fields;
 }
 
@@ -70,6 +79,8 @@ export function parseRunRecord(fields: readonly string[]): RunRecord {
     outcome: (value.get('outcome') ?? 'ok') as RunRecordOutcome,
     error: value.get('error') || undefined,
     fencingToken: number('fencingToken'),
+    trigger: (value.get('trigger') || 'schedule') as RunTrigger,
+    attempt: number('attempt') ?? 1,
   };
 }
 

@@ -23,6 +23,8 @@ export class CronSchedule {
   private readonly zone: string | undefined;
   /** A one-off date (`@Cron(new Date(...))`) has a single occurrence. */
   private readonly once: number | undefined;
+  /** The expression (or date) and zone: a schedule read the same way has the same definition. */
+  readonly definition: string;
   /** The last occurrence found and the one after it: most calls fall between the two. */
   private latest = NaN;
   private following = NaN;
@@ -30,6 +32,7 @@ export class CronSchedule {
   constructor(source: string | Date | { toMillis(): number }, zone: CronZone = {}) {
     if (typeof source !== 'string') {
       this.once = source instanceof Date ? source.getTime() : source.toMillis();
+      this.definition = new Date(this.once).toISOString();
       return;
     }
     // Loaded on first use: only cron-scheduled jobs need the parser.
@@ -37,6 +40,13 @@ export class CronSchedule {
     const { CronTime } = require('cron') as typeof import('cron');
     this.time = new CronTime(source, zone.timeZone, zone.utcOffset as null | undefined);
     this.zone = zone.timeZone ?? (zone.utcOffset === undefined ? undefined : offsetZone(zone.utcOffset));
+    this.definition = `${source} ${this.zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone}`;
+  }
+
+  /** The first occurrence strictly after `at` (ms since the epoch); undefined for a one-off date past. */
+  occurrenceAfter(at: number): number | undefined {
+    if (this.once !== undefined) return this.once > at ? this.once : undefined;
+    return this.nextAfter(at);
   }
 
   /**

@@ -6,6 +6,8 @@ import {
   checkAcquireOptions,
 } from '../locks/acquire-options';
 import { jobTickField, TICK_FIELD } from '../keys';
+import { checkJobPolicies, hasPolicies, type JobPolicies, type ResolvedJobPolicies } from '../policies/job-policies';
+import type { RunTrigger } from '../policies/ledger';
 import { InvalidLockArgumentError } from '../errors';
 import { expectations } from '../validation';
 import type { CronSchedule } from './cron-schedule';
@@ -25,6 +27,12 @@ export interface Occurrence {
   readonly tickField: string;
   /** The schedule's period (0 when unknown): the state must outlive it. */
   readonly periodMs: number;
+  /** What started the run: the schedule, or a policy. */
+  readonly trigger: RunTrigger;
+  /** The run's attempt at this occurrence, from 1. */
+  readonly attempt: number;
+  /** The job has a policy: the acquisition claims (occurrence, attempt) in the job's ledger. */
+  readonly ledger: boolean;
 }
 
 /** Plain acquisitions: no job, no scheduled occurrence. */
@@ -34,12 +42,15 @@ export const NO_OCCURRENCE: Occurrence = {
   tick: undefined,
   tickField: TICK_FIELD,
   periodMs: 0,
+  trigger: 'schedule',
+  attempt: 1,
+  ledger: false,
 };
 
 /** What a plain lock (`acquire`, `withLock`) serves: no job, and the occurrence `tick` names, if any. */
 export function plainOccurrence(tick: number | undefined): Occurrence {
   if (tick === undefined) return NO_OCCURRENCE;
-  return { job: undefined, tracked: false, tick, tickField: TICK_FIELD, periodMs: 0 };
+  return { ...NO_OCCURRENCE, tick };
 }
 
 /** What a guarded job is: see `JobDefinition`. */
@@ -63,6 +74,11 @@ export interface JobDefinitionOptions {
   readonly schedule?: () => CronSchedule | null;
   /** How an error names a computed lock name that is not valid. @default 'key' */
   readonly computedKeyLabel?: string;
+  /**
+   * What the job does about occurrences that did not run or did not succeed (`catchUp`, `retry`):
+   * for a `@Cron` job with a fixed `key`, checked at boot. @default none
+   */
+  readonly policies?: JobPolicies;
 }
 
 /**
@@ -79,6 +95,7 @@ export class JobDefinition {
   readonly ttlMs: number;
   readonly key: string | undefined;
   /** @internal */ readonly settings: AcquireSettings;
+  /** @internal */ readonly policies: ResolvedJobPolicies;
   private readonly tickField: string;
   private readonly computedKeyLabel: string;
   /** What a run serves without a schedule, built once: the hot path allocates nothing for it. */
@@ -87,7 +104,7 @@ export class JobDefinition {
   private schedule: CronSchedule | null | undefined;
 
   constructor(definition: JobDefinitionOptions) {
-    const { name, ttlMs, key, options = {}, schedule, computedKeyLabel = 'key' } = definition;
+    const { name, ttlMs, key, options = {}, schedule, computedKeyLabel = 'key', policies = {} } = definition;
     if (key !== undefined) assertKey(key);
     assertTtl(ttlMs);
     if (!expectations.nonEmptyString.test(name)) throw new InvalidLockArgumentError('name', name, 'a non-empty string');
@@ -95,6 +112,7 @@ export class JobDefinition {
     this.ttlMs = ttlMs;
     this.key = key;
     this.settings = checkAcquireOptions(options, true);
+    this.policies = checkJobPolicies(policies);
     this.tickField = jobTickField(name);
     this.computedKeyLabel = computedKeyLabel;
     this.readSchedule = schedule;
@@ -104,6 +122,9 @@ export class JobDefinition {
       tick: this.settings.tick,
       tickField: this.tickField,
       periodMs: 0,
+      trigger: 'schedule',
+      attempt: 1,
+      ledger: hasPolicies(this.policies),
     };
   }
 
@@ -129,14 +150,28 @@ export class JobDefinition {
    * timers drive it in tests. A job without a schedule reads no clock.
    */
   occurrenceNow(): Occurrence {
-    if (this.schedule === undefined) this.schedule = this.readSchedule?.() ?? null;
-    if (this.schedule === null) return this.unscheduled;
+    const schedule = this.cronSchedule();
+    if (schedule === null) return this.unscheduled;
+    return this.occurrence(schedule.occurrenceAt(Date.now()), 'schedule', 1);
+  }
+
+  /** @internal An occurrence a policy runs: `tick`, started by `trigger`, as attempt `attempt`. */
+  occurrence(tick: number | undefined, trigger: RunTrigger, attempt: number): Occurrence {
     return {
       job: this.name,
       tracked: this.unscheduled.tracked,
-      tick: this.schedule.occurrenceAt(Date.now()),
+      tick,
       tickField: this.tickField,
-      periodMs: this.schedule.periodMs,
+      periodMs: this.schedule?.periodMs ?? 0,
+      trigger,
+      attempt,
+      ledger: this.unscheduled.ledger && tick !== undefined,
     };
+  }
+
+  /** @internal The job's schedule, read on first use; null for a job without one. */
+  cronSchedule(): CronSchedule | null {
+    if (this.schedule === undefined) this.schedule = this.readSchedule?.() ?? null;
+    return this.schedule;
   }
 }

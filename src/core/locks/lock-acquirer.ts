@@ -4,6 +4,7 @@ import type { LockEvents } from '../events/lock-events';
 import type { Occurrence } from '../jobs/job-definition';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from '../lock-store';
 import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { LedgerStatus } from '../policies/ledger';
 import type { LockRegistry } from '../runs/lock-registry';
 import { backoffDelay, sleep } from '../waits';
 import type { AcquireSettings } from './acquire-options';
@@ -141,6 +142,17 @@ export class LockAcquirer implements LockIssuer {
     );
   }
 
+  /** Writes how the attempt `lock` claimed ended to its job's ledger (a job with a policy). */
+  settleClaim(lock: LockHandle, status: LedgerStatus): Promise<void> {
+    const { claim, tick } = lock;
+    if (!claim || tick === undefined) return RESOLVED;
+    const { occurrencesKey, attemptsKey, member, attempt, trigger, keepMs } = claim;
+    this.registry.callStarted();
+    return this.store
+      .settleOccurrence({ occurrencesKey, attemptsKey, member, tick, attempt, status, trigger, keepMs })
+      .then(() => this.registry.callEnded());
+  }
+
   /** Appends a run's record to its history, without touching the lock. */
   recordRun(record: RunHistoryWrite): Promise<void> {
     this.registry.callStarted();
@@ -186,14 +198,16 @@ export class LockAcquirer implements LockIssuer {
     return reason;
   }
 
-  private report(attempt: Attempt, key: string, { job, tick }: Occurrence, requestedAt: number): void {
+  private report(attempt: Attempt, key: string, occurrence: Occurrence, requestedAt: number): void {
+    const { job, tick } = occurrence;
+    const attribution = occurrence.ledger ? { trigger: occurrence.trigger, attempt: occurrence.attempt } : undefined;
     if (!isLock(attempt)) {
-      this.events.emit({ type: 'skipped', key, job, tick, reason: attempt });
+      this.events.emit({ type: 'skipped', key, job, tick, reason: attempt, ...attribution });
       return;
     }
     const { fencingToken, withoutRedis } = attempt;
     const latencyMs = this.clock() - requestedAt;
-    this.events.emit({ type: 'acquired', key, job, tick, fencingToken, withoutRedis, latencyMs });
+    this.events.emit({ type: 'acquired', key, job, tick, fencingToken, withoutRedis, latencyMs, ...attribution });
   }
 
   /** An acquisition granted after closing started: give it back at once, tick included. */
@@ -212,7 +226,7 @@ export class LockAcquirer implements LockIssuer {
     reply: AcquireReply,
     minHoldMs: number,
     requestedAt: number,
-    { job, tracked }: Occurrence,
+    { job, tracked, trigger, attempt }: Occurrence,
   ): Attempt {
     switch (reply.kind) {
       case 'held':
@@ -238,6 +252,9 @@ export class LockAcquirer implements LockIssuer {
       tick: request.tick,
       job,
       tracked,
+      trigger,
+      attempt,
+      claim: request.claim,
       requestedAt,
       clock: this.clock,
       driftMs: this.store.driftMs(request.ttlMs),

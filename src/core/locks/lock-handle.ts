@@ -1,5 +1,6 @@
 import { clearTimeout, setTimeout } from '../clock';
 import { LockLostError } from '../errors';
+import type { OccurrenceClaim, RunTrigger } from '../policies/ledger';
 
 /** What a lock handle needs from the engine that issued it. */
 export interface LockIssuer {
@@ -26,6 +27,10 @@ export interface LockGrant {
   readonly job: string | undefined;
   /** Whether the job's runs are recorded (a fixed lock name; see `Occurrence.tracked`). */
   readonly tracked: boolean;
+  readonly trigger: RunTrigger;
+  readonly attempt: number;
+  /** The ledger claim it was taken with (a job with a policy). */
+  readonly claim: OccurrenceClaim | undefined;
   /** When the acquisition was sent, on `clock`: the TTL counts from no later than this. */
   readonly requestedAt: number;
   /** The clock the TTL is measured on (the store's `ttlClock`). */
@@ -57,6 +62,12 @@ export class LockHandle {
   readonly job: string | undefined;
   /** @internal Whether its run is recorded in the lock name's history. */
   readonly tracked: boolean;
+  /** What started the run: `'schedule'`, or a policy (`'catch-up'`, `'retry'`). */
+  readonly trigger: RunTrigger;
+  /** The run's attempt at its occurrence, from 1 (above 1 for a retry). */
+  readonly attempt: number;
+  /** @internal The ledger claim it was taken with (a job with a policy). */
+  readonly claim: OccurrenceClaim | undefined;
   /** When the acquisition was sent, in ms since the epoch (wall time, for logs and records). */
   readonly acquiredAt: number;
   /** @internal When the acquisition was sent, on `clock`. */
@@ -93,6 +104,9 @@ export class LockHandle {
     this.tick = grant.tick;
     this.job = grant.job;
     this.tracked = grant.tracked;
+    this.trigger = grant.trigger;
+    this.attempt = grant.attempt;
+    this.claim = grant.claim;
     this.requestedAt = grant.requestedAt;
     this.clock = grant.clock;
     this.acquiredAt = Date.now() - (grant.clock() - grant.requestedAt);

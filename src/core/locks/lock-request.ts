@@ -1,6 +1,7 @@
 import type { Occurrence } from '../jobs/job-definition';
-import { createToken, holderToken, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
+import { createToken, holderToken, ledgerKeysOf, ledgerMember, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
 import type { LockRequest } from '../lock-store';
+import type { OccurrenceClaim } from '../policies/ledger';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 
 /** A tick may be this far ahead of the Redis clock at least (`tickAheadLimitMs` default: max(ttl, this)). */
@@ -16,8 +17,11 @@ export function lockRequest(
 ): LockRequest {
   const lockKey = lockKeyOf(options.keyPrefix, name);
   const { tick, tickField, periodMs, job, tracked } = occurrence;
-  const { tickAheadLimitMs, stateRetentionMs, operations } = options;
+  const { operations } = options;
   const pausableJob = operations && tracked && job !== undefined ? job : '';
+  const tickAheadLimitMs = options.tickAheadLimitMs ?? Math.max(ttlMs, MIN_TICK_AHEAD_LIMIT_MS);
+  const stateRetentionMs = Math.max(options.stateRetentionMs, 2 * ttlMs, 2 * periodMs);
+  const keepMs = stateRetentionMs + tickAheadLimitMs;
   return {
     lockKey,
     stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
@@ -28,7 +32,23 @@ export function lockRequest(
     tick,
     tickField,
     fencing,
-    tickAheadLimitMs: tickAheadLimitMs ?? Math.max(ttlMs, MIN_TICK_AHEAD_LIMIT_MS),
-    stateRetentionMs: Math.max(stateRetentionMs, 2 * ttlMs, 2 * periodMs),
+    tickAheadLimitMs,
+    stateRetentionMs,
+    claim:
+      occurrence.ledger && tick !== undefined && job !== undefined
+        ? claimOf(lockKey, occurrence, tick, job, keepMs)
+        : undefined,
   };
+}
+
+function claimOf(
+  lockKey: string,
+  { trigger, attempt }: Occurrence,
+  tick: number,
+  job: string,
+  keepMs: number,
+): OccurrenceClaim {
+  const { occurrences, attempts } = ledgerKeysOf(lockKey);
+  const member = ledgerMember(tick, job);
+  return { occurrencesKey: occurrences, attemptsKey: attempts, member, trigger, attempt, keepMs };
 }

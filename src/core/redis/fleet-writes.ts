@@ -1,14 +1,19 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { RunHistoryWrite } from '../lock-store';
-import type { ConnectionMonitor } from './connection/connection-monitor';
+import type { LedgerWrite } from '../policies/ledger';
+import { type ConnectionMonitor, NO_REPLY, REFUSED } from './connection/connection-monitor';
+import { sendSettleOccurrence } from './scripts';
 
 /**
  * What a replica writes for the operators apart from its locks: run records of runs whose lock
- * was not released with them, and job declarations, which it sends again after every reconnection.
+ * was not released with them, job declarations, which it sends again after every reconnection, and
+ * the ends of policy runs, sent again after each reconnection until Redis acknowledges them.
  */
 export class FleetWrites {
   /** What this replica declared (hash key → fields), sent again on every reconnection. */
   private readonly declarations = new Map<string, Declared>();
+  /** Ledger writes Redis has not acknowledged yet, by key and member: only the latest of each counts. */
+  private readonly unsettled = new Map<string, LedgerWrite>();
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -40,9 +45,26 @@ export class FleetWrites {
     return this.monitor.isReady ? this.send(key, declared) : Promise.resolve();
   }
 
-  /** Sends every declaration again: the connection is new. */
+  /**
+   * Writes an attempt's end to its ledger; kept until acknowledged, so a run that ended while Redis
+   * was down is recorded once it is back (and not run again by another replica).
+   */
+  settleOccurrence(write: LedgerWrite): Promise<void> {
+    const id = `${write.attemptsKey}\u0000${write.member}`;
+    this.unsettled.set(id, write);
+    return this.monitor.call(
+      (afterNoScript: boolean) => sendSettleOccurrence(this.client, afterNoScript, write),
+      (reply) => {
+        if (reply !== NO_REPLY && reply !== REFUSED && this.unsettled.get(id) === write) this.unsettled.delete(id);
+      },
+      write.attemptsKey,
+    );
+  }
+
+  /** Sends every declaration and unacknowledged ledger write again: the connection is new. */
   redeclare(): void {
     for (const [key, fields] of this.declarations) void this.send(key, fields);
+    for (const write of [...this.unsettled.values()]) void this.settleOccurrence(write);
   }
 
   private send(key: string, { fields, onlyWhereAbsent }: Declared): Promise<void> {

@@ -18,6 +18,7 @@ const SPLIT_RETRY_MAX_MS = 400;
  */
 export class QuorumStore implements LockStore {
   readonly ttlClock = monotonicNow;
+  readonly keepsLedger = false;
   readonly quorum: number;
 
   constructor(
@@ -77,6 +78,19 @@ export class QuorumStore implements LockStore {
 
   async declare(key: string, fields: readonly string[], onlyWhereAbsent = false): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.declare(key, fields, onlyWhereAbsent)));
+  }
+
+  /**
+   * A ledger on independent nodes would need a quorum of its own: job policies are refused at boot
+   * over a quorum (`policies/policy-support.ts`), so nothing is written here.
+   */
+  settleOccurrence(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** No ledger over a quorum (see `settleOccurrence`). */
+  readLedger(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   async probe(): Promise<ServerProbe[]> {

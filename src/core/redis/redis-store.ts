@@ -3,16 +3,21 @@ import { monotonicNow } from '../clock';
 import type { LockEvents } from '../events/lock-events';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockLogger } from '../logger';
+import type { LedgerQuery, LedgerRead, LedgerWrite } from '../policies/ledger';
 import type { ConnectionMonitor } from './connection/connection-monitor';
 import { NO_REPLY, REFUSED, type SettleReply } from './connection/connection-monitor';
 import { FleetWrites } from './fleet-writes';
 import { RedisConnection } from './redis-connection';
 import {
   acquireReplyOf,
+  ledgerReadOf,
   sendAcquire,
   sendAcquireJob,
   sendCancelAcquisition,
+  sendCancelClaim,
+  sendClaimOccurrence,
   sendExtendIfOwner,
+  sendReadLedger,
   sendReleaseAndRecord,
   sendReleaseIfOwner,
   setReplyOf,
@@ -33,6 +38,7 @@ const toOwnerReply = (reply: unknown): OwnerReply =>
  */
 export class RedisStore implements LockStore {
   readonly ttlClock = monotonicNow;
+  readonly keepsLedger = true;
   private readonly connection: RedisConnection;
   private readonly monitor: ConnectionMonitor;
   private readonly fleetWrites: FleetWrites;
@@ -107,7 +113,14 @@ export class RedisStore implements LockStore {
   }
 
   private acquireOnce<R>(request: LockRequest, cancelIfLate: boolean, then: (reply: AcquireReply) => R): Promise<R> {
-    const { lockKey, token, ttlMs, tick, fencing, pausableJob } = request;
+    const { lockKey, token, ttlMs, tick, fencing, pausableJob, claim } = request;
+    if (claim) {
+      return this.monitor.call(
+        (afterNoScript: boolean) => sendClaimOccurrence(this.client, afterNoScript, request, claim),
+        this.settleAcquisition(acquireReplyOf, request, cancelIfLate, then),
+        lockKey,
+      );
+    }
     // A plain lock is the two-round-trip minimum: SET NX PX here, compare-and-delete on release.
     if (tick === undefined && !fencing && pausableJob === '') {
       return this.monitor.call(
@@ -145,7 +158,13 @@ export class RedisStore implements LockStore {
   }
 
   cancel(request: LockRequest): Promise<void> {
-    const { lockKey, token, tick } = request;
+    const { lockKey, token, tick, claim } = request;
+    if (claim) {
+      return this.monitor.call(
+        (afterNoScript) => sendCancelClaim(this.client, afterNoScript, request, claim),
+        () => undefined,
+      );
+    }
     if (tick === undefined) return this.release(lockKey, token, 0, () => undefined);
     return this.monitor.call(
       (afterNoScript) => sendCancelAcquisition(this.client, afterNoScript, { ...request, tick }),
@@ -175,6 +194,18 @@ export class RedisStore implements LockStore {
           : sendReleaseIfOwner(this.client, afterNoScript, lockKey, token, holdMs),
       (reply) => then(toOwnerReply(reply)),
       lockKey,
+    );
+  }
+
+  settleOccurrence(write: LedgerWrite): Promise<void> {
+    return this.fleetWrites.settleOccurrence(write);
+  }
+
+  readLedger(query: LedgerQuery): Promise<LedgerRead | undefined> {
+    return this.monitor.call(
+      (afterNoScript: boolean) => sendReadLedger(this.client, afterNoScript, query),
+      (reply) => (reply === NO_REPLY || reply === REFUSED ? undefined : ledgerReadOf(reply, query.job)),
+      query.stateKey,
     );
   }
 

@@ -36,6 +36,7 @@ export async function drainRuns({ options, acquirer, registry, events, operation
       const error = new LockLostError(lock.key, reason);
       events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });
     }
+    void acquirer.settleClaim(lock, 'abandoned');
     if (operations.records(lock)) {
       const runningMs = lock.elapsedMs();
       void acquirer.recordRun(operations.runRecord(lock, 'abandoned', runningMs, reason));

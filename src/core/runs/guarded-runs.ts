@@ -109,14 +109,28 @@ export class GuardedRuns {
    */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
     // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
-    const recorded = this.operations.records(lock) && !this.registry.wasAbandoned(lock);
-    if (!this.events.active && !span && !recorded) return this.acquirer.releaseHeld(lock);
+    const abandoned = this.registry.wasAbandoned(lock);
+    const recorded = this.operations.records(lock) && !abandoned;
+    if (!this.events.active && !span && !recorded && !lock.claim) return this.acquirer.releaseHeld(lock);
     const outcome = runOutcome(lock, failed);
+    // The ledger first, on the same connection: once the lock is free, the ledger says how it ended.
+    if (lock.claim && !abandoned) void this.acquirer.settleClaim(lock, outcome);
     const durationMs = monotonicNow() - startedAt;
     span?.end(outcome, error);
     if (this.events.active) {
-      const { key, job, tick, fencingToken, withoutRedis } = lock;
-      this.events.emit({ type: 'ran', key, job, tick, outcome, durationMs, fencingToken, withoutRedis, error });
+      const { key, job, tick, fencingToken, withoutRedis, trigger, attempt } = lock;
+      this.events.emit({
+        type: 'ran',
+        key,
+        job,
+        tick,
+        outcome,
+        durationMs,
+        fencingToken,
+        withoutRedis,
+        error,
+        ...(lock.claim ? { trigger, attempt } : undefined),
+      });
     }
     const record = recorded ? this.operations.runRecord(lock, outcome, durationMs, error) : undefined;
     return this.acquirer.releaseHeld(lock, record);

@@ -22,3 +22,13 @@ export const LOCK_SCRIPTS = [
   EXTEND_IF_OWNER,
   CANCEL_ACQUISITION,
 ];
+export { CLAIM_OCCURRENCE, sendClaimOccurrence } from './claim-occurrence';
+export {
+  CANCEL_CLAIM,
+  READ_LEDGER,
+  SETTLE_OCCURRENCE,
+  sendCancelClaim,
+  ledgerReadOf,
+  sendReadLedger,
+  sendSettleOccurrence,
+} from './ledger-scripts';

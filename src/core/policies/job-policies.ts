@@ -1,0 +1,86 @@
+import { InvalidLockArgumentError } from '../errors';
+import { expectations, MAX_TIMER_MS } from '../validation';
+
+/**
+ * Catch-up: an occurrence within `windowMs` before now that no replica started (the fleet was
+ * down, or every replica skipped it) is run later, on one replica.
+ */
+export interface CatchUpPolicy {
+  /** How far back a missed occurrence is still run, in ms; at most the module's `stateRetentionMs`. */
+  readonly windowMs: number;
+  /** `'latest'`: only the most recent missed occurrence; `'all'`: each, oldest first, at most `max`. */
+  readonly runs: 'latest' | 'all';
+  /** With `runs: 'all'`, how many missed occurrences one look runs at most (the newest ones). @default 10 */
+  readonly max?: number;
+}
+
+/** Retry: a run that throws is attempted again, on whichever replica takes it, before the next occurrence. */
+export interface RetryPolicy {
+  /** Attempts in all, the first run included (2 or more). */
+  readonly attempts: number;
+  /** The pause before the first retry, in ms, doubling per retry (with jitter). */
+  readonly backoffMs: number;
+  /** The longest pause between attempts. @default backoffMs × 2^(attempts − 2) */
+  readonly maxBackoffMs?: number;
+}
+
+/** What a `@Cron` job does about occurrences that did not run, or did not succeed. Every policy is off by default. */
+export interface JobPolicies {
+  readonly catchUp?: CatchUpPolicy;
+  readonly retry?: RetryPolicy;
+}
+
+/** The policies of a job, checked, with their defaults. */
+export interface ResolvedJobPolicies {
+  readonly catchUp: Required<CatchUpPolicy> | undefined;
+  readonly retry: Required<RetryPolicy> | undefined;
+}
+
+/** How many missed occurrences `runs: 'all'` runs per look by default. */
+export const DEFAULT_CATCH_UP_MAX = 10;
+
+/** Checks a job's policies where they are written (the decorator), naming the option at fault. */
+export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
+  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry) };
+}
+
+/** Whether any policy is on: a job without one pays nothing for them. */
+export function hasPolicies(policies: ResolvedJobPolicies): boolean {
+  return policies.catchUp !== undefined || policies.retry !== undefined;
+}
+
+function checkCatchUp(catchUp: CatchUpPolicy | undefined): Required<CatchUpPolicy> | undefined {
+  if (catchUp === undefined) return undefined;
+  if (catchUp === null || typeof catchUp !== 'object') {
+    throw new InvalidLockArgumentError('catchUp', catchUp, "an object such as { windowMs: 3_600_000, runs: 'latest' }");
+  }
+  const { windowMs, runs, max = DEFAULT_CATCH_UP_MAX } = catchUp;
+  if (!expectations.positiveMs.test(windowMs)) {
+    throw new InvalidLockArgumentError('catchUp.windowMs', windowMs, expectations.positiveMs.expected);
+  }
+  if (runs !== 'latest' && runs !== 'all')
+    throw new InvalidLockArgumentError('catchUp.runs', runs, "'latest' or 'all'");
+  if (!expectations.positiveCount.test(max) || max > 1_000) {
+    throw new InvalidLockArgumentError('catchUp.max', max, 'a positive integer, at most 1000');
+  }
+  return { windowMs, runs, max };
+}
+
+function checkRetry(retry: RetryPolicy | undefined): Required<RetryPolicy> | undefined {
+  if (retry === undefined) return undefined;
+  if (retry === null || typeof retry !== 'object') {
+    throw new InvalidLockArgumentError('retry', retry, 'an object such as { attempts: 3, backoffMs: 30_000 }');
+  }
+  const { attempts, backoffMs } = retry;
+  if (!Number.isSafeInteger(attempts) || attempts < 2 || attempts > 100) {
+    throw new InvalidLockArgumentError('retry.attempts', attempts, 'an integer from 2 to 100 (the first run included)');
+  }
+  if (!expectations.positiveMs.test(backoffMs)) {
+    throw new InvalidLockArgumentError('retry.backoffMs', backoffMs, expectations.positiveMs.expected);
+  }
+  const maxBackoffMs = retry.maxBackoffMs ?? Math.min(MAX_TIMER_MS, backoffMs * 2 ** (attempts - 2));
+  if (!expectations.positiveMs.test(maxBackoffMs) || maxBackoffMs < backoffMs) {
+    throw new InvalidLockArgumentError('retry.maxBackoffMs', maxBackoffMs, 'at least retry.backoffMs');
+  }
+  return { attempts, backoffMs, maxBackoffMs };
+}

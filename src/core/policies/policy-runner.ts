@@ -1,0 +1,196 @@
+import { clearTimeout, setTimeout } from '../clock';
+import { describeError } from '../errors';
+import type { JobDefinition } from '../jobs/job-definition';
+import type { CronSchedule } from '../jobs/cron-schedule';
+import { jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
+import type { LockStore } from '../lock-store';
+import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { GuardedRuns } from '../runs/guarded-runs';
+import { backoffDelay } from '../waits';
+import { missedOccurrences, retryDue } from './occurrence-rules';
+import type { LedgerQuery, RunTrigger } from './ledger';
+
+/** The longest pause between two looks at a job's ledger. */
+const MAX_LOOK_INTERVAL_MS = 60_000;
+/** The shortest: a per-second job is looked at every second, not more. */
+const MIN_LOOK_INTERVAL_MS = 1_000;
+/** At most this many ledger entries per look (a per-second job's day is 86 400). */
+const LEDGER_READ_LIMIT = 20_000;
+/** After Redis comes back, replicas that ran unlocked (fail-open) send their records first: wait this long. */
+const AFTER_RECONNECT_MS = 3_000;
+
+/** A job with a policy, adopted by this replica: what it runs and when it next looks. */
+interface AdoptedJob {
+  readonly job: JobDefinition;
+  readonly lockName: string;
+  readonly schedule: CronSchedule;
+  readonly handler: () => unknown;
+  readonly query: Omit<LedgerQuery, 'from'>;
+  timer: NodeJS.Timeout | undefined;
+  /** Whether the store was unreachable at the last look: the next one waits for the others' records. */
+  sawOutage: boolean;
+  /** The newest missed occurrence `catchUp.max` left out: said once, and left alone after. */
+  droppedThrough: number | undefined;
+}
+
+/**
+ * Runs what a job's policies ask for, over the store interface: the occurrences catch-up finds
+ * missed, and the attempts retry owes. Each look reads the job's ledger; each run claims its
+ * (occurrence, attempt) there, so replicas looking at once run each of them once. Looks happen at
+ * start, every period (1 s to 60 s), and soon after Redis comes back; a failed run is retried from
+ * here after its backoff, and by any replica's look if this one is gone.
+ */
+export class PolicyRunner {
+  private readonly jobs: AdoptedJob[] = [];
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly options: ResolvedLockOptions,
+    private readonly store: LockStore,
+    private readonly runs: GuardedRuns,
+  ) {}
+
+  /** Starts looking after `job`, whose runs call `handler`; its schedule and key were checked at boot. */
+  adopt(job: JobDefinition, schedule: CronSchedule, handler: () => unknown): void {
+    if (this.closed) return;
+    const lockName = job.key!;
+    const lockKey = lockKeyOf(this.options.keyPrefix, lockName);
+    const { occurrences, attempts } = ledgerKeysOf(lockKey);
+    const adopted: AdoptedJob = {
+      job,
+      lockName,
+      schedule,
+      handler,
+      query: {
+        stateKey: stateKeyOf(lockKey),
+        occurrencesKey: occurrences,
+        attemptsKey: attempts,
+        job: job.name,
+        tickField: job.occurrence(undefined, 'schedule', 1).tickField,
+        sinceField: jobSinceField(job.name),
+        definition: schedule.definition,
+        limit: LEDGER_READ_LIMIT,
+        keepMs: this.options.stateRetentionMs,
+      },
+      timer: undefined,
+      sawOutage: false,
+      droppedThrough: undefined,
+    };
+    this.jobs.push(adopted);
+    this.lookSoon(adopted, 0);
+  }
+
+  /**
+   * A run of a job with a policy threw: with `retry`, attempt it again after its backoff, unless
+   * attempts are used up or the next occurrence is due by then, which is said as an error. A run
+   * the schedule started is logged by the scheduler too; one a policy started, only here.
+   */
+  failed(job: JobDefinition, tick: number, attempt: number, trigger: RunTrigger, error: unknown): void {
+    const adopted = this.jobs.find((candidate) => candidate.job === job);
+    const retry = job.policies.retry;
+    const what = `${job.name} (occurrence ${new Date(tick).toISOString()}, ${trigger}, attempt ${attempt})`;
+    if (!adopted || !retry) {
+      if (trigger !== 'schedule') this.options.logger.error(`${what} failed: ${describeError(error)}`);
+      return;
+    }
+    const failedAt = Date.now();
+    const deadline = adopted.schedule.occurrenceAfter(failedAt) ?? Infinity;
+    const delayMs = backoffDelay(attempt - 1, retry.backoffMs, retry.maxBackoffMs);
+    if (attempt >= retry.attempts || failedAt + delayMs >= deadline || this.closed) {
+      const why =
+        attempt >= retry.attempts ? '' : this.closed ? ' (shutting down)' : ' (the next occurrence comes due first)';
+      this.options.logger.error(
+        `${job.name} failed after ${attempt} attempt(s)${why}: ${describeError(error)} [${what}]`,
+      );
+      return;
+    }
+    this.options.logger.warn(`${what} failed, attempting again in ${Math.round(delayMs)} ms: ${describeError(error)}`);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      void this.runOccurrence(adopted, tick, 'retry', attempt + 1);
+    }, delayMs);
+    this.retryTimers.add(timer);
+  }
+
+  /** Stops looking and retrying; runs in progress are the drain's. */
+  close(): void {
+    this.closed = true;
+    for (const job of this.jobs) clearTimeout(job.timer);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  private lookSoon(job: AdoptedJob, delayMs: number): void {
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => void this.look(job), delayMs);
+  }
+
+  /** One look at a job's ledger: run what it owes, then look again in one period (1 s to 60 s). */
+  private async look(job: AdoptedJob): Promise<void> {
+    if (this.closed) return;
+    const interval = lookInterval(job);
+    if (!this.store.isReady()) {
+      job.sawOutage = true;
+      return this.lookSoon(job, Math.min(interval, AFTER_RECONNECT_MS));
+    }
+    if (job.sawOutage) {
+      job.sawOutage = false;
+      return this.lookSoon(job, AFTER_RECONNECT_MS);
+    }
+    try {
+      await this.runOwed(job);
+    } catch (error) {
+      this.options.logger.error(`${job.job.name}: looking for missed occurrences failed: ${describeError(error)}`);
+    }
+    if (!this.closed) this.lookSoon(job, interval);
+  }
+
+  private async runOwed(job: AdoptedJob): Promise<void> {
+    const { catchUp, retry } = job.job.policies;
+    const now = Date.now();
+    const from = now - Math.max(catchUp?.windowMs ?? 0, job.schedule.periodMs, MAX_LOOK_INTERVAL_MS);
+    const ledger = await this.store.readLedger({ ...job.query, from });
+    if (!ledger || this.closed) return;
+    if (retry) {
+      for (const due of retryDue(ledger, retry, job.schedule, now)) {
+        await this.runOccurrence(job, due.tick, 'retry', due.attempt);
+      }
+    }
+    if (!catchUp) return;
+    const { run, dropped, droppedThrough } = missedOccurrences(ledger, catchUp, job.schedule, now, job.droppedThrough);
+    if (droppedThrough !== undefined) job.droppedThrough = droppedThrough;
+    if (dropped > 0) {
+      this.options.logger.warn(
+        `${job.job.name}: ${dropped} missed occurrence(s) not caught up (catchUp.max ${catchUp.max}); ` +
+          `running the ${run.length} most recent.`,
+      );
+    }
+    for (const tick of run) {
+      if (this.closed) return;
+      await this.runOccurrence(job, tick, 'catch-up', 1);
+    }
+  }
+
+  /** Runs one (occurrence, attempt) if this replica claims it; a failure goes to `failed`. */
+  private async runOccurrence(job: AdoptedJob, tick: number, trigger: RunTrigger, attempt: number): Promise<void> {
+    if (this.closed) return;
+    const occurrence = job.job.occurrence(tick, trigger, attempt);
+    try {
+      await this.runs.run(job.lockName, job.job.ttlMs, job.handler, job.job.settings, occurrence);
+    } catch (error) {
+      this.failed(job.job, tick, attempt, trigger, error);
+    }
+  }
+}
+
+/**
+ * How often a job's ledger is looked at: every period, from 1 s to 60 s, so a missed occurrence is
+ * caught up within one period or 60 s, whichever is shorter; with `retry`, at least every
+ * `backoffMs` (from 1 s), so an attempt a replica that is gone owed is taken up about on time.
+ */
+function lookInterval({ job, schedule }: AdoptedJob): number {
+  const byPeriod = Math.min(MAX_LOOK_INTERVAL_MS, schedule.periodMs || MAX_LOOK_INTERVAL_MS);
+  const byRetry = job.policies.retry ? job.policies.retry.backoffMs : Infinity;
+  return Math.max(MIN_LOOK_INTERVAL_MS, Math.min(byPeriod, byRetry));
+}
