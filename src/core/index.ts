@@ -4,6 +4,8 @@ export { LockEngine, type LockedRun, type SkipReason } from './lock-engine';
 export { JobDefinition, type JobDefinitionOptions } from './jobs/job-definition';
 export { assertLockArguments, type AcquireOptions } from './locks/acquire-options';
 export { LockHandle } from './locks/lock-handle';
+export type { CatchUpPolicy, JobPolicies, RetryPolicy } from './policies/job-policies';
+export type { RunTrigger } from './policies/ledger';
 export { currentLock } from './locks/lock-context';
 export type { LockStore, ServerProbe } from './lock-store';
 export {
@@ -48,6 +50,7 @@ export {
   DistributedLockConfigError,
   DistributedLockError,
   InvalidLockArgumentError,
+  JobPolicyError,
   LockLostError,
   LockServiceMissingError,
   UnknownJobError,
