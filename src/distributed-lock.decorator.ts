@@ -55,6 +55,13 @@ export interface DistributedLockDecoratorOptions {
    * it, and never once the next occurrence is due. For a `@Cron` job with a fixed `key`. @default off
    */
   retry?: RetryPolicy;
+  /**
+   * Run again, once, on another replica, an occurrence whose run started but never ended because
+   * its process died (SIGKILL, OOM): after the lock's TTL and the process's heartbeat (6 s) have
+   * expired, within the occurrence's period (or `catchUp.windowMs`). A slow run that is alive (its
+   * lock extended) is never taken over. For a `@Cron` job with a fixed `key`. @default false
+   */
+  recoverCrashed?: boolean;
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -104,9 +111,10 @@ export function DistributedLock(
     sharedKey = false,
     catchUp,
     retry,
+    recoverCrashed,
   } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
-  const policies = { catchUp, retry };
+  const policies = { catchUp, retry, recoverCrashed };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);

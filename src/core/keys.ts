@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
  *   <prefix>lock:{<name>}:attempts hash: `<tick>|<job>` → its latest attempt (see `policies/ledger.ts`)
  *   <prefix>jobs                   hash: job → job record (JSON), the guarded jobs replicas declared
  *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
+ *   <prefix>instances:<id>         a live process's heartbeat (jobs with a policy): its replica name
  */
 
 const LOCK_KEY_START = 'lock:{';
@@ -102,6 +103,17 @@ export function parseLedgerMember(member: string): { tick: number; job: string }
 
 /** 128 random bits per process: no other process draws the same, or can guess it. */
 const PROCESS_PART = randomBytes(16).toString('base64url');
+
+/**
+ * This process's identity in the fleet's records: a restarted replica is a new instance, so the
+ * runs its former process left are known for dead once that process's heartbeat expires.
+ */
+export const INSTANCE_ID = PROCESS_PART.slice(0, 12);
+
+/** The key a live instance refreshes (jobs with a policy only): `<prefix>instances:<id>` → its replica name. */
+export function heartbeatKeyOf(keyPrefix: string, instance: string): string {
+  return `${keyPrefix}instances:${instance}`;
+}
 let issued = 0;
 
 /**

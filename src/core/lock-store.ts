@@ -115,6 +115,10 @@ export interface LockStore {
    * undefined when the store cannot answer in time.
    */
   readLedger(query: LedgerQuery): Promise<LedgerRead | undefined>;
+  /** Sets `key` to `value` for `ttlMs`: a live instance's heartbeat. Never rejects. */
+  beat(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Which of the heartbeat `keys` are set, in their order; undefined when the store cannot answer in time. */
+  alive(keys: readonly string[]): Promise<boolean[] | undefined>;
   /** Appends a run's record without releasing anything (a run abandoned at shutdown). */
   recordRun(record: RunHistoryWrite): Promise<void>;
   /**

@@ -60,6 +60,8 @@ export class InMemoryLockStore implements LockStore {
   private readonly locks = new Map<string, StoredLock>();
   private readonly states = new Map<string, LockState>();
   private readonly ledgers = new Map<string, Ledger>();
+  /** Heartbeat key → when it expires. */
+  private readonly heartbeats = new Map<string, number>();
   private readonly recorded: RecordedLockEvent[] = [];
   private readonly paused = new Set<string>();
   private down = false;
@@ -127,6 +129,7 @@ export class InMemoryLockStore implements LockStore {
     this.locks.clear();
     this.states.clear();
     this.ledgers.clear();
+    this.heartbeats.clear();
     this.recorded.length = 0;
     this.paused.clear();
     this.down = false;
@@ -164,6 +167,10 @@ export class InMemoryLockStore implements LockStore {
       const ledger = this.liveLedger(request.claim.attemptsKey);
       const entry = ledger?.entries.get(member);
       if (!entry || !entry.value.startsWith(`${attempt}|running|`)) return RESOLVED;
+      if (request.claim.expected !== '') {
+        entry.value = request.claim.expected;
+        return RESOLVED;
+      }
       if (attempt > 1) {
         entry.value = ledgerValue(attempt - 1, 'error', attempt > 2 ? 'retry' : 'schedule', 0);
         return RESOLVED;
@@ -226,6 +233,16 @@ export class InMemoryLockStore implements LockStore {
       served: state.ticks.get(query.tickField),
       entries: entries.slice(0, query.limit),
     });
+  }
+
+  beat(key: string, _value: string, ttlMs: number): Promise<void> {
+    if (!this.down) this.heartbeats.set(key, this.now() + ttlMs);
+    return RESOLVED;
+  }
+
+  alive(keys: readonly string[]): Promise<boolean[] | undefined> {
+    if (this.down) return Promise.resolve(undefined);
+    return Promise.resolve(keys.map((key) => (this.heartbeats.get(key) ?? 0) > this.now()));
   }
 
   /** Run history is not kept: `runs()` reads the recorded events instead. */
@@ -293,6 +310,8 @@ export class InMemoryLockStore implements LockStore {
       if (current !== undefined || (served !== undefined && served >= tick)) return { kind: 'tick-served' };
     } else if (attempt === 1) {
       if (current !== undefined || served === tick) return { kind: 'tick-served' };
+    } else if (trigger === 'recovery') {
+      if (current !== claim.expected) return { kind: 'tick-served' };
     } else if (!current?.startsWith(`${attempt - 1}|error|`)) {
       return { kind: 'tick-served' };
     }
@@ -305,7 +324,7 @@ export class InMemoryLockStore implements LockStore {
     }
     this.locks.set(request.lockKey, { token: request.token, expiresAt: now + request.ttlMs });
     const ledger = this.ledgerFor(claim.attemptsKey, keepMs);
-    ledger.entries.set(member, { tick, value: ledgerValue(attempt, 'running', trigger, now) });
+    ledger.entries.set(member, { tick, value: `${ledgerValue(attempt, 'running', trigger, now)}|${claim.holder}` });
     const state = this.stateFor(request.stateKey, keepMs);
     if (trigger === 'schedule') state.ticks.set(request.tickField, tick);
     return this.fenced(request, state, now);

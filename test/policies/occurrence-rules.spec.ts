@@ -18,6 +18,8 @@ const entry = (
   trigger,
   attempt,
   at,
+  holder: undefined,
+  raw: '',
 });
 const ledger = (entries: LedgerEntry[], since = T0 - 60 * MINUTE, served?: number, now = T0 + 30_000): LedgerRead => ({
   since,

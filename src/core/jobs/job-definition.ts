@@ -33,6 +33,8 @@ export interface Occurrence {
   readonly attempt: number;
   /** The job has a policy: the acquisition claims (occurrence, attempt) in the job's ledger. */
   readonly ledger: boolean;
+  /** A recovery's precondition: the ledger value of the crashed attempt it replaces ('' otherwise). */
+  readonly replaces: string;
 }
 
 /** Plain acquisitions: no job, no scheduled occurrence. */
@@ -45,6 +47,7 @@ export const NO_OCCURRENCE: Occurrence = {
   trigger: 'schedule',
   attempt: 1,
   ledger: false,
+  replaces: '',
 };
 
 /** What a plain lock (`acquire`, `withLock`) serves: no job, and the occurrence `tick` names, if any. */
@@ -125,6 +128,7 @@ export class JobDefinition {
       trigger: 'schedule',
       attempt: 1,
       ledger: hasPolicies(this.policies),
+      replaces: '',
     };
   }
 
@@ -156,7 +160,7 @@ export class JobDefinition {
   }
 
   /** @internal An occurrence a policy runs: `tick`, started by `trigger`, as attempt `attempt`. */
-  occurrence(tick: number | undefined, trigger: RunTrigger, attempt: number): Occurrence {
+  occurrence(tick: number | undefined, trigger: RunTrigger, attempt: number, replaces = ''): Occurrence {
     return {
       job: this.name,
       tracked: this.unscheduled.tracked,
@@ -166,6 +170,7 @@ export class JobDefinition {
       trigger,
       attempt,
       ledger: this.unscheduled.ledger && tick !== undefined,
+      replaces,
     };
   }
 

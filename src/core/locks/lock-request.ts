@@ -1,5 +1,14 @@
 import type { Occurrence } from '../jobs/job-definition';
-import { createToken, holderToken, ledgerKeysOf, ledgerMember, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
+import {
+  createToken,
+  holderToken,
+  INSTANCE_ID,
+  ledgerKeysOf,
+  ledgerMember,
+  lockKeyOf,
+  pausedKeyOf,
+  stateKeyOf,
+} from '../keys';
 import type { LockRequest } from '../lock-store';
 import type { OccurrenceClaim } from '../policies/ledger';
 import type { ResolvedLockOptions } from '../options/resolve-options';
@@ -43,12 +52,12 @@ export function lockRequest(
 
 function claimOf(
   lockKey: string,
-  { trigger, attempt }: Occurrence,
+  { trigger, attempt, replaces }: Occurrence,
   tick: number,
   job: string,
   keepMs: number,
 ): OccurrenceClaim {
-  const { occurrences, attempts } = ledgerKeysOf(lockKey);
+  const { occurrences: occurrencesKey, attempts: attemptsKey } = ledgerKeysOf(lockKey);
   const member = ledgerMember(tick, job);
-  return { occurrencesKey: occurrences, attemptsKey: attempts, member, trigger, attempt, keepMs };
+  return { occurrencesKey, attemptsKey, member, trigger, attempt, expected: replaces, holder: INSTANCE_ID, keepMs };
 }

@@ -28,12 +28,19 @@ export interface RetryPolicy {
 export interface JobPolicies {
   readonly catchUp?: CatchUpPolicy;
   readonly retry?: RetryPolicy;
+  /**
+   * Run again, once, an occurrence whose run started but never ended because its process died
+   * (SIGKILL, OOM, power loss): after its lock's TTL, once its heartbeat has expired, within the
+   * occurrence's period (or `catchUp.windowMs`). A slow run that is alive is never taken over.
+   */
+  readonly recoverCrashed?: boolean;
 }
 
 /** The policies of a job, checked, with their defaults. */
 export interface ResolvedJobPolicies {
   readonly catchUp: Required<CatchUpPolicy> | undefined;
   readonly retry: Required<RetryPolicy> | undefined;
+  readonly recoverCrashed: boolean;
 }
 
 /** How many missed occurrences `runs: 'all'` runs per look by default. */
@@ -41,12 +48,16 @@ export const DEFAULT_CATCH_UP_MAX = 10;
 
 /** Checks a job's policies where they are written (the decorator), naming the option at fault. */
 export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
-  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry) };
+  const { recoverCrashed = false } = policies;
+  if (typeof recoverCrashed !== 'boolean') {
+    throw new InvalidLockArgumentError('recoverCrashed', recoverCrashed, 'true or false');
+  }
+  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed };
 }
 
 /** Whether any policy is on: a job without one pays nothing for them. */
 export function hasPolicies(policies: ResolvedJobPolicies): boolean {
-  return policies.catchUp !== undefined || policies.retry !== undefined;
+  return policies.catchUp !== undefined || policies.retry !== undefined || policies.recoverCrashed;
 }
 
 function checkCatchUp(catchUp: CatchUpPolicy | undefined): Required<CatchUpPolicy> | undefined {

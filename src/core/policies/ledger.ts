@@ -22,16 +22,23 @@ export interface LedgerEntry {
   readonly trigger: RunTrigger;
   /** When that attempt started or ended (ms since the epoch, by Redis's clock). */
   readonly at: number;
+  /** While `running`: the instance running it (see `INSTANCE_ID`), whose heartbeat says it is alive. */
+  readonly holder: string | undefined;
+  /** The value as stored: a recovery claim replaces exactly this one. */
+  readonly raw: string;
 }
 
-/** The ledger value of an attempt: `<attempt>|<status>|<trigger>|<at>`; the scripts read its prefix. */
+/**
+ * The ledger value of an attempt: `<attempt>|<status>|<trigger>|<at>`, and `|<holder>` while
+ * running; the scripts read its prefix.
+ */
 export function ledgerValue(attempt: number, status: LedgerStatus, trigger: RunTrigger, at: number): string {
   return `${attempt}|${status}|${trigger}|${at}`;
 }
 
 /** A ledger value read back; undefined for one no replica wrote. */
 export function parseLedgerValue(tick: number, value: string): LedgerEntry | undefined {
-  const [attempt, status, trigger, at] = value.split('|');
+  const [attempt, status, trigger, at, holder] = value.split('|');
   if (attempt === undefined || status === undefined || trigger === undefined) return undefined;
   return {
     tick,
@@ -39,6 +46,8 @@ export function parseLedgerValue(tick: number, value: string): LedgerEntry | und
     status: status as LedgerStatus,
     trigger: trigger as RunTrigger,
     at: Number(at),
+    holder: holder || undefined,
+    raw: value,
   };
 }
 
@@ -49,8 +58,15 @@ export interface OccurrenceClaim {
   /** `ledgerMember(tick, job)`. */
   readonly member: string;
   readonly trigger: RunTrigger;
-  /** From 1; attempt n > 1 is granted only after attempt n − 1 ended in `error`. */
+  /**
+   * From 1. Attempt n > 1 of a `retry` is granted only after attempt n − 1 ended in `error`; of a
+   * `recovery`, only while the ledger still holds `expected` (attempt n − 1 running on a dead instance).
+   */
   readonly attempt: number;
+  /** A recovery's precondition: the ledger value it replaces ('' otherwise). */
+  readonly expected: string;
+  /** This process's instance id, entered with the running attempt. */
+  readonly holder: string;
   /** How long the ledger keeps what this claim writes (the state's retention and the ahead bound). */
   readonly keepMs: number;
 }

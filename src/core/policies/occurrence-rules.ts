@@ -1,6 +1,6 @@
 import type { CronSchedule } from '../jobs/cron-schedule';
 import type { CatchUpPolicy, RetryPolicy } from './job-policies';
-import type { LedgerRead } from './ledger';
+import type { LedgerEntry, LedgerRead } from './ledger';
 
 /** An occurrence is not missed before this long after it (a late timer is still on its way), nor before half a period. */
 const MISSED_AFTER_MS = 5_000;
@@ -88,4 +88,29 @@ export function retryDue(
       due.push({ tick: entry.tick, attempt: entry.attempt + 1 });
   }
   return due;
+}
+
+/**
+ * The runs a recovery look may take over: attempts the ledger says are running on another
+ * instance, started at least a lock TTL ago (by Redis's clock: a run that is alive extends its
+ * lock, and its claim would find it held), still within their occurrence's period, or within
+ * `windowMs` when catch-up is on; not a recovery run itself (a run is recovered once). The caller then keeps those whose instance's heartbeat expired.
+ */
+export function recoveryCandidates(
+  ledger: LedgerRead,
+  self: string,
+  ttlMs: number,
+  schedule: CronSchedule,
+  windowMs: number | undefined,
+  now: number,
+): LedgerEntry[] {
+  return ledger.entries.filter((entry) => {
+    // Once: a recovery run that crashes too is not recovered again.
+    if (entry.status !== 'running' || entry.trigger === 'recovery') return false;
+    if (entry.holder === undefined || entry.holder === self) return false;
+    if (ledger.now < entry.at + ttlMs) return false;
+    const deadline =
+      windowMs === undefined ? (schedule.occurrenceAfter(entry.tick) ?? Infinity) : entry.tick + windowMs;
+    return now < deadline;
+  });
 }

@@ -2,13 +2,13 @@ import { clearTimeout, setTimeout } from '../clock';
 import { describeError } from '../errors';
 import type { JobDefinition } from '../jobs/job-definition';
 import type { CronSchedule } from '../jobs/cron-schedule';
-import { jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
+import { heartbeatKeyOf, INSTANCE_ID, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
 import type { LockStore } from '../lock-store';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { GuardedRuns } from '../runs/guarded-runs';
 import { backoffDelay } from '../waits';
-import { missedOccurrences, retryDue } from './occurrence-rules';
-import type { LedgerQuery, RunTrigger } from './ledger';
+import { missedOccurrences, recoveryCandidates, retryDue } from './occurrence-rules';
+import type { LedgerQuery, LedgerRead, RunTrigger } from './ledger';
 
 /** The longest pause between two looks at a job's ledger. */
 const MAX_LOOK_INTERVAL_MS = 60_000;
@@ -18,6 +18,8 @@ const MIN_LOOK_INTERVAL_MS = 1_000;
 const LEDGER_READ_LIMIT = 20_000;
 /** After Redis comes back, replicas that ran unlocked (fail-open) send their records first: wait this long. */
 const AFTER_RECONNECT_MS = 3_000;
+/** A live instance's heartbeat lasts this long; it is set again every third of it. */
+export const HEARTBEAT_TTL_MS = 6_000;
 
 /** A job with a policy, adopted by this replica: what it runs and when it next looks. */
 interface AdoptedJob {
@@ -43,6 +45,7 @@ interface AdoptedJob {
 export class PolicyRunner {
   private readonly jobs: AdoptedJob[] = [];
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -78,7 +81,22 @@ export class PolicyRunner {
       droppedThrough: undefined,
     };
     this.jobs.push(adopted);
+    this.beat();
     this.lookSoon(adopted, 0);
+  }
+
+  /**
+   * Keeps this instance's heartbeat set while it runs jobs with a policy: an attempt the ledger
+   * says is running on an instance without one is a crashed run (`recoverCrashed`).
+   */
+  private beat(): void {
+    if (this.heartbeat || this.closed) return;
+    const key = heartbeatKeyOf(this.options.keyPrefix, INSTANCE_ID);
+    const beat = (): void => {
+      void this.store.beat(key, this.options.replicaName, HEARTBEAT_TTL_MS);
+      this.heartbeat = setTimeout(beat, HEARTBEAT_TTL_MS / 3);
+    };
+    beat();
   }
 
   /**
@@ -119,6 +137,7 @@ export class PolicyRunner {
     for (const job of this.jobs) clearTimeout(job.timer);
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
+    clearTimeout(this.heartbeat);
   }
 
   private lookSoon(job: AdoptedJob, delayMs: number): void {
@@ -129,6 +148,7 @@ export class PolicyRunner {
   /** One look at a job's ledger: run what it owes, then look again in one period (1 s to 60 s). */
   private async look(job: AdoptedJob): Promise<void> {
     if (this.closed) return;
+    job.schedule.occurrenceAt(Date.now()); // finds the period around now
     const interval = lookInterval(job);
     if (!this.store.isReady()) {
       job.sawOutage = true;
@@ -147,11 +167,12 @@ export class PolicyRunner {
   }
 
   private async runOwed(job: AdoptedJob): Promise<void> {
-    const { catchUp, retry } = job.job.policies;
+    const { catchUp, retry, recoverCrashed } = job.job.policies;
     const now = Date.now();
     const from = now - Math.max(catchUp?.windowMs ?? 0, job.schedule.periodMs, MAX_LOOK_INTERVAL_MS);
     const ledger = await this.store.readLedger({ ...job.query, from });
     if (!ledger || this.closed) return;
+    if (recoverCrashed) await this.recoverCrashed(job, ledger, now);
     if (retry) {
       for (const due of retryDue(ledger, retry, job.schedule, now)) {
         await this.runOccurrence(job, due.tick, 'retry', due.attempt);
@@ -172,12 +193,45 @@ export class PolicyRunner {
     }
   }
 
+  /** Runs again, once, each attempt the ledger says is running on an instance whose heartbeat expired. */
+  private async recoverCrashed(job: AdoptedJob, ledger: LedgerRead, now: number): Promise<void> {
+    const windowMs = job.job.policies.catchUp?.windowMs;
+    const candidates = recoveryCandidates(ledger, INSTANCE_ID, job.job.ttlMs, job.schedule, windowMs, now);
+    if (candidates.length === 0) return;
+    const holders = [...new Set(candidates.map((entry) => entry.holder!))];
+    const alive = await this.store.alive(holders.map((holder) => heartbeatKeyOf(this.options.keyPrefix, holder)));
+    if (!alive) return;
+    const dead = new Set(holders.filter((_, i) => !alive[i]));
+    for (const crashed of candidates.filter((entry) => dead.has(entry.holder!))) {
+      const said = () =>
+        this.options.logger.warn(
+          `${job.job.name}: the run of ${new Date(crashed.tick).toISOString()} (attempt ${crashed.attempt}) never ` +
+            'ended and its process is gone; running it again here.',
+        );
+      await this.runOccurrence(job, crashed.tick, 'recovery', crashed.attempt + 1, crashed.raw, said);
+    }
+  }
+
   /** Runs one (occurrence, attempt) if this replica claims it; a failure goes to `failed`. */
-  private async runOccurrence(job: AdoptedJob, tick: number, trigger: RunTrigger, attempt: number): Promise<void> {
+  private async runOccurrence(
+    job: AdoptedJob,
+    tick: number,
+    trigger: RunTrigger,
+    attempt: number,
+    replaces = '',
+    /** Said once the claim is granted, before the handler runs. */
+    announce?: () => void,
+  ): Promise<void> {
     if (this.closed) return;
-    const occurrence = job.job.occurrence(tick, trigger, attempt);
+    const occurrence = job.job.occurrence(tick, trigger, attempt, replaces);
+    const handler = announce
+      ? () => {
+          announce();
+          return job.handler();
+        }
+      : job.handler;
     try {
-      await this.runs.run(job.lockName, job.job.ttlMs, job.handler, job.job.settings, occurrence);
+      await this.runs.run(job.lockName, job.job.ttlMs, handler, job.job.settings, occurrence);
     } catch (error) {
       this.failed(job.job, tick, attempt, trigger, error);
     }
@@ -187,10 +241,13 @@ export class PolicyRunner {
 /**
  * How often a job's ledger is looked at: every period, from 1 s to 60 s, so a missed occurrence is
  * caught up within one period or 60 s, whichever is shorter; with `retry`, at least every
- * `backoffMs` (from 1 s), so an attempt a replica that is gone owed is taken up about on time.
+ * `backoffMs` (from 1 s), so an attempt a replica that is gone owed is taken up about on time;
+ * with `recoverCrashed`, every half of the longer of the lock's TTL and the heartbeat's.
  */
 function lookInterval({ job, schedule }: AdoptedJob): number {
   const byPeriod = Math.min(MAX_LOOK_INTERVAL_MS, schedule.periodMs || MAX_LOOK_INTERVAL_MS);
   const byRetry = job.policies.retry ? job.policies.retry.backoffMs : Infinity;
-  return Math.max(MIN_LOOK_INTERVAL_MS, Math.min(byPeriod, byRetry));
+  // A crashed run can be taken over once its lock and its instance's heartbeat have expired.
+  const byRecovery = job.policies.recoverCrashed ? Math.max(job.ttlMs, HEARTBEAT_TTL_MS) / 2 : Infinity;
+  return Math.max(MIN_LOOK_INTERVAL_MS, Math.min(byPeriod, byRetry, byRecovery));
 }

@@ -93,6 +93,15 @@ export class QuorumStore implements LockStore {
     return Promise.resolve(undefined);
   }
 
+  /** Heartbeats serve the ledger only: none over a quorum. */
+  beat(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  alive(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   async probe(): Promise<ServerProbe[]> {
     return (await Promise.all(this.nodes.map((node) => node.probe()))).flat();
   }

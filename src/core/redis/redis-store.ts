@@ -209,6 +209,21 @@ export class RedisStore implements LockStore {
     );
   }
 
+  beat(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.monitor.call(
+      () => this.client.set(key, value, 'PX', ttlMs),
+      () => undefined,
+      key,
+    );
+  }
+
+  alive(keys: readonly string[]): Promise<boolean[] | undefined> {
+    return this.monitor.call(
+      () => Promise.all(keys.map((key) => this.client.exists(key))),
+      (reply) => (reply === NO_REPLY || reply === REFUSED ? undefined : reply.map((count) => count === 1)),
+    );
+  }
+
   recordRun(record: RunHistoryWrite): Promise<void> {
     return this.fleetWrites.recordRun(record);
   }

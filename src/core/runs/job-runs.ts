@@ -1,6 +1,7 @@
 import type { JobDefinition } from '../jobs/job-definition';
 import type { LockStore } from '../lock-store';
 import type { ResolvedLockOptions } from '../options/resolve-options';
+import { hasPolicies } from '../policies/job-policies';
 import { PolicyRunner } from '../policies/policy-runner';
 import { policySchedule } from '../policies/policy-support';
 import type { GuardedRuns } from './guarded-runs';
@@ -49,11 +50,11 @@ export class JobRuns {
   }
 
   /**
-   * Starts the policies of `job` (`catchUp`, `retry`), whose runs call `handler`; throws a
+   * Starts the policies of `job` (`catchUp`, `retry`, `recoverCrashed`), whose runs call `handler`; throws a
    * `JobPolicyError` when they cannot keep their promise here. A job without one is left alone.
    */
   adopt(job: JobDefinition, handler: () => unknown): void {
-    if (!job.policies.catchUp && !job.policies.retry) return;
+    if (!hasPolicies(job.policies)) return;
     this.policies.adopt(job, policySchedule(job, this.options, this.store), handler);
   }
 

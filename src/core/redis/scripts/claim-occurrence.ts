@@ -21,14 +21,16 @@ const PRUNE_PER_CLAIM = 64;
  *   latest tick the schedule served (a run by a replica without the policy). It leaves the served
  *   tick alone: a catch-up run never marks the next occurrence served.
  * - `retry` (attempt n > 1) is granted only while the ledger says attempt n − 1 ended in `error`.
- * A granted claim enters `<attempt>|running|<trigger>|<Redis time>`, and drops a few entries
+ * - `recovery` (attempt n > 1) is granted only while the ledger still holds exactly `expected`:
+ *   attempt n − 1 running on an instance whose heartbeat the caller found expired.
+ * A granted claim enters `<attempt>|running|<trigger>|<Redis time>|<holder>`, and drops a few entries
  * older than the retention. Every read comes before the first write.
  */
 export const CLAIM_OCCURRENCE = new LuaScript(`
 local lockKey, stateKey, pauseKey, occurrencesKey, attemptsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token, ttlMs, tickArg, fencing = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local tickField, aheadMs, retentionMs, pausableJob = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
-local member, trigger, attempt = ARGV[9], ARGV[10], tonumber(ARGV[11])
+local member, trigger, attempt, expected, holder = ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12], ARGV[13]
 local tick = tonumber(tickArg)
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -50,6 +52,8 @@ if trigger == 'schedule' then
   if current or (served and served >= tick) then return ${ACQUIRE_CODE.tickServed} end
 elseif attempt == 1 then
   if current or served == tick then return ${ACQUIRE_CODE.tickServed} end
+elseif trigger == 'recovery' then
+  if current ~= expected then return ${ACQUIRE_CODE.tickServed} end
 else
   local failed = (attempt - 1) .. '|error|'
   if not current or string.sub(current, 1, #failed) ~= failed then return ${ACQUIRE_CODE.tickServed} end
@@ -72,7 +76,7 @@ if #stale > 0 then
   redis.call('ZREM', occurrencesKey, unpack(stale))
   redis.call('HDEL', attemptsKey, unpack(stale))
 end
-redis.call('HSET', attemptsKey, member, attempt .. '|running|' .. trigger .. '|' .. now)
+redis.call('HSET', attemptsKey, member, attempt .. '|running|' .. trigger .. '|' .. now .. '|' .. holder)
 redis.call('ZADD', occurrencesKey, tick, member)
 if trigger == 'schedule' then redis.call('HSET', stateKey, tickField, tickArg) end
 local result = ${ACQUIRE_CODE.unfenced}
@@ -114,5 +118,7 @@ export function sendClaimOccurrence(
     claim.member,
     claim.trigger,
     claim.attempt,
+    claim.expected,
+    claim.holder,
   );
 }
