@@ -13,6 +13,8 @@ export const CHAOS_DIR = join(REPO_ROOT, '.chaos');
 /** The compiled chaos replica (replica.ts) and the drain replica (drain-replica.ts). */
 export const REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'replica.js');
 export const DRAIN_REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'drain-replica.js');
+/** The replica app of the job-policy process tests (policy-replica.ts). */
+export const POLICY_REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'policy-replica.js');
 
 /**
  * Compiles the replica apps (and src with them) into .chaos/build with test/chaos/tsconfig.json.

@@ -120,7 +120,7 @@ describe('catch-up: occurrences the whole fleet missed run once it is back (real
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(2);
     for (const warning of warnings) {
-      expect(warning).toContain(`${dropped.length} missed occurrence(s) not caught up (catchUp.max 2)`);
+      expect(warning).toContain(`${dropped.length} missed occurrence(s) older than the newest 2 are not caught up (catchUp.max 2)`);
     }
     const ticks = runs.map((run) => run.tick);
     expect(new Set(ticks).size).toBe(ticks.length);

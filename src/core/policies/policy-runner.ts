@@ -183,8 +183,8 @@ export class PolicyRunner {
     if (droppedThrough !== undefined) job.droppedThrough = droppedThrough;
     if (dropped > 0) {
       this.options.logger.warn(
-        `${job.job.name}: ${dropped} missed occurrence(s) not caught up (catchUp.max ${catchUp.max}); ` +
-          `running the ${run.length} most recent.`,
+        `${job.job.name}: ${dropped} missed occurrence(s) older than the newest ${catchUp.max} are not caught up ` +
+          `(catchUp.max ${catchUp.max}).`,
       );
     }
     for (const tick of run) {
