@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { JobDeclaration } from './core/fleet/fleet-records';
+import { policiesRecord } from './core/policies/job-policies';
 import type { LockStore } from './core/lock-store';
 import type { DistributedLockOptions } from './core/options/lock-options';
 import { DISTRIBUTED_LOCK_OPTIONS, DISTRIBUTED_LOCK_STORE } from './distributed-lock.constants';
@@ -104,7 +105,11 @@ export class JobExplorer implements OnApplicationBootstrap {
         const metadata = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
         if (!metadata || found.has(metadata.job.name)) continue;
         const { name, key, ttlMs } = metadata.job;
-        found.set(name, { metadata, declaration: cronDeclarationOf(name, key ?? null, ttlMs, method), instance });
+        const declared = cronDeclarationOf(name, key ?? null, ttlMs, method);
+        // A job with policies says so, for `missed`; one without declares exactly what it always did.
+        const policies = policiesRecord(metadata.job.policies);
+        const declaration = declared && policies ? { ...declared, policies } : declared;
+        found.set(name, { metadata, declaration, instance });
       }
     }
     return [...found.values()];

@@ -64,10 +64,11 @@ export function historyText(job: string, key: string, runs: readonly RecordedRun
   return (
     `Runs of ${job} (lock ${JSON.stringify(key)}), newest first\n` +
     table(
-      ['STARTED', 'OCCURRENCE', 'REPLICA', 'OUTCOME', 'DURATION', 'FENCING TOKEN', 'ERROR'],
+      ['STARTED', 'OCCURRENCE', 'TRIGGER', 'REPLICA', 'OUTCOME', 'DURATION', 'FENCING TOKEN', 'ERROR'],
       runs.map((run) => [
         time(run.startedAt),
         run.tick === undefined ? NONE : time(run.tick),
+        run.attempt === 1 ? run.trigger : `${run.trigger} (attempt ${run.attempt})`,
         run.replica || NONE,
         run.outcome,
         duration(run.durationMs),
@@ -80,11 +81,12 @@ export function historyText(job: string, key: string, runs: readonly RecordedRun
 
 /** `missed`: the counts, then the occurrences missed and those the history cannot tell. */
 export function missedText(report: MissedReport, record: JobRecord, now: number): string {
-  const { job, from, to, occurrences, ran, inProgress, missed, unknown } = report;
+  const { job, from, to, occurrences, ran, inProgress, missed, toCatchUp, unknown } = report;
+  const catchingUp = record.policies?.catchUp ? `, ${toCatchUp.length} to be caught up` : '';
   const lines = [
     `${job}: ${scheduleText(record)}`,
-    `From ${time(from)} to ${time(to)}: ${count(occurrences, 'occurrence')}, ` +
-      `${ran} ran, ${inProgress === undefined ? 0 : 1} in progress, ${missed.length} missed, ${unknown.length} unknown.`,
+    `From ${time(from)} to ${time(to)}: ${count(occurrences, 'occurrence')}, ${ran} ran, ` +
+      `${inProgress === undefined ? 0 : 1} in progress, ${missed.length} missed${catchingUp}, ${unknown.length} unknown.`,
   ];
   if (record.timeZone === null && record.utcOffset === null && !isOneOff(record.cron ?? '')) {
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -94,6 +96,10 @@ export function missedText(report: MissedReport, record: JobRecord, now: number)
   }
   if (inProgress !== undefined) lines.push(`In progress: ${time(inProgress)} (served, no run recorded yet).`);
   if (missed.length > 0) lines.push('', 'MISSED (ran on no replica)', ...listed(missed, now));
+  if (toCatchUp.length > 0) {
+    const { windowMs, runs } = record.policies!.catchUp!;
+    lines.push('', `TO BE CAUGHT UP (catchUp: ${runs}, window ${duration(windowMs)})`, ...listed(toCatchUp, now));
+  }
   if (unknown.length > 0) {
     lines.push(
       '',

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockEngine } from '../../src/core';
+import { runRecordFields } from '../../src/core/fleet/fleet-records';
 import { jobsFirstDeclaredKey, jobsKey, lockKeys } from '../../src/core/keys';
 import { freePort, startTestRedis, type TestRedis } from '../support/redis-server';
 import { compileCli, runCli } from './cli-process';
@@ -138,14 +139,62 @@ describe('the dpa-distributed-lock-cron command line', () => {
     expect(run).toMatchObject({ code: 0, stderr: '' });
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('Runs of Reports.hourly (lock "reports"), newest first');
-    expect(lines[1]).toMatch(/^STARTED +OCCURRENCE +REPLICA +OUTCOME +DURATION +FENCING TOKEN +ERROR$/);
-    expect(lines[2]).toContain(`  ${new Date(t(0)).toISOString().replace('.000Z', 'Z')}  replica-b  error`);
+    expect(lines[1]).toMatch(/^STARTED +OCCURRENCE +TRIGGER +REPLICA +OUTCOME +DURATION +FENCING TOKEN +ERROR$/);
+    expect(lines[2]).toContain(`  ${new Date(t(0)).toISOString().replace('.000Z', 'Z')}  schedule  replica-b  error`);
     expect(lines[2]).toMatch(/disk full$/);
-    expect(lines[3]).toContain(`  ${new Date(t(1)).toISOString().replace('.000Z', 'Z')}  replica-a  ok `);
+    expect(lines[3]).toContain(`  ${new Date(t(1)).toISOString().replace('.000Z', 'Z')}  schedule  replica-a  ok `);
     expect(lines).toHaveLength(4);
 
     const json = await cli(['history', 'Reports.hourly', '--json', ...at(redis.url)]);
     expect(JSON.parse(json.stdout).map((entry: { tick: number }) => entry.tick)).toEqual([t(0), t(1), t(3), t(4)]);
+  });
+
+  it('history and missed of a job with policies: what started each run, and what catch-up will still run', async () => {
+    await replica('replica-a').declareJobs([
+      {
+        name: 'Reports.policy',
+        key: 'reports-policy',
+        ttlMs: 60_000,
+        cron: '0 0 * * * *',
+        timeZone: 'UTC',
+        utcOffset: null,
+        policies: {
+          catchUp: { windowMs: 3 * HOUR, runs: 'latest', max: 10 },
+          retry: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 2_000 },
+        },
+      },
+    ]);
+    await redis.client().hset(jobsFirstDeclaredKey('app:'), 'Reports.policy', String(t(24)));
+    const runs = 'app:lock:{reports-policy}:runs';
+    const record = (tick: number, outcome: 'ok' | 'error', trigger: 'schedule' | 'retry', attempt: number) =>
+      redis.client().xadd(runs, `${tick + attempt * 1000}-0`, ...runRecordFields({
+        job: 'Reports.policy', replica: 'replica-a', tick, startedAt: tick + attempt * 1000, durationMs: 10,
+        outcome, error: outcome === 'error' ? 'timeout' : undefined, fencingToken: undefined, trigger, attempt,
+      })); // prettier-ignore
+    await record(t(5), 'ok', 'schedule', 1);
+    await record(t(3), 'error', 'schedule', 1);
+    await record(t(3), 'ok', 'retry', 2);
+
+    const history = await cli(['history', 'Reports.policy', ...at(redis.url)]);
+    expect(history.stdout).toMatch(/ {2}retry \(attempt 2\) {2}replica-a {2}ok /);
+    const json = await cli(['history', 'Reports.policy', '--json', ...at(redis.url)]);
+    expect(
+      JSON.parse(json.stdout).map((run: { trigger: string; attempt: number }) => [run.trigger, run.attempt]),
+    ).toEqual([
+      ['retry', 2],
+      ['schedule', 1],
+      ['schedule', 1],
+    ]);
+
+    // t(4), t(2), t(1) and t(0) ran nowhere; catch-up ('latest', 3 h window) will run t(0) only.
+    const missed = await cli(['missed', 'Reports.policy', '--since', '5h', ...at(redis.url)]);
+    const lines = missed.stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/: 5 occurrences, 1 ran, 0 in progress, 3 missed, 1 to be caught up, 0 unknown\.$/);
+    expect(lines).toContain('TO BE CAUGHT UP (catchUp: latest, window 3h 0m)');
+    const report = JSON.parse(
+      (await cli(['missed', 'Reports.policy', '--since', '5h', '--json', ...at(redis.url)])).stdout,
+    );
+    expect(report).toMatchObject({ missed: [t(4), t(2), t(1)], toCatchUp: [t(0)] });
   });
 
   it('missed: the occurrences that ran nowhere', async () => {

@@ -225,6 +225,7 @@ describe('FleetInspector on a real Redis', () => {
         ran: 3,
         inProgress: t(0),
         missed: [t(4), t(3)],
+        toCatchUp: [], // the job has no catchUp policy
         unknown: [t(7), t(6)],
         historyLostUntil: t(5) + 1000, // the first record kept
       });

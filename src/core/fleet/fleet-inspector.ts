@@ -114,7 +114,8 @@ export class FleetInspector {
 
   /**
    * The occurrences of `@Cron` job `job` from `from` to `to` (both included) that ran nowhere: no
-   * run record carries them, and they are not the occurrence being served now. Occurrences before
+   * run record carries them, they are not the occurrence being served now, and the job's `catchUp`
+   * will not run them (those are `toCatchUp`). Occurrences before
    * the job was first declared are not its, and are not counted. Occurrences whose record may have
    * been trimmed from the capped history are reported as `unknown`. Without `from`, the window is
    * what the kept history covers, at most a day and the latest `MAX_CHECKED_OCCURRENCES`
@@ -148,20 +149,9 @@ export class FleetInspector {
       occurrences.length === 0 ? [] : runsWrittenSince(this.client, keys.runs, job, occurrences[0] - RECORD_LEAD_MS),
       this.servedTick(keys.state, job),
     ]);
-    const { ran, inProgress, missed, unknown } = sortOccurrences(occurrences, runs, servedTick, lostUntil);
-    return {
-      job,
-      key,
-      schedule: record.cron!,
-      from,
-      to,
-      occurrences: occurrences.length,
-      ran,
-      inProgress,
-      missed,
-      unknown,
-      historyLostUntil: lostUntil,
-    };
+    const sorted = sortOccurrences(occurrences, runs, servedTick, lostUntil, record.policies?.catchUp, Date.now());
+    const counts = { occurrences: occurrences.length, historyLostUntil: lostUntil };
+    return { job, key, schedule: record.cron!, from, to, ...counts, ...sorted };
   }
 
   /**

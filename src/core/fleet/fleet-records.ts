@@ -15,9 +15,18 @@ export interface JobRecord {
   /** The zone the schedule is read in: the code's, else the declaring replica's own; null with `utcOffset`. */
   readonly timeZone: string | null;
   readonly utcOffset: number | null;
+  /** The job's policies (`catchUp`, `retry`, `recoverCrashed`), when it has any. */
+  readonly policies?: JobPoliciesRecord;
   /** The replica that wrote this record last, and when (ms since the epoch). */
   readonly declaredBy: string;
   readonly declaredAt: number;
+}
+
+/** A job's policies as its record keeps them: only those it has. */
+export interface JobPoliciesRecord {
+  readonly catchUp?: { readonly windowMs: number; readonly runs: 'latest' | 'all'; readonly max: number };
+  readonly retry?: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
+  readonly recoverCrashed?: true;
 }
 
 /** A guarded job as code declares it (`JobRecord` without who declared it and when). */

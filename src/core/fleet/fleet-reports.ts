@@ -41,8 +41,10 @@ export interface MissedReport {
   readonly ran: number;
   /** An occurrence served but not recorded yet: still running, or its replica died running it. */
   readonly inProgress: number | undefined;
-  /** Occurrences no replica ran. */
+  /** Occurrences no replica ran, and none will: not those the job's `catchUp` will still run. */
   readonly missed: number[];
+  /** Occurrences no replica ran yet that the job's `catchUp` policy will run (within its window). */
+  readonly toCatchUp: number[];
   /** Occurrences whose run record may have been trimmed from the capped history: not known. */
   readonly unknown: number[];
   /** Run records written up to this time (ms) may be gone: trimmed by the cap, or expired. */

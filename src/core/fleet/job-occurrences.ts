@@ -1,6 +1,6 @@
 import { CronSchedule, EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
 import { InvalidLockArgumentError, UnscheduledJobError } from '../errors';
-import type { JobRecord, RunRecord } from './fleet-records';
+import type { JobPoliciesRecord, JobRecord, RunRecord } from './fleet-records';
 
 /** At most this many occurrences are checked in one `missed` window. */
 export const MAX_CHECKED_OCCURRENCES = 10_000;
@@ -27,14 +27,17 @@ export function isOneOff(cron: string): boolean {
 /**
  * Sorts occurrences by what the records say: ran (a run record carries it), in progress (the
  * job's served tick, not recorded yet), unknown (its record, written at most a timer's early
- * firing before it, may be among those the history lost up to `lostUntil`), or missed.
+ * firing before it, may be among those the history lost up to `lostUntil`), to be caught up by
+ * the job's `catchUp` (see `splitCatchUp`), or missed.
  */
 export function sortOccurrences(
   occurrences: readonly number[],
   runs: readonly RunRecord[],
   servedTick: number | undefined,
   lostUntil: number,
-): { ran: number; inProgress: number | undefined; missed: number[]; unknown: number[] } {
+  catchUp?: JobPoliciesRecord['catchUp'],
+  now = Date.now(),
+): { ran: number; inProgress: number | undefined; missed: number[]; toCatchUp: number[]; unknown: number[] } {
   const recorded = new Set(runs.map((run) => run.tick));
   const missed: number[] = [];
   const unknown: number[] = [];
@@ -46,7 +49,26 @@ export function sortOccurrences(
     else if (occurrence <= lostUntil + EARLY_FIRING_TOLERANCE_MS) unknown.push(occurrence);
     else missed.push(occurrence);
   }
-  return { ran, inProgress, missed, unknown };
+  const latestRan = Math.max(servedTick ?? -Infinity, ...runs.map((run) => run.tick ?? -Infinity));
+  return { ran, inProgress, unknown, ...splitCatchUp(missed, latestRan, catchUp, now) };
+}
+
+/**
+ * Splits the occurrences no replica ran into those the job's `catchUp` will still run (within
+ * its window before `now`: `'latest'` the most recent, when no later occurrence ran; `'all'` the
+ * newest `max`) and those that stay missed.
+ */
+export function splitCatchUp(
+  missed: readonly number[],
+  latestRan: number,
+  catchUp: JobPoliciesRecord['catchUp'],
+  now: number,
+): { missed: number[]; toCatchUp: number[] } {
+  if (!catchUp) return { missed: [...missed], toCatchUp: [] };
+  const inWindow = missed.filter((at) => at >= now - catchUp.windowMs);
+  const toCatchUp =
+    catchUp.runs === 'all' ? inWindow.slice(-catchUp.max) : inWindow.slice(-1).filter((at) => at > latestRan);
+  return { missed: missed.filter((at) => !toCatchUp.includes(at)), toCatchUp };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { InvalidLockArgumentError } from '../errors';
+import type { JobPoliciesRecord } from '../fleet/fleet-records';
 import { expectations, MAX_TIMER_MS } from '../validation';
 
 /**
@@ -53,6 +54,13 @@ export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
     throw new InvalidLockArgumentError('recoverCrashed', recoverCrashed, 'true or false');
   }
   return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed };
+}
+
+/** The policies as a job record keeps them (`JobRecord.policies`), or undefined for a job without one. */
+export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord | undefined {
+  if (!hasPolicies(policies)) return undefined;
+  const { catchUp, retry, recoverCrashed } = policies;
+  return { ...(catchUp && { catchUp }), ...(retry && { retry }), ...(recoverCrashed && { recoverCrashed }) };
 }
 
 /** Whether any policy is on: a job without one pays nothing for them. */
