@@ -62,6 +62,12 @@ export interface DistributedLockDecoratorOptions {
    * lock extended) is never taken over. For a `@Cron` job with a fixed `key`. @default false
    */
   recoverCrashed?: boolean;
+  /**
+   * An occurrence that comes due while the previous run still holds the lock: `'skip'` it, or
+   * `'buffer-one'`: run it right after that run ends (within about a second), on one replica, at
+   * most one waiting (later ones are skipped). For a `@Cron` job with a fixed `key`. @default 'skip'
+   */
+  overlap?: 'skip' | 'buffer-one';
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -112,9 +118,10 @@ export function DistributedLock(
     catchUp,
     retry,
     recoverCrashed,
+    overlap,
   } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
-  const policies = { catchUp, retry, recoverCrashed };
+  const policies = { catchUp, retry, recoverCrashed, overlap };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);

@@ -90,6 +90,11 @@ export function jobSinceField(jobName: string): string {
   return `since:${jobName}`;
 }
 
+/** The state hash field naming the occurrence of a job that waits behind a run (`overlap: 'buffer-one'`). */
+export function jobBufferedField(jobName: string): string {
+  return `buffered:${jobName}`;
+}
+
 /** The ledger member of one occurrence of a job: the tick first, so a job name may hold any character. */
 export function ledgerMember(tick: number, jobName: string): string {
   return `${tick}|${jobName}`;

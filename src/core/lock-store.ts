@@ -48,6 +48,7 @@ export interface RunHistoryWrite {
 export type AcquireReply =
   | { readonly kind: 'acquired'; readonly fencingToken: number | undefined }
   | { readonly kind: 'held' }
+  | { readonly kind: 'buffered' }
   | { readonly kind: 'tick-served' }
   | { readonly kind: 'paused' }
   | { readonly kind: 'clock-skew'; readonly offsetMs: number }

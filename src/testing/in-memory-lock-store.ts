@@ -1,15 +1,8 @@
 import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/events/lock-events';
-import { parseLedgerMember } from '../core/keys';
+import { jobBufferedField } from '../core/keys';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } from '../core/lock-store';
-import {
-  type LedgerEntry,
-  type LedgerQuery,
-  type LedgerRead,
-  type LedgerWrite,
-  ledgerValue,
-  type OccurrenceClaim,
-  parseLedgerValue,
-} from '../core/policies/ledger';
+import type { LedgerQuery, LedgerRead, LedgerWrite } from '../core/policies/ledger';
+import { InMemoryLedgers } from './in-memory-ledger';
 
 /** A lock event as the in-memory store records it: with the name of the replica it happened on. */
 export type RecordedLockEvent = LockEvent & { readonly replica: string };
@@ -31,14 +24,6 @@ interface StoredLock {
 interface LockState {
   fence: number;
   readonly ticks: Map<string, number>;
-  /** When each job's current definition was first seen: `<definition>|<ms>`. */
-  readonly since: Map<string, string>;
-  expiresAt: number;
-}
-
-/** A lock name's ledger (jobs with a policy): member → the occurrence's tick and latest attempt. */
-interface Ledger {
-  readonly entries: Map<string, { readonly tick: number; value: string }>;
   expiresAt: number;
 }
 
@@ -59,9 +44,8 @@ export class InMemoryLockStore implements LockStore {
   readonly keepsLedger = true;
   private readonly locks = new Map<string, StoredLock>();
   private readonly states = new Map<string, LockState>();
-  private readonly ledgers = new Map<string, Ledger>();
-  /** Heartbeat key → when it expires. */
-  private readonly heartbeats = new Map<string, number>();
+  /** The occurrence ledgers of jobs with a policy, and the heartbeats of their instances. */
+  private readonly ledgers: InMemoryLedgers;
   private readonly recorded: RecordedLockEvent[] = [];
   private readonly paused = new Set<string>();
   private down = false;
@@ -75,6 +59,7 @@ export class InMemoryLockStore implements LockStore {
     this.now = options.now ?? (() => Date.now());
     this.clockIsWall = options.now === undefined;
     this.ttlClock = this.now;
+    this.ledgers = new InMemoryLedgers(this.now);
   }
 
   /** Every event of every replica using this store, oldest first. */
@@ -129,7 +114,6 @@ export class InMemoryLockStore implements LockStore {
     this.locks.clear();
     this.states.clear();
     this.ledgers.clear();
-    this.heartbeats.clear();
     this.recorded.length = 0;
     this.paused.clear();
     this.down = false;
@@ -162,20 +146,8 @@ export class InMemoryLockStore implements LockStore {
     if (lock?.token === request.token) this.locks.delete(request.lockKey);
     const state = this.liveState(request.stateKey);
     if (request.claim) {
-      // As CANCEL_CLAIM: the attempt goes back while the ledger still says it is running.
-      const { attempt, member } = request.claim;
-      const ledger = this.liveLedger(request.claim.attemptsKey);
-      const entry = ledger?.entries.get(member);
-      if (!entry || !entry.value.startsWith(`${attempt}|running|`)) return RESOLVED;
-      if (request.claim.expected !== '') {
-        entry.value = request.claim.expected;
-        return RESOLVED;
-      }
-      if (attempt > 1) {
-        entry.value = ledgerValue(attempt - 1, 'error', attempt > 2 ? 'retry' : 'schedule', 0);
-        return RESOLVED;
-      }
-      ledger!.entries.delete(member);
+      this.ledgers.cancel(request.claim, jobBufferedField(request.pausableJob));
+      return RESOLVED;
     }
     if (request.tick !== undefined && state?.ticks.get(request.tickField) === request.tick) {
       state.ticks.set(request.tickField, request.tick - 1);
@@ -201,48 +173,23 @@ export class InMemoryLockStore implements LockStore {
   }
 
   settleOccurrence(write: LedgerWrite): Promise<void> {
-    if (this.down) return RESOLVED; // as Redis's store, the end is not lost: it is sent again
-    const ledger = this.ledgerFor(write.attemptsKey, write.keepMs);
-    const current = ledger.entries.get(write.member);
-    if (current && parseInt(current.value, 10) > write.attempt) return RESOLVED;
-    const value = ledgerValue(write.attempt, write.status, write.trigger, this.now());
-    ledger.entries.set(write.member, { tick: write.tick, value });
+    if (!this.down) this.ledgers.settle(write); // as Redis's store, an end is not lost: it is sent again
     return RESOLVED;
   }
 
   readLedger(query: LedgerQuery): Promise<LedgerRead | undefined> {
     if (this.down) return Promise.resolve(undefined);
-    const now = this.now();
     const state = this.stateFor(query.stateKey, query.keepMs);
-    const prefix = `${query.definition}|`;
-    const stamped = state.since.get(query.sinceField);
-    let since = now;
-    if (stamped?.startsWith(prefix)) since = Number(stamped.slice(prefix.length));
-    else state.since.set(query.sinceField, prefix + now);
-    const entries: LedgerEntry[] = [];
-    const ledger = this.liveLedger(query.attemptsKey);
-    for (const [member, { tick, value }] of ledger?.entries ?? []) {
-      const entry =
-        tick >= query.from && parseLedgerMember(member).job === query.job ? parseLedgerValue(tick, value) : undefined;
-      if (entry) entries.push(entry);
-    }
-    entries.sort((a, b) => a.tick - b.tick);
-    return Promise.resolve({
-      since,
-      now,
-      served: state.ticks.get(query.tickField),
-      entries: entries.slice(0, query.limit),
-    });
+    return Promise.resolve(this.ledgers.read(query, state.ticks.get(query.tickField)));
   }
 
   beat(key: string, _value: string, ttlMs: number): Promise<void> {
-    if (!this.down) this.heartbeats.set(key, this.now() + ttlMs);
+    if (!this.down) this.ledgers.beat(key, ttlMs);
     return RESOLVED;
   }
 
   alive(keys: readonly string[]): Promise<boolean[] | undefined> {
-    if (this.down) return Promise.resolve(undefined);
-    return Promise.resolve(keys.map((key) => (this.heartbeats.get(key) ?? 0) > this.now()));
+    return Promise.resolve(this.down ? undefined : this.ledgers.alive(keys));
   }
 
   /** Run history is not kept: `runs()` reads the recorded events instead. */
@@ -267,66 +214,37 @@ export class InMemoryLockStore implements LockStore {
     return RESOLVED;
   }
 
-  /** What the Redis acquisition script does, in the same order. */
+  /**
+   * What the Redis acquisition scripts do, in the same order: ACQUIRE, or CLAIM_OCCURRENCE for a
+   * job with a policy (`redis/scripts/claim-occurrence.ts`), whose ledger `InMemoryLedgers` keeps.
+   */
   private take(request: LockRequest): AcquireReply {
     if (this.down) return { kind: 'unavailable' };
-    if (request.pausableJob !== '' && this.paused.has(request.pausableJob)) return { kind: 'paused' };
     const now = this.now();
-    const { tick, tickField, claim } = request;
-    if (claim) return this.claim(request, claim, now);
-    if (tick !== undefined) {
-      if (tick > now + request.tickAheadLimitMs || tick < now - request.stateRetentionMs) {
-        return { kind: 'clock-skew', offsetMs: Date.now() - now };
-      }
-      const served = this.liveState(request.stateKey)?.ticks.get(tickField);
-      if (served !== undefined && served >= tick) return { kind: 'tick-served' };
-    }
-    if (this.liveLock(request.lockKey)) return { kind: 'held' };
-    this.locks.set(request.lockKey, { token: request.token, expiresAt: now + request.ttlMs });
-    if (tick === undefined && !request.fencing) return { kind: 'acquired', fencingToken: undefined };
-    const state = this.stateFor(request.stateKey, request.stateRetentionMs + request.tickAheadLimitMs);
-    if (tick !== undefined) state.ticks.set(tickField, tick);
-    return this.fenced(request, state, now);
-  }
-
-  /** What CLAIM_OCCURRENCE does, in the same order (see `redis/scripts/claim-occurrence.ts`). */
-  private claim(request: LockRequest, claim: OccurrenceClaim, now: number): AcquireReply {
-    const tick = request.tick!;
-    const keepMs = request.stateRetentionMs + request.tickAheadLimitMs;
-    const { member, trigger, attempt } = claim;
+    const { tick, claim } = request;
+    const bufferedField = jobBufferedField(request.pausableJob);
+    const judgeable =
+      tick === undefined || (tick <= now + request.tickAheadLimitMs && tick >= now - request.stateRetentionMs);
     if (request.pausableJob !== '' && this.paused.has(request.pausableJob)) {
-      const ledger = this.ledgerFor(claim.attemptsKey, keepMs);
-      if (trigger === 'schedule' && !ledger.entries.has(member)) {
-        ledger.entries.set(member, { tick, value: ledgerValue(0, 'paused', 'schedule', now) });
-      }
+      if (claim && judgeable) this.ledgers.paused(claim, tick!);
       return { kind: 'paused' };
     }
-    if (tick > now + request.tickAheadLimitMs || tick < now - request.stateRetentionMs) {
-      return { kind: 'clock-skew', offsetMs: Date.now() - now };
-    }
-    const current = this.liveLedger(claim.attemptsKey)?.entries.get(member)?.value;
-    const served = this.liveState(request.stateKey)?.ticks.get(request.tickField);
-    if (trigger === 'schedule') {
-      if (current !== undefined || (served !== undefined && served >= tick)) return { kind: 'tick-served' };
-    } else if (attempt === 1) {
-      if (current !== undefined || served === tick) return { kind: 'tick-served' };
-    } else if (trigger === 'recovery') {
-      if (current !== claim.expected) return { kind: 'tick-served' };
-    } else if (!current?.startsWith(`${attempt - 1}|error|`)) {
-      return { kind: 'tick-served' };
-    }
+    if (!judgeable) return { kind: 'clock-skew', offsetMs: Date.now() - now };
+    const served = tick === undefined ? undefined : this.liveState(request.stateKey)?.ticks.get(request.tickField);
+    const refused = claim ? this.ledgers.refuses(claim, tick!, served) : served !== undefined && served >= tick!;
+    if (refused) return { kind: 'tick-served' };
     if (this.liveLock(request.lockKey)) {
-      if (trigger === 'schedule') {
-        const skipped = ledgerValue(0, 'skipped', 'schedule', now);
-        this.ledgerFor(claim.attemptsKey, keepMs).entries.set(member, { tick, value: skipped });
-      }
-      return { kind: 'held' };
+      return claim && this.ledgers.held(claim, tick!, bufferedField) ? { kind: 'buffered' } : { kind: 'held' };
     }
     this.locks.set(request.lockKey, { token: request.token, expiresAt: now + request.ttlMs });
-    const ledger = this.ledgerFor(claim.attemptsKey, keepMs);
-    ledger.entries.set(member, { tick, value: `${ledgerValue(attempt, 'running', trigger, now)}|${claim.holder}` });
-    const state = this.stateFor(request.stateKey, keepMs);
-    if (trigger === 'schedule') state.ticks.set(request.tickField, tick);
+    if (tick === undefined && !request.fencing) return { kind: 'acquired', fencingToken: undefined };
+    if (claim) this.ledgers.granted(claim, tick!, bufferedField);
+    const state = this.stateFor(request.stateKey, request.stateRetentionMs + request.tickAheadLimitMs);
+    // A claim by a policy leaves the schedule's latest tick alone, and never moves it back.
+    const serves = claim
+      ? claim.trigger === 'schedule' && (served === undefined || tick! > served)
+      : tick !== undefined;
+    if (serves) state.ticks.set(request.tickField, tick!);
     return this.fenced(request, state, now);
   }
 
@@ -357,29 +275,10 @@ export class InMemoryLockStore implements LockStore {
 
   /** The live state hash of `stateKey`, created when absent, kept `keepMs` from now. */
   private stateFor(stateKey: string, keepMs: number): LockState {
-    const state = this.liveState(stateKey) ?? { fence: 0, ticks: new Map(), since: new Map(), expiresAt: 0 };
+    const state = this.liveState(stateKey) ?? { fence: 0, ticks: new Map(), expiresAt: 0 };
     this.states.set(stateKey, state);
     state.expiresAt = this.now() + keepMs;
     return state;
-  }
-
-  /** The live ledger of `attemptsKey`, created when absent, kept `keepMs` from now (stale entries dropped). */
-  private ledgerFor(attemptsKey: string, keepMs: number): Ledger {
-    const ledger = this.liveLedger(attemptsKey) ?? { entries: new Map(), expiresAt: 0 };
-    this.ledgers.set(attemptsKey, ledger);
-    const now = this.now();
-    ledger.expiresAt = now + keepMs;
-    for (const [member, { tick }] of ledger.entries) if (tick < now - keepMs) ledger.entries.delete(member);
-    return ledger;
-  }
-
-  private liveLedger(attemptsKey: string): Ledger | undefined {
-    const ledger = this.ledgers.get(attemptsKey);
-    if (ledger && ledger.expiresAt <= this.now()) {
-      this.ledgers.delete(attemptsKey);
-      return undefined;
-    }
-    return ledger;
   }
 
   private liveState(stateKey: string): LockState | undefined {

@@ -27,6 +27,7 @@ export interface JobPoliciesRecord {
   readonly catchUp?: { readonly windowMs: number; readonly runs: 'latest' | 'all'; readonly max: number };
   readonly retry?: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
   readonly recoverCrashed?: true;
+  readonly overlap?: 'buffer-one';
 }
 
 /** A guarded job as code declares it (`JobRecord` without who declared it and when). */

@@ -33,8 +33,13 @@ export interface Occurrence {
   readonly attempt: number;
   /** The job has a policy: the acquisition claims (occurrence, attempt) in the job's ledger. */
   readonly ledger: boolean;
-  /** A recovery's precondition: the ledger value of the crashed attempt it replaces ('' otherwise). */
+  /**
+   * A recovery's precondition: the ledger value of the crashed attempt it replaces; 'buffered' for
+   * the run of an occurrence that waited behind another (`overlap: 'buffer-one'`); '' otherwise.
+   */
   readonly replaces: string;
+  /** `overlap: 'buffer-one'`: found held, the occurrence waits for the lock instead of being skipped. */
+  readonly bufferOne: boolean;
 }
 
 /** Plain acquisitions: no job, no scheduled occurrence. */
@@ -48,6 +53,7 @@ export const NO_OCCURRENCE: Occurrence = {
   attempt: 1,
   ledger: false,
   replaces: '',
+  bufferOne: false,
 };
 
 /** What a plain lock (`acquire`, `withLock`) serves: no job, and the occurrence `tick` names, if any. */
@@ -129,6 +135,7 @@ export class JobDefinition {
       attempt: 1,
       ledger: hasPolicies(this.policies),
       replaces: '',
+      bufferOne: this.policies.overlap === 'buffer-one',
     };
   }
 
@@ -171,6 +178,7 @@ export class JobDefinition {
       attempt,
       ledger: this.unscheduled.ledger && tick !== undefined,
       replaces,
+      bufferOne: this.unscheduled.bufferOne,
     };
   }
 

@@ -230,6 +230,7 @@ export class LockAcquirer implements LockIssuer {
   ): Attempt {
     switch (reply.kind) {
       case 'held':
+      case 'buffered':
       case 'tick-served':
       case 'paused':
       case 'refused':

@@ -52,12 +52,13 @@ export function lockRequest(
 
 function claimOf(
   lockKey: string,
-  { trigger, attempt, replaces }: Occurrence,
+  { trigger, attempt, replaces, bufferOne }: Occurrence,
   tick: number,
   job: string,
   keepMs: number,
 ): OccurrenceClaim {
   const { occurrences: occurrencesKey, attempts: attemptsKey } = ledgerKeysOf(lockKey);
   const member = ledgerMember(tick, job);
-  return { occurrencesKey, attemptsKey, member, trigger, attempt, expected: replaces, holder: INSTANCE_ID, keepMs };
+  const expected = replaces;
+  return { occurrencesKey, attemptsKey, member, trigger, attempt, expected, holder: INSTANCE_ID, bufferIfHeld: bufferOne, keepMs };
 }

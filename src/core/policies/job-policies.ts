@@ -35,6 +35,11 @@ export interface JobPolicies {
    * occurrence's period (or `catchUp.windowMs`). A slow run that is alive is never taken over.
    */
   readonly recoverCrashed?: boolean;
+  /**
+   * When an occurrence comes due while the previous run still holds the lock: `'skip'` it (the
+   * default), or `'buffer-one'`: run it right after that run ends, on one replica, at most one waiting.
+   */
+  readonly overlap?: 'skip' | 'buffer-one';
 }
 
 /** The policies of a job, checked, with their defaults. */
@@ -42,6 +47,7 @@ export interface ResolvedJobPolicies {
   readonly catchUp: Required<CatchUpPolicy> | undefined;
   readonly retry: Required<RetryPolicy> | undefined;
   readonly recoverCrashed: boolean;
+  readonly overlap: 'skip' | 'buffer-one';
 }
 
 /** How many missed occurrences `runs: 'all'` runs per look by default. */
@@ -49,23 +55,32 @@ export const DEFAULT_CATCH_UP_MAX = 10;
 
 /** Checks a job's policies where they are written (the decorator), naming the option at fault. */
 export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
-  const { recoverCrashed = false } = policies;
+  const { recoverCrashed = false, overlap = 'skip' } = policies;
   if (typeof recoverCrashed !== 'boolean') {
     throw new InvalidLockArgumentError('recoverCrashed', recoverCrashed, 'true or false');
   }
-  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed };
+  if (overlap !== 'skip' && overlap !== 'buffer-one') {
+    throw new InvalidLockArgumentError('overlap', overlap, "'skip' or 'buffer-one'");
+  }
+  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed, overlap };
 }
 
 /** The policies as a job record keeps them (`JobRecord.policies`), or undefined for a job without one. */
 export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord | undefined {
   if (!hasPolicies(policies)) return undefined;
-  const { catchUp, retry, recoverCrashed } = policies;
-  return { ...(catchUp && { catchUp }), ...(retry && { retry }), ...(recoverCrashed && { recoverCrashed }) };
+  const { catchUp, retry, recoverCrashed, overlap } = policies;
+  return {
+    ...(catchUp && { catchUp }),
+    ...(retry && { retry }),
+    ...(recoverCrashed && { recoverCrashed }),
+    ...(overlap === 'buffer-one' && { overlap }),
+  };
 }
 
 /** Whether any policy is on: a job without one pays nothing for them. */
 export function hasPolicies(policies: ResolvedJobPolicies): boolean {
-  return policies.catchUp !== undefined || policies.retry !== undefined || policies.recoverCrashed;
+  const { catchUp, retry, recoverCrashed, overlap } = policies;
+  return catchUp !== undefined || retry !== undefined || recoverCrashed || overlap === 'buffer-one';
 }
 
 function checkCatchUp(catchUp: CatchUpPolicy | undefined): Required<CatchUpPolicy> | undefined {

@@ -10,9 +10,9 @@ export type RunTrigger = 'schedule' | 'catch-up' | 'retry' | 'recovery' | 'manua
 /**
  * Where an occurrence's latest attempt stands: running, or how it ended; or, as attempt 0, why the
  * schedule did not run it: `paused`, or `skipped` because the lock was held (an earlier run still
- * going: the overlap policy `skip`).
+ * going: the overlap policy `skip`), or `buffered` to run once it is released (`buffer-one`).
  */
-export type LedgerStatus = 'running' | 'ok' | 'error' | 'lost' | 'abandoned' | 'paused' | 'skipped';
+export type LedgerStatus = 'running' | 'ok' | 'error' | 'lost' | 'abandoned' | 'paused' | 'skipped' | 'buffered';
 
 /** One occurrence's latest attempt, as the ledger keeps it. */
 export interface LedgerEntry {
@@ -67,6 +67,8 @@ export interface OccurrenceClaim {
   readonly expected: string;
   /** This process's instance id, entered with the running attempt. */
   readonly holder: string;
+  /** `overlap: 'buffer-one'`: a scheduled claim that finds the lock held buffers its occurrence. */
+  readonly bufferIfHeld: boolean;
   /** How long the ledger keeps what this claim writes (the state's retention and the ahead bound). */
   readonly keepMs: number;
 }

@@ -173,6 +173,10 @@ export class PolicyRunner {
     const ledger = await this.store.readLedger({ ...job.query, from });
     if (!ledger || this.closed) return;
     if (recoverCrashed) await this.recoverCrashed(job, ledger, now);
+    // An occurrence buffered by a replica that is gone (or has not tried again yet) runs once the lock is free.
+    for (const waiting of ledger.entries.filter((entry) => entry.status === 'buffered')) {
+      await this.runOccurrence(job, waiting.tick, 'schedule', 1, 'buffered');
+    }
     if (retry) {
       for (const due of retryDue(ledger, retry, job.schedule, now)) {
         await this.runOccurrence(job, due.tick, 'retry', due.attempt);

@@ -12,7 +12,8 @@ import type { ResolvedLockOptions } from '../options/resolve-options';
  */
 export function policySchedule(job: JobDefinition, options: ResolvedLockOptions, store: LockStore): CronSchedule {
   const { catchUp } = job.policies;
-  const option = catchUp ? 'catchUp' : job.policies.retry ? 'retry' : 'recoverCrashed';
+  const { retry, recoverCrashed } = job.policies;
+  const option = catchUp ? 'catchUp' : retry ? 'retry' : recoverCrashed ? 'recoverCrashed' : 'overlap';
   const refuse = (reason: string, at = option): never => {
     throw new JobPolicyError(job.name, at, reason);
   };

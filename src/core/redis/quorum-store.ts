@@ -138,7 +138,17 @@ export class QuorumStore implements LockStore {
   private vote(request: LockRequest): Promise<{ reply: AcquireReply; split: boolean }> {
     const started = monotonicNow();
     const perNode = { ...request, fencing: false };
-    const count = { acquired: 0, held: 0, 'tick-served': 0, paused: 0, 'clock-skew': 0, refused: 0, unavailable: 0 };
+    // `buffered` comes from job policies' claims only, which a quorum never sends (refused at boot).
+    const count = {
+      acquired: 0,
+      held: 0,
+      buffered: 0,
+      'tick-served': 0,
+      paused: 0,
+      'clock-skew': 0,
+      refused: 0,
+      unavailable: 0,
+    };
     let answered = 0;
     let decided: 'won' | 'lost' | undefined;
     return new Promise((resolve) => {

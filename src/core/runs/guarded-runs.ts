@@ -19,6 +19,7 @@ const notRun = (reason: SkipReason): NotRun => Object.freeze({ ran: false, reaso
 /** One frozen answer per reason, so a skip allocates nothing; the type requires every reason. */
 const NOT_RUN: { readonly [reason in SkipReason]: NotRun } = {
   held: notRun('held'),
+  buffered: notRun('buffered'),
   'tick-served': notRun('tick-served'),
   paused: notRun('paused'),
   'clock-skew': notRun('clock-skew'),

@@ -1,4 +1,5 @@
-import type { JobDefinition } from '../jobs/job-definition';
+import type { JobDefinition, Occurrence } from '../jobs/job-definition';
+import { backoffDelay, sleep } from '../waits';
 import type { LockStore } from '../lock-store';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import { hasPolicies } from '../policies/job-policies';
@@ -8,6 +9,10 @@ import type { GuardedRuns } from './guarded-runs';
 import type { LockRegistry } from './lock-registry';
 import { logSkip } from './skip-log';
 
+/** How soon an occurrence waiting behind a run tries again, at first and at most. */
+const BUFFERED_RETRY_MS = 100;
+const BUFFERED_MAX_RETRY_MS = 1_000;
+
 /**
  * Defined jobs' runs: the ones their scheduler starts (`run`), and the ones their policies owe
  * (`adopt` hands a job with `catchUp` or `retry` to the policy runner).
@@ -15,6 +20,8 @@ import { logSkip } from './skip-log';
 export class JobRuns {
   private readonly policies: PolicyRunner;
   private readonly heldHere = (name: string): boolean => this.registry.isBusy(name);
+  /** Aborted when closing starts: occurrences waiting behind a run stop waiting. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly options: ResolvedLockOptions,
@@ -37,16 +44,43 @@ export class JobRuns {
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
     const occurrence = job.occurrenceNow();
-    let outcome;
-    try {
-      outcome = await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
-    } catch (error) {
-      if (occurrence.ledger) this.policies.failed(job, occurrence.tick!, 1, 'schedule', error);
-      throw error;
-    }
+    const outcome = await this.runOnce(job, name, fn, occurrence);
     if (outcome.ran) return outcome.result;
+    if (outcome.reason === 'buffered') return this.runWhenReleased(job, name, fn, occurrence.tick!);
     logSkip(this.options, job.name, name, outcome.reason, this.heldHere);
     return undefined;
+  }
+
+  /**
+   * An occurrence buffered behind the run in progress (`overlap: 'buffer-one'`): tried again from
+   * 100 ms, backing off to 1 s, until it runs here, runs elsewhere, or the application shuts down.
+   */
+  private async runWhenReleased<T>(
+    job: JobDefinition,
+    name: string,
+    fn: () => T | Promise<T>,
+    tick: number,
+  ): Promise<Awaited<T> | undefined> {
+    const occurrence = job.occurrence(tick, 'schedule', 1, 'buffered');
+    for (let retry = 0; !this.stopping.signal.aborted; retry++) {
+      await sleep(backoffDelay(retry, BUFFERED_RETRY_MS, BUFFERED_MAX_RETRY_MS), { wakeOn: this.stopping.signal });
+      const outcome = await this.runOnce(job, name, fn, occurrence);
+      if (outcome.ran) return outcome.result;
+      if (outcome.reason === 'held') continue;
+      logSkip(this.options, job.name, name, outcome.reason, this.heldHere);
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** One run of `occurrence`; a failure of a job with a policy goes to its retry policy, and is rethrown. */
+  private async runOnce<T>(job: JobDefinition, name: string, fn: () => T | Promise<T>, occurrence: Occurrence) {
+    try {
+      return await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
+    } catch (error) {
+      if (occurrence.ledger) this.policies.failed(job, occurrence.tick!, occurrence.attempt, occurrence.trigger, error);
+      throw error;
+    }
   }
 
   /**
@@ -60,6 +94,7 @@ export class JobRuns {
 
   /** No policy starts a run from now on (closing). */
   stop(): void {
+    this.stopping.abort();
     this.policies.close();
   }
 }

@@ -3,6 +3,7 @@ import type { ResolvedLockOptions } from '../options/resolve-options';
 
 const SKIP_DESCRIPTIONS: { readonly [reason in SkipReason]: string } = {
   held: 'is held elsewhere',
+  buffered: "is held: the occurrence waits to run when it is released (overlap: 'buffer-one')",
   'tick-served': 'already served this occurrence',
   paused: 'is not taken: the job is paused fleet-wide (resume it to run it again)',
   'clock-skew': 'was asked for an occurrence too far from the Redis clock',

@@ -15,6 +15,8 @@ export const ACQUIRE_CODE = {
   clockSkew: -2,
   /** The job is paused fleet-wide. */
   paused: -3,
+  /** Held, and the occurrence buffered to run when the lock is released (CLAIM_OCCURRENCE only). */
+  buffered: -4,
 } as const;
 
 /**
@@ -92,6 +94,7 @@ const ACQUIRED_UNFENCED: AcquireReply = { kind: 'acquired', fencingToken: undefi
 const HELD: AcquireReply = { kind: 'held' };
 const TICK_SERVED: AcquireReply = { kind: 'tick-served' };
 const PAUSED: AcquireReply = { kind: 'paused' };
+const BUFFERED: AcquireReply = { kind: 'buffered' };
 
 /** What ACQUIRE's (or ACQUIRE_JOB's) reply means. */
 export function acquireReplyOf(reply: unknown): AcquireReply {
@@ -102,6 +105,7 @@ export function acquireReplyOf(reply: unknown): AcquireReply {
   if (code === ACQUIRE_CODE.held) return HELD;
   if (code === ACQUIRE_CODE.tickServed) return TICK_SERVED;
   if (code === ACQUIRE_CODE.paused) return PAUSED;
+  if (code === ACQUIRE_CODE.buffered) return BUFFERED;
   return code === ACQUIRE_CODE.unfenced ? ACQUIRED_UNFENCED : { kind: 'acquired', fencingToken: code };
 }
 

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { FENCE_FIELD } from '../../keys';
+import { FENCE_FIELD, jobBufferedField } from '../../keys';
 import type { LockRequest } from '../../lock-store';
 import type { OccurrenceClaim } from '../../policies/ledger';
 import { ACQUIRE_CODE } from './acquire';
@@ -16,7 +16,9 @@ const PRUNE_PER_CLAIM = 64;
  *   latest tick the schedule served (today's rule: a late timer never runs an older occurrence);
  *   it records that tick as served. Skipped for a pause, it is entered as `paused` (attempt 0), so
  *   catch-up leaves it alone; skipped because the lock is held (an earlier run still going: the
- *   overlap policy `skip`), it is entered as `skipped` (attempt 0).
+ *   overlap policy `skip`), it is entered as `skipped` (attempt 0); with `buffer-one`, when no
+ *   other occurrence waits, it is entered as `buffered` (named in the state's buffered field) and
+ *   the reply says so: a later claim with `expected` 'buffered' runs it once the lock is free.
  * - `catch-up` (attempt 1) is refused when the occurrence is in the ledger, or is exactly the
  *   latest tick the schedule served (a run by a replica without the policy). It leaves the served
  *   tick alone: a catch-up run never marks the next occurrence served.
@@ -31,6 +33,9 @@ local lockKey, stateKey, pauseKey, occurrencesKey, attemptsKey = KEYS[1], KEYS[2
 local token, ttlMs, tickArg, fencing = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 local tickField, aheadMs, retentionMs, pausableJob = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local member, trigger, attempt, expected, holder = ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12], ARGV[13]
+local bufferOne, bufferedField = ARGV[14] == '1', ARGV[15]
+local BUFFERED = '0|buffered|'
+local function isBuffered(value) return value and string.sub(value, 1, #BUFFERED) == BUFFERED end
 local tick = tonumber(tickArg)
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -48,7 +53,9 @@ end
 if tick > now + aheadMs or tick < now - retentionMs then return {${ACQUIRE_CODE.clockSkew}, now} end
 local current = redis.call('HGET', attemptsKey, member)
 local served = tonumber(redis.call('HGET', stateKey, tickField))
-if trigger == 'schedule' then
+if trigger == 'schedule' and expected == 'buffered' then
+  if not isBuffered(current) then return ${ACQUIRE_CODE.tickServed} end
+elseif trigger == 'schedule' then
   if current or (served and served >= tick) then return ${ACQUIRE_CODE.tickServed} end
 elseif attempt == 1 then
   if current or served == tick then return ${ACQUIRE_CODE.tickServed} end
@@ -64,13 +71,19 @@ local stale = redis.call('ZRANGEBYSCORE', occurrencesKey, '-inf', '(' .. (now - 
 if not redis.call('SET', lockKey, token, 'NX', 'PX', ttlMs) then
   local held = redis.call('TYPE', lockKey).ok
   if held ~= 'string' then return redis.error_reply('WRONGTYPE the lock key holds a ' .. held) end
-  if trigger == 'schedule' then
-    redis.call('HSET', attemptsKey, member, '0|skipped|schedule|' .. now)
-    redis.call('ZADD', occurrencesKey, tick, member)
-    redis.call('PEXPIRE', occurrencesKey, keepMs)
-    redis.call('PEXPIRE', attemptsKey, keepMs)
-  end
-  return ${ACQUIRE_CODE.held}
+  if trigger ~= 'schedule' or expected == 'buffered' then return ${ACQUIRE_CODE.held} end
+  -- One occurrence at most waits behind the run in progress: the one the buffered field names,
+  -- while the ledger still says it waits.
+  local waiting = redis.call('HGET', stateKey, bufferedField)
+  local buffer = bufferOne and not (waiting and isBuffered(redis.call('HGET', attemptsKey, waiting)))
+  redis.call('HSET', attemptsKey, member, (buffer and BUFFERED or '0|skipped|') .. 'schedule|' .. now)
+  redis.call('ZADD', occurrencesKey, tick, member)
+  redis.call('PEXPIRE', occurrencesKey, keepMs)
+  redis.call('PEXPIRE', attemptsKey, keepMs)
+  if not buffer then return ${ACQUIRE_CODE.held} end
+  redis.call('HSET', stateKey, bufferedField, member)
+  redis.call('PEXPIRE', stateKey, keepMs)
+  return ${ACQUIRE_CODE.buffered}
 end
 if #stale > 0 then
   redis.call('ZREM', occurrencesKey, unpack(stale))
@@ -78,7 +91,8 @@ if #stale > 0 then
 end
 redis.call('HSET', attemptsKey, member, attempt .. '|running|' .. trigger .. '|' .. now .. '|' .. holder)
 redis.call('ZADD', occurrencesKey, tick, member)
-if trigger == 'schedule' then redis.call('HSET', stateKey, tickField, tickArg) end
+if trigger == 'schedule' and (not served or tick > served) then redis.call('HSET', stateKey, tickField, tickArg) end
+if expected == 'buffered' then redis.call('HDEL', stateKey, bufferedField) end
 local result = ${ACQUIRE_CODE.unfenced}
 if fencing then
   result = math.max(last + 1, clock[1] * 1000000 + clock[2])
@@ -120,5 +134,7 @@ export function sendClaimOccurrence(
     claim.attempt,
     claim.expected,
     claim.holder,
+    claim.bufferIfHeld ? '1' : '',
+    jobBufferedField(request.pausableJob),
   );
 }

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { LockRequest } from '../../lock-store';
-import { parseLedgerMember } from '../../keys';
+import { jobBufferedField, parseLedgerMember } from '../../keys';
 import {
   type LedgerEntry,
   type LedgerQuery,
@@ -55,16 +55,23 @@ export function sendSettleOccurrence(
  * Undoes a claim whose taker will not use it (CANCEL_ACQUISITION for a job with a policy): deletes
  * the lock while it holds our token and, while the ledger still says the attempt is running,
  * hands the attempt back: attempt 1 leaves the ledger (and the served tick goes back below it), a
- * recovery puts back the value it replaced, a retry finds attempt n − 1 failed again. Replies 1.
+ * recovery puts back the value it replaced, a buffered run waits again, a retry finds attempt
+ * n − 1 failed again. Replies 1.
  */
 export const CANCEL_CLAIM = new LuaScript(`
 local lockKey, stateKey, attemptsKey, occurrencesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local token, tick, tickField, member, attempt, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local bufferedField = ARGV[7]
 
 if redis.call('GET', lockKey) == token then redis.call('DEL', lockKey) end
 local running = attempt .. '|running|'
 local current = redis.call('HGET', attemptsKey, member)
 if not current or string.sub(current, 1, #running) ~= running then return 1 end
+if expected == 'buffered' then
+  redis.call('HSET', attemptsKey, member, '0|buffered|schedule|0')
+  redis.call('HSET', stateKey, bufferedField, member)
+  return 1
+end
 if expected ~= '' then
   redis.call('HSET', attemptsKey, member, expected)
   return 1
@@ -101,6 +108,7 @@ export function sendCancelClaim(
     claim.member,
     claim.attempt,
     claim.expected,
+    jobBufferedField(request.pausableJob),
   );
 }
 
