@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { InvalidLockArgumentError, LockServiceMissingError } from './core/errors';
 import { JobDefinition } from './core/jobs/job-definition';
+import type { DaylightSavingPolicy } from './core/jobs/daylight-saving';
 import { type CatchUpPolicy, checkJobPolicies, type RetryPolicy } from './core/policies/job-policies';
 import { assertLockArguments, assertTtl, checkAcquireOptions } from './core/locks/acquire-options';
 import { cronScheduleOf } from './cron-metadata';
@@ -68,6 +69,12 @@ export interface DistributedLockDecoratorOptions {
    * most one waiting (later ones are skipped). For a `@Cron` job with a fixed `key`. @default 'skip'
    */
   overlap?: 'skip' | 'buffer-one';
+  /**
+   * The wall times a daylight-saving change skips or repeats in the schedule's zone:
+   * `springForward: 'run-at-end-of-gap' | 'skip'`, `fallBack: 'once' | 'twice'` (see the README's
+   * table). For a `@Cron` job with a fixed `key`. @default as the `cron` package fires them
+   */
+  dst?: DaylightSavingPolicy;
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -119,9 +126,10 @@ export function DistributedLock(
     retry,
     recoverCrashed,
     overlap,
+    dst,
   } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
-  const policies = { catchUp, retry, recoverCrashed, overlap };
+  const policies = { catchUp, retry, recoverCrashed, overlap, dst };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);

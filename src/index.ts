@@ -26,6 +26,7 @@ export {
   type AcquireOptions,
   type CatchUpPolicy,
   type CronZone,
+  type DaylightSavingPolicy,
   type DistributedLockOptions,
   type FailMode,
   type HeldLock,

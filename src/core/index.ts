@@ -5,6 +5,7 @@ export { JobDefinition, type JobDefinitionOptions } from './jobs/job-definition'
 export { assertLockArguments, type AcquireOptions } from './locks/acquire-options';
 export { LockHandle } from './locks/lock-handle';
 export type { CatchUpPolicy, JobPolicies, RetryPolicy } from './policies/job-policies';
+export type { DaylightSavingPolicy } from './jobs/daylight-saving';
 export type { RunTrigger } from './policies/ledger';
 export { currentLock } from './locks/lock-context';
 export type { LockStore, ServerProbe } from './lock-store';

@@ -28,6 +28,7 @@ export interface JobPoliciesRecord {
   readonly retry?: { readonly attempts: number; readonly backoffMs: number; readonly maxBackoffMs: number };
   readonly recoverCrashed?: true;
   readonly overlap?: 'buffer-one';
+  readonly dst?: { readonly springForward?: 'run-at-end-of-gap' | 'skip'; readonly fallBack?: 'once' | 'twice' };
 }
 
 /** A guarded job as code declares it (`JobRecord` without who declared it and when). */

@@ -1,4 +1,5 @@
 import type { CronTime } from 'cron';
+import { DaylightSaving, type DaylightSavingPolicy } from './daylight-saving';
 
 /** Where a cron expression is read: an IANA time zone, or a fixed offset from UTC in minutes. */
 export interface CronZone {
@@ -25,11 +26,17 @@ export class CronSchedule {
   private readonly once: number | undefined;
   /** The expression (or date) and zone: a schedule read the same way has the same definition. */
   readonly definition: string;
+  /** The policy for the wall times a daylight-saving change skips or repeats, if any. */
+  private dst: DaylightSaving | undefined;
+  private readonly source: string | Date | { toMillis(): number };
+  private readonly zoneOptions: CronZone;
   /** The last occurrence found and the one after it: most calls fall between the two. */
   private latest = NaN;
   private following = NaN;
 
   constructor(source: string | Date | { toMillis(): number }, zone: CronZone = {}) {
+    this.source = source;
+    this.zoneOptions = zone;
     if (typeof source !== 'string') {
       this.once = source instanceof Date ? source.getTime() : source.toMillis();
       this.definition = new Date(this.once).toISOString();
@@ -41,6 +48,49 @@ export class CronSchedule {
     this.time = new CronTime(source, zone.timeZone, zone.utcOffset as null | undefined);
     this.zone = zone.timeZone ?? (zone.utcOffset === undefined ? undefined : offsetZone(zone.utcOffset));
     this.definition = `${source} ${this.zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone}`;
+  }
+
+  /**
+   * This schedule with a daylight-saving policy (see `DaylightSavingPolicy`): `dstName` and
+   * `namedOccurrencesBetween` apply it. A one-off date and a fixed UTC offset have no change of clocks.
+   */
+  withDaylightSaving(policy: DaylightSavingPolicy): CronSchedule {
+    const copy = new CronSchedule(this.source, this.zoneOptions);
+    if (copy.time && this.zoneOptions.utcOffset === undefined) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { CronTime } = require('cron') as typeof import('cron');
+      const zone = copy.zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+      copy.dst = new DaylightSaving(
+        policy,
+        zone,
+        (at) => copy.nextAfter(at),
+        new CronTime(this.source as string, 'UTC'),
+      );
+    }
+    return copy;
+  }
+
+  /** The name of occurrence `tick` under the daylight-saving policy; undefined when the policy skips it. */
+  dstName(tick: number): number | undefined {
+    return this.dst ? this.dst.name(tick) : tick;
+  }
+
+  /**
+   * `occurrencesBetween` as the daylight-saving policy names them: second passes named after their
+   * first (`fallBack: 'once'`), stand-ins for skipped times left out (`springForward: 'skip'`),
+   * second passes `cron` does not fire added (`fallBack: 'twice'`); oldest first, each once.
+   */
+  namedOccurrencesBetween(from: number, to: number, limit: number): number[] {
+    const raw = this.occurrencesBetween(from, to, limit);
+    if (!this.dst) return raw;
+    const named = raw.map((tick) => this.dst!.name(tick)).filter((tick): tick is number => tick !== undefined);
+    const all = new Set([...named, ...this.dst.secondPassesBetween(from, to)]);
+    return [...all].sort((a, b) => a - b).slice(0, limit);
+  }
+
+  /** With `dst.fallBack: 'twice'`, the second passes from `from` to `to` that `cron` does not fire. */
+  secondPassesBetween(from: number, to: number): number[] {
+    return this.dst ? this.dst.secondPassesBetween(from, to) : [];
   }
 
   /** The first occurrence strictly after `at` (ms since the epoch); undefined for a one-off date past. */

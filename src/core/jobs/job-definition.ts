@@ -158,12 +158,17 @@ export class JobDefinition {
   /**
    * @internal The occurrence a run starting now serves: named from the schedule and the wall
    * clock, so a late callback (a busy event loop) still names the occurrence it serves, and fake
-   * timers drive it in tests. A job without a schedule reads no clock.
+   * timers drive it in tests. A job without a schedule reads no clock. Undefined when the job's
+   * daylight-saving policy skips the occurrence (`springForward: 'skip'`).
    */
-  occurrenceNow(): Occurrence {
+  occurrenceNow(): Occurrence | undefined {
     const schedule = this.cronSchedule();
     if (schedule === null) return this.unscheduled;
-    return this.occurrence(schedule.occurrenceAt(Date.now()), 'schedule', 1);
+    const tick = schedule.occurrenceAt(Date.now());
+    if (tick === undefined || !this.policies.dst) return this.occurrence(tick, 'schedule', 1);
+    // Under a daylight-saving policy: a second pass is named after its first, a skipped time is not run.
+    const named = schedule.dstName(tick);
+    return named === undefined ? undefined : this.occurrence(named, 'schedule', 1);
   }
 
   /** @internal An occurrence a policy runs: `tick`, started by `trigger`, as attempt `attempt`. */
@@ -184,7 +189,11 @@ export class JobDefinition {
 
   /** @internal The job's schedule, read on first use; null for a job without one. */
   cronSchedule(): CronSchedule | null {
-    if (this.schedule === undefined) this.schedule = this.readSchedule?.() ?? null;
+    if (this.schedule === undefined) {
+      const read = this.readSchedule?.() ?? null;
+      const { dst } = this.policies;
+      this.schedule = read && dst ? read.withDaylightSaving(dst) : read;
+    }
     return this.schedule;
   }
 }

@@ -1,5 +1,6 @@
 import { InvalidLockArgumentError } from '../errors';
 import type { JobPoliciesRecord } from '../fleet/fleet-records';
+import { checkDaylightSaving, type DaylightSavingPolicy } from '../jobs/daylight-saving';
 import { expectations, MAX_TIMER_MS } from '../validation';
 
 /**
@@ -40,6 +41,8 @@ export interface JobPolicies {
    * default), or `'buffer-one'`: run it right after that run ends, on one replica, at most one waiting.
    */
   readonly overlap?: 'skip' | 'buffer-one';
+  /** The wall times a daylight-saving change skips or repeats in the schedule's zone (see `DaylightSavingPolicy`). */
+  readonly dst?: DaylightSavingPolicy;
 }
 
 /** The policies of a job, checked, with their defaults. */
@@ -48,6 +51,7 @@ export interface ResolvedJobPolicies {
   readonly retry: Required<RetryPolicy> | undefined;
   readonly recoverCrashed: boolean;
   readonly overlap: 'skip' | 'buffer-one';
+  readonly dst: DaylightSavingPolicy | undefined;
 }
 
 /** How many missed occurrences `runs: 'all'` runs per look by default. */
@@ -62,14 +66,16 @@ export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
   if (overlap !== 'skip' && overlap !== 'buffer-one') {
     throw new InvalidLockArgumentError('overlap', overlap, "'skip' or 'buffer-one'");
   }
-  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed, overlap };
+  const dst = checkDaylightSaving(policies.dst);
+  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed, overlap, dst };
 }
 
 /** The policies as a job record keeps them (`JobRecord.policies`), or undefined for a job without one. */
 export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord | undefined {
   if (!hasPolicies(policies)) return undefined;
-  const { catchUp, retry, recoverCrashed, overlap } = policies;
+  const { catchUp, retry, recoverCrashed, overlap, dst } = policies;
   return {
+    ...(dst && { dst }),
     ...(catchUp && { catchUp }),
     ...(retry && { retry }),
     ...(recoverCrashed && { recoverCrashed }),
@@ -79,8 +85,10 @@ export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord
 
 /** Whether any policy is on: a job without one pays nothing for them. */
 export function hasPolicies(policies: ResolvedJobPolicies): boolean {
-  const { catchUp, retry, recoverCrashed, overlap } = policies;
-  return catchUp !== undefined || retry !== undefined || recoverCrashed || overlap === 'buffer-one';
+  const { catchUp, retry, recoverCrashed, overlap, dst } = policies;
+  return (
+    catchUp !== undefined || retry !== undefined || recoverCrashed || overlap === 'buffer-one' || dst !== undefined
+  );
 }
 
 function checkCatchUp(catchUp: CatchUpPolicy | undefined): Required<CatchUpPolicy> | undefined {

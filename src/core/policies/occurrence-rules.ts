@@ -38,7 +38,7 @@ export function missedOccurrences(
   const known = new Set(ledger.entries.map((entry) => entry.tick));
   const isMissed = (tick: number): boolean => !known.has(tick) && tick !== ledger.served;
   if (catchUp.runs === 'latest') {
-    const last = schedule.occurrenceAt(to);
+    const last = latestNamed(schedule, from, to);
     const laterRan = ledger.entries.some(
       (entry) => last !== undefined && entry.tick > last && entry.status !== 'paused',
     );
@@ -50,7 +50,7 @@ export function missedOccurrences(
   // at once then choose the same ones, whichever of them each has claimed so far.
   const caughtUp = new Set(ledger.entries.filter((entry) => entry.trigger === 'catch-up').map((entry) => entry.tick));
   const missed = schedule
-    .occurrencesBetween(from, to, CANDIDATES_LIMIT)
+    .namedOccurrencesBetween(from, to, CANDIDATES_LIMIT)
     .filter((tick) => isMissed(tick) || caughtUp.has(tick));
   const cut = Math.max(0, missed.length - catchUp.max);
   const dropped = missed.slice(0, cut).filter(isMissed);
@@ -59,6 +59,18 @@ export function missedOccurrences(
     dropped: dropped.length,
     droppedThrough: dropped.length > 0 ? dropped[dropped.length - 1] : undefined,
   };
+}
+
+/**
+ * The latest occurrence at or before `to`, as the daylight-saving policy names it. Without one,
+ * straight from the schedule; with one, from the occurrences of the last few hours (or periods),
+ * enough to see past a change of the clocks.
+ */
+function latestNamed(schedule: CronSchedule, from: number, to: number): number | undefined {
+  const last = schedule.occurrenceAt(to);
+  if (last === undefined || schedule.dstName(last) === last) return last;
+  const since = Math.max(from, to - Math.max(4 * 3_600_000, 2 * schedule.periodMs));
+  return schedule.namedOccurrencesBetween(since, to, CANDIDATES_LIMIT).at(-1);
 }
 
 /** An attempt retry owes: attempt `attempt` of the occurrence `tick`. */

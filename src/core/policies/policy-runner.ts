@@ -173,6 +173,11 @@ export class PolicyRunner {
     const ledger = await this.store.readLedger({ ...job.query, from });
     if (!ledger || this.closed) return;
     if (recoverCrashed) await this.recoverCrashed(job, ledger, now);
+    // Second passes of a repeated wall time that `cron` does not fire (`dst.fallBack: 'twice'`).
+    const known = new Set(ledger.entries.map((entry) => entry.tick));
+    for (const second of job.schedule.secondPassesBetween(from, now)) {
+      if (!known.has(second)) await this.runOccurrence(job, second, 'schedule', 1);
+    }
     // An occurrence buffered by a replica that is gone (or has not tried again yet) runs once the lock is free.
     for (const waiting of ledger.entries.filter((entry) => entry.status === 'buffered')) {
       await this.runOccurrence(job, waiting.tick, 'schedule', 1, 'buffered');

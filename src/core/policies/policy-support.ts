@@ -12,8 +12,16 @@ import type { ResolvedLockOptions } from '../options/resolve-options';
  */
 export function policySchedule(job: JobDefinition, options: ResolvedLockOptions, store: LockStore): CronSchedule {
   const { catchUp } = job.policies;
-  const { retry, recoverCrashed } = job.policies;
-  const option = catchUp ? 'catchUp' : retry ? 'retry' : recoverCrashed ? 'recoverCrashed' : 'overlap';
+  const { retry, recoverCrashed, overlap } = job.policies;
+  const option = catchUp
+    ? 'catchUp'
+    : retry
+      ? 'retry'
+      : recoverCrashed
+        ? 'recoverCrashed'
+        : overlap === 'buffer-one'
+          ? 'overlap'
+          : 'dst';
   const refuse = (reason: string, at = option): never => {
     throw new JobPolicyError(job.name, at, reason);
   };

@@ -7,7 +7,7 @@ import { PolicyRunner } from '../policies/policy-runner';
 import { policySchedule } from '../policies/policy-support';
 import type { GuardedRuns } from './guarded-runs';
 import type { LockRegistry } from './lock-registry';
-import { logSkip } from './skip-log';
+import { logDaylightSavingSkip, logSkip } from './skip-log';
 
 /** How soon an occurrence waiting behind a run tries again, at first and at most. */
 const BUFFERED_RETRY_MS = 100;
@@ -44,6 +44,10 @@ export class JobRuns {
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
     const occurrence = job.occurrenceNow();
+    if (occurrence === undefined) {
+      logDaylightSavingSkip(this.options, job.name);
+      return undefined;
+    }
     const outcome = await this.runOnce(job, name, fn, occurrence);
     if (outcome.ran) return outcome.result;
     if (outcome.reason === 'buffered') return this.runWhenReleased(job, name, fn, occurrence.tick!);

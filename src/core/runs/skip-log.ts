@@ -31,3 +31,12 @@ export function logSkip(
   // A logger without the level asked for (console has no verbose) falls back to debug.
   (logger[skipLogLevel] ?? logger.debug)?.call(logger, `Skipped ${jobName}: lock "${lockName}" ${why}.`);
 }
+
+/** Logs, at `skipLogLevel`, that a wall time the clocks skipped is not run (`dst.springForward: 'skip'`). */
+export function logDaylightSavingSkip({ logger, skipLogLevel }: ResolvedLockOptions, jobName: string): void {
+  if (skipLogLevel === false) return;
+  (logger[skipLogLevel] ?? logger.debug)?.call(
+    logger,
+    `Skipped ${jobName}: its wall time fell in the daylight-saving gap (dst.springForward: 'skip').`,
+  );
+}
