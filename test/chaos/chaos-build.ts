@@ -15,6 +15,8 @@ export const REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'replica
 export const DRAIN_REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'drain-replica.js');
 /** The replica app of the job-policy process tests (policy-replica.ts). */
 export const POLICY_REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'policy-replica.js');
+/** The replica app of the daylight-saving test under libfaketime (dst-replica.ts). */
+export const DST_REPLICA_SCRIPT = join(CHAOS_DIR, 'build', 'test', 'chaos', 'dst-replica.js');
 
 /**
  * Compiles the replica apps (and src with them) into .chaos/build with test/chaos/tsconfig.json.
