@@ -41,6 +41,7 @@ export {
   type LockEvent,
   type LockEventListener,
   type LockExtendedEvent,
+  type LockFailedEvent,
   type LockLogger,
   type LockLostEvent,
   type LockOutageEvent,

@@ -46,7 +46,7 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   const acquirer = new LockAcquirer(options, store, registry, events);
   const operations = new FleetOperations(options, store);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
-  const jobs = new JobRuns(options, store, runs, registry);
+  const jobs = new JobRuns(options, store, runs, registry, events);
   const inUrl = settingsInUrl(given);
   return { options, events, telemetry, store, registry, acquirer, operations, runs, jobs, inUrl };
 }

@@ -36,6 +36,7 @@ export type {
   LockEvent,
   LockEventListener,
   LockExtendedEvent,
+  LockFailedEvent,
   LockLostEvent,
   LockOutageEvent,
   LockRanEvent,

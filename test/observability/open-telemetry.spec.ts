@@ -14,7 +14,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { type DistributedLockOptions, LockEngine, type LockLogger } from '../../src/core';
+import { CronSchedule, type DistributedLockOptions, JobDefinition, LockEngine, type LockLogger } from '../../src/core';
 import {
   createLockTelemetry,
   LOCK_ATTRIBUTES as A,
@@ -136,6 +136,38 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       expect((run.value as Histogram).sum).toBeGreaterThanOrEqual(0.045); // seconds
       expect(valuesOf(data.get('distributed_lock.fail_open'))).toEqual([]);
       expect(valuesOf(data.get('distributed_lock.lost'))).toEqual([]);
+    });
+
+    it('labels the runs of a job with a policy by trigger and attempt, and counts an occurrence that failed for good', async () => {
+      const locks = instrumented({ meterProvider, tracerProvider });
+      const job = new JobDefinition({
+        name: 'Reports.flaky',
+        key: 'reports:flaky',
+        ttlMs: 5_000,
+        schedule: () => new CronSchedule('0 0 0 * * *', { timeZone: 'UTC' }),
+        policies: { retry: { attempts: 2, backoffMs: 50 } },
+      });
+      const fail = () => Promise.reject(new RangeError('no data'));
+      locks.adoptJob(job, fail);
+      await expect(locks.runDefinedJob(job, fail)).rejects.toThrow('no data');
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && !(await collect()).get('distributed_lock.occurrences.failed')?.length)
+        await sleep(20);
+
+      const data = await collect();
+      const base = { [A.job]: 'Reports.flaky', [A.outcome]: 'error', [A.errorType]: 'RangeError' };
+      expect(valuesOf(data.get('distributed_lock.runs'))).toEqual([
+        { attributes: { ...base, [A.trigger]: 'schedule', [A.attempt]: 1 }, value: 1 },
+        { attributes: { ...base, [A.trigger]: 'retry', [A.attempt]: 2 }, value: 1 },
+      ]);
+      expect(valuesOf(data.get('distributed_lock.occurrences.failed'))).toEqual([
+        { attributes: { [A.job]: 'Reports.flaky', [A.trigger]: 'retry', [A.attempt]: 2 }, value: 1 },
+      ]);
+      const runSpans = spans.getFinishedSpans().filter((span) => span.name === 'lock.run Reports.flaky');
+      expect(runSpans.map((span) => [span.attributes[A.trigger], span.attributes[A.attempt]])).toEqual([
+        ['schedule', 1],
+        ['retry', 2],
+      ]);
     });
 
     it('counts a plain lock under its key, and a run that threw with its error type', async () => {

@@ -106,6 +106,9 @@ describe('retry: a run that throws is attempted again, once per attempt across t
     await sleep(800);
 
     expect(attempts.map((run) => run.attempt)).toEqual([1, 2, 3]);
+    expect(events.filter((event) => event.type === 'failed')).toEqual([
+      expect.objectContaining({ job: 'FlakyReport.build', attempts: 3, trigger: 'retry', attempt: 3 }),
+    ]);
     expect(
       logger.messages('error').filter((line) => line.includes('FlakyReport.build failed after 3 attempt(s)')),
     ).toHaveLength(1);

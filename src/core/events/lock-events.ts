@@ -77,11 +77,24 @@ export interface LockDrainedEvent {
   readonly waitedMs: number;
 }
 
+/**
+ * An occurrence of a job with `retry` failed for good: its last attempt threw, and no other follows
+ * (`attempts` used up, the next occurrence due first, or the application shutting down).
+ */
+export interface LockFailedEvent extends LockEventBase {
+  readonly type: 'failed';
+  /** How many attempts were made. */
+  readonly attempts: number;
+  /** What the last attempt threw. */
+  readonly error: unknown;
+}
+
 /** Everything the engine reports; switch on `type`. */
 export type LockEvent =
   | LockAcquiredEvent
   | LockSkippedEvent
   | LockRanEvent
+  | LockFailedEvent
   | LockExtendedEvent
   | LockLostEvent
   | LockOutageEvent

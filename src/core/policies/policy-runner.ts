@@ -5,6 +5,7 @@ import type { CronSchedule } from '../jobs/cron-schedule';
 import { heartbeatKeyOf, INSTANCE_ID, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
 import type { LockStore } from '../lock-store';
 import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { LockEvents } from '../events/lock-events';
 import type { GuardedRuns } from '../runs/guarded-runs';
 import { backoffDelay } from '../waits';
 import { missedOccurrences, recoveryCandidates, retryDue } from './occurrence-rules';
@@ -52,6 +53,7 @@ export class PolicyRunner {
     private readonly options: ResolvedLockOptions,
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
+    private readonly events: LockEvents,
   ) {}
 
   /** Starts looking after `job`, whose runs call `handler`; its schedule and key were checked at boot. */
@@ -116,6 +118,18 @@ export class PolicyRunner {
     const deadline = adopted.schedule.occurrenceAfter(failedAt) ?? Infinity;
     const delayMs = backoffDelay(attempt - 1, retry.backoffMs, retry.maxBackoffMs);
     if (attempt >= retry.attempts || failedAt + delayMs >= deadline || this.closed) {
+      if (this.events.active) {
+        this.events.emit({
+          type: 'failed',
+          key: adopted.lockName,
+          job: job.name,
+          tick,
+          trigger,
+          attempt,
+          attempts: attempt,
+          error,
+        });
+      }
       const why =
         attempt >= retry.attempts ? '' : this.closed ? ' (shutting down)' : ' (the next occurrence comes due first)';
       this.options.logger.error(

@@ -1,3 +1,4 @@
+import type { LockEvents } from '../events/lock-events';
 import type { JobDefinition, Occurrence } from '../jobs/job-definition';
 import { backoffDelay, sleep } from '../waits';
 import type { LockStore } from '../lock-store';
@@ -28,8 +29,9 @@ export class JobRuns {
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
     private readonly registry: LockRegistry,
+    events: LockEvents,
   ) {
-    this.policies = new PolicyRunner(options, store, runs);
+    this.policies = new PolicyRunner(options, store, runs, events);
   }
 
   /**

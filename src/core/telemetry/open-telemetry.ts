@@ -28,6 +28,8 @@ export const LOCK_ATTRIBUTES = {
   withoutRedis: 'distributed_lock.without_redis',
   tick: 'distributed_lock.tick',
   fencingToken: 'distributed_lock.fencing_token',
+  trigger: 'distributed_lock.trigger',
+  attempt: 'distributed_lock.attempt',
   errorType: 'error.type',
 } as const;
 
@@ -120,6 +122,10 @@ function metricsListener(meter: Meter): LockEventListener {
     description: 'Acquisitions granted without Redis by the fail-open mode: what they guard ran unlocked.',
     unit: '{acquisition}',
   });
+  const failed = meter.createCounter('distributed_lock.occurrences.failed', {
+    description: 'Occurrences of jobs with retry that failed after their last attempt, by attempts made.',
+    unit: '{occurrence}',
+  });
   const lost = meter.createCounter('distributed_lock.lost', {
     description: 'Held locks lost: taken over, expired before an extension was confirmed, or abandoned at shutdown.',
     unit: '{lock}',
@@ -162,13 +168,24 @@ function metricsListener(meter: Meter): LockEventListener {
       case 'lost':
         lost.add(1, nameOf(event));
         return;
+      case 'failed': {
+        const attributes = nameOf(event);
+        attributes[LOCK_ATTRIBUTES.attempt] = event.attempts;
+        failed.add(1, attributes);
+        return;
+      }
     }
   };
 }
 
 /** The job, or the key of a lock taken outside a job: a key made per call (a tenant's) would multiply series. */
 function nameOf(event: Extract<LockEvent, { job: string | undefined }>): Attributes {
-  return event.job === undefined ? { [LOCK_ATTRIBUTES.key]: event.key } : { [LOCK_ATTRIBUTES.job]: event.job };
+  const attributes: Attributes =
+    event.job === undefined ? { [LOCK_ATTRIBUTES.key]: event.key } : { [LOCK_ATTRIBUTES.job]: event.job };
+  // What started the run, for jobs with a policy (a handful of values each: few series).
+  if (event.trigger !== undefined) attributes[LOCK_ATTRIBUTES.trigger] = event.trigger;
+  if (event.attempt !== undefined) attributes[LOCK_ATTRIBUTES.attempt] = event.attempt;
+  return attributes;
 }
 
 /** Every engine on one meter adds its locks to one gauge: a second callback would overwrite, not add. */
@@ -250,6 +267,10 @@ function spanAttributes(lock: LockHandle): Attributes {
   if (lock.job !== undefined) attributes[LOCK_ATTRIBUTES.job] = lock.job;
   if (lock.tick !== undefined) attributes[LOCK_ATTRIBUTES.tick] = new Date(lock.tick).toISOString();
   if (lock.fencingToken !== undefined) attributes[LOCK_ATTRIBUTES.fencingToken] = lock.fencingToken;
+  if (lock.claim) {
+    attributes[LOCK_ATTRIBUTES.trigger] = lock.trigger;
+    attributes[LOCK_ATTRIBUTES.attempt] = lock.attempt;
+  }
   return attributes;
 }
 
