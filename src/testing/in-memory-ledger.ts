@@ -85,11 +85,19 @@ export class InMemoryLedgers {
   }
 
   /** As CANCEL_CLAIM: the attempt goes back while the ledger still says it is running. */
-  cancel(claim: OccurrenceClaim, bufferedField: string): void {
+  cancel(claim: OccurrenceClaim, bufferedField: string, ours: boolean): void {
     const { attempt, member, expected } = claim;
     const ledger = this.live(claim.attemptsKey);
     const entry = ledger?.entries.get(member);
     if (!entry || !entry.value.startsWith(`${attempt}|running|`)) return;
+    if (ours) {
+      // Occurrences skipped since this grant because it held the lock overlapped no run.
+      const grantedAt = Number(entry.value.split('|')[3]);
+      for (const [other, { tick, value }] of ledger!.entries) {
+        const [, status, , at] = value.split('|');
+        if (tick > entry.tick && status === 'skipped' && Number(at) >= grantedAt) ledger!.entries.delete(other);
+      }
+    }
     if (expected !== '' && expected !== 'buffered') entry.value = expected;
     else if (expected === 'buffered') {
       entry.value = ledgerValue(0, 'buffered', 'schedule', 0);

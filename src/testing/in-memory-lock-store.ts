@@ -143,10 +143,11 @@ export class InMemoryLockStore implements LockStore {
   cancel(request: LockRequest): Promise<void> {
     if (this.down) return RESOLVED;
     const lock = this.liveLock(request.lockKey);
-    if (lock?.token === request.token) this.locks.delete(request.lockKey);
+    const ours = lock?.token === request.token;
+    if (ours) this.locks.delete(request.lockKey);
     const state = this.liveState(request.stateKey);
     if (request.claim) {
-      this.ledgers.cancel(request.claim, jobBufferedField(request.pausableJob));
+      this.ledgers.cancel(request.claim, jobBufferedField(request.pausableJob), ours);
       return RESOLVED;
     }
     if (request.tick !== undefined && state?.ticks.get(request.tickField) === request.tick) {

@@ -56,17 +56,31 @@ export function sendSettleOccurrence(
  * the lock while it holds our token and, while the ledger still says the attempt is running,
  * hands the attempt back: attempt 1 leaves the ledger (and the served tick goes back below it), a
  * recovery puts back the value it replaced, a buffered run waits again, a retry finds attempt
- * n − 1 failed again. Replies 1.
+ * n − 1 failed again. Occurrences skipped meanwhile because this grant held the lock (a grant that
+ * landed after its deadline, while Redis was slow) are forgotten, so catch-up can run them. Replies 1.
  */
 export const CANCEL_CLAIM = new LuaScript(`
 local lockKey, stateKey, attemptsKey, occurrencesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local token, tick, tickField, member, attempt, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local bufferedField = ARGV[7]
 
-if redis.call('GET', lockKey) == token then redis.call('DEL', lockKey) end
+local ours = redis.call('GET', lockKey) == token
+if ours then redis.call('DEL', lockKey) end
 local running = attempt .. '|running|'
 local current = redis.call('HGET', attemptsKey, member)
 if not current or string.sub(current, 1, #running) ~= running then return 1 end
+if ours then
+  -- Occurrences skipped since this grant because it held the lock overlapped no run: catch-up may run them.
+  local grantedAt = tonumber(string.match(current, '^%d+|running|[^|]*|(%d+)'))
+  for _, other in ipairs(redis.call('ZRANGEBYSCORE', occurrencesKey, '(' .. tick, '+inf', 'LIMIT', 0, 64)) do
+    local value = redis.call('HGET', attemptsKey, other)
+    local at = value and tonumber(string.match(value, '^0|skipped|[^|]*|(%d+)'))
+    if at and grantedAt and at >= grantedAt then
+      redis.call('HDEL', attemptsKey, other)
+      redis.call('ZREM', occurrencesKey, other)
+    end
+  end
+end
 if expected == 'buffered' then
   redis.call('HSET', attemptsKey, member, '0|buffered|schedule|0')
   redis.call('HSET', stateKey, bufferedField, member)
