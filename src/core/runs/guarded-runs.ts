@@ -115,7 +115,9 @@ export class GuardedRuns {
     if (!this.events.active && !span && !recorded && !lock.claim) return this.acquirer.releaseHeld(lock);
     const outcome = runOutcome(lock, failed);
     // The ledger first, on the same connection: once the lock is free, the ledger says how it ended.
-    if (lock.claim && !abandoned) void this.acquirer.settleClaim(lock, outcome);
+    // A run that threw is an `error` (retry may attempt it again), its lock lost or not: no other
+    // run of the occurrence started meanwhile, as the ledger said it was running.
+    if (lock.claim && !abandoned) void this.acquirer.settleClaim(lock, failed ? 'error' : outcome);
     const durationMs = monotonicNow() - startedAt;
     span?.end(outcome, error);
     if (this.events.active) {
