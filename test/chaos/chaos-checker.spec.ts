@@ -136,7 +136,7 @@ describe('the chaos checker', () => {
     ]);
     expect(report.ticks.byJob[0].checked).toBeGreaterThanOrEqual(18);
     // The same second run by both jobs, at the same time, under their own locks: no duplicate, no overlap.
-    expect(report.duplicates).toEqual({ violations: [], excused: 0, offSchedule: [] });
+    expect(report.duplicates).toEqual({ violations: [], excused: 0, reruns: 0, offSchedule: [] });
     expect(report.duplicates.violations).toEqual([]);
     expect(report.overlaps.violations).toEqual([]);
     expect(report.tokenOrder.violations).toEqual([]);
@@ -281,6 +281,67 @@ describe('the chaos checker', () => {
     );
   });
 
+  describe('re-runs and never zero, for the every-5-seconds job (catch-up, retry, crash recovery)', () => {
+    /** `records` with the start record of each execution of `second` marked as started by `trigger`, attempt `attempt`. */
+    const as = (records: ReplicaRecord[], trigger: string, attempt: number): ReplicaRecord[] =>
+      records.map((record) => (record.type === 'start' ? { ...record, trigger, attempt } : record));
+    const failed = (records: ReplicaRecord[], outcome: ExecutionEndRecord['outcome']): ReplicaRecord[] =>
+      records.map((record) => (record.type === 'end' ? { ...record, outcome } : record));
+
+    it('counts a retry or a recovery of an occurrence as a re-run; the same attempt twice, or two completed runs, as a duplicate', () => {
+      const run = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      run.replicas.push(
+        ...failed(everyFive('r1', 11, tick(10), 601, 10_005, 10_050), 'thrown'),
+        ...as(everyFive('r2', 21, tick(10), 602, 10_400, 10_600), 'retry', 2),
+      );
+      const report = check(run);
+      expect(report.duplicates).toMatchObject({ violations: [], reruns: 1 });
+      expect(report.neverZero).toMatchObject({ violations: [], byTrigger: { schedule: 3, retry: 1 } });
+
+      run.replicas.push(...as(everyFive('r2', 21, tick(10), 603, 10_700, 10_800), 'retry', 2));
+      expect(check(run).duplicates.violations).toHaveLength(1);
+    });
+
+    it('reports an every-5-seconds occurrence without a completed run, fault windows included', () => {
+      const run = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      run.driver.push({
+        type: 'fault',
+        kind: 'fleet-kill',
+        target: 'fleet',
+        pid: 0,
+        start: 9_000,
+        end: 12_000,
+        detail: '',
+      });
+      expect(check(run).neverZero.violations).toEqual([{ tick: tick(10), executions: [] }]);
+
+      run.replicas.push(...as(everyFive('r2', 21, tick(10), 602, 12_100, 12_300), 'catch-up', 1));
+      expect(check(run).neverZero).toMatchObject({ violations: [], byTrigger: { 'catch-up': 1 } });
+    });
+
+    it('accepts the stated reasons: Redis lost its data, attempts exhausted, the retry window closed', () => {
+      const restart = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      restart.driver.push({
+        type: 'fault',
+        kind: 'redis-restart',
+        target: 'redis',
+        pid: 0,
+        start: 9_500,
+        end: 10_500,
+        detail: '',
+      });
+      expect(check(restart).neverZero).toMatchObject({ violations: [], redisRestart: 1 });
+
+      const exhausted = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      Object.assign(exhausted.driver[0], { failureShare: 1 }); // every attempt fails on purpose
+      expect(check(exhausted).neverZero).toMatchObject({ violations: [], attemptsExhausted: 1 });
+
+      const late = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      late.replicas.push(...failed(everyFive('r1', 11, tick(10), 601, 10_005, 14_950), 'lost-lock'));
+      expect(check(late).neverZero).toMatchObject({ violations: [], retryWindowClosed: 1 });
+    });
+  });
+
   describe('late-timer: a replica whose event loop was blocked across an every-5-seconds occurrence', () => {
     // r2's loop is blocked from 9.7 s to 10.9 s, across occurrence 10; r1 runs occurrence 10 on time.
     const lateTimer = (): Run => {
@@ -313,13 +374,14 @@ describe('the chaos checker', () => {
 
     it('accepts the late firing named after occurrence 10 and refused: nothing runs twice', () => {
       const report = check(lateTimer());
-      expect(report.duplicates).toEqual({ violations: [], excused: 0, offSchedule: [] });
+      expect(report.duplicates).toEqual({ violations: [], excused: 0, reruns: 0, offSchedule: [] });
       expect(report.missedTicks.violations).toEqual([]);
     });
 
     it('excuses a missed every-second tick in its window, but never the every-5-seconds occurrence it straddles', () => {
       const run = withoutTick(withoutTick(lateTimer(), 11), 10, EVERY_5_SECONDS);
-      expect(check(run).missedTicks.violations).toEqual([{ job: EVERY_5_SECONDS, tick: tick(10) }]);
+      expect(check(run).missedTicks.violations).toEqual([]);
+      expect(check(run).neverZero.violations).toEqual([{ tick: tick(10), executions: [] }]);
     });
   });
 

@@ -17,9 +17,12 @@
  * counter) is gone; while Redis is frozen or down, fail-open replicas run without a lock.
  *
  * Checks:
- * 1. No occurrence executed twice. An occurrence executed several times is excused only when one
- *    of those executions started inside a Redis window (restart or pause); replica faults
- *    (SIGKILL, SIGSTOP, SIGTERM, a late timer) excuse nothing. And every reported tick is an
+ * 1. No occurrence executed twice: no two executions of one occurrence with the same attempt
+ *    (`currentLock().attempt`), and at most one completed. A retry or a recovery is a new attempt
+ *    of an occurrence whose earlier attempt failed or was cut off: counted as a re-run, not a
+ *    duplicate. A duplicate is excused only when one of its executions started inside a Redis
+ *    window (restart or pause); replica faults (SIGKILL, SIGSTOP, SIGTERM, a late timer, the whole
+ *    fleet SIGKILLed) excuse nothing. And every reported tick is an
  *    occurrence of its job's schedule (a multiple of its period), with no exclusion: a late
  *    firing named after the next second is a misnamed occurrence, whether or not it ran twice.
  * 2. No two executions overlap. A pair is excused when either started inside a Redis window.
@@ -29,12 +32,18 @@
  *    replica (a drain keeps its lock). Any other overlap is a violation.
  * 3. Fencing tokens strictly increase in the order executions started (no exclusion; executions
  *    without a token, run fail-open, are left out).
- * 4. Every occurrence is executed. An occurrence T (wall-clock ms) is due on the monotonic clock
+ * 4. Every occurrence of the every-second job (no policy) is executed. An occurrence T (wall-clock ms) is due on the monotonic clock
  *    when the replica with the fastest clock fires it: T - (driver's wall - monotonic offset) -
  *    that skew. Occurrences due from 1 s after all replicas were ready to 1 s before the fault
  *    phase ended, outside every window (which also keeps at least one replica alive), must have
  *    an execution. A late-timer window excuses only the every-second job (the blocked replica may
  *    be holding its lock); the every-5-seconds occurrence it straddles must run.
+ * 4b. Never zero, for the every-5-seconds job (catchUp, retry and recoverCrashed): every
+ *    occurrence due from 1 s after all replicas were ready to 1 s before the fault phase ended,
+ *    fault windows included, has a completed execution (by any trigger), or a stated reason: due
+ *    inside a Redis restart window (Redis lost its data: counted apart), its three attempts all
+ *    failing on purpose (attempts exhausted), or its last failure coming so late that the next
+ *    occurrence was due before a retry could start (the retry window closed).
  * 5. An execution under way when its process was SIGSTOPped for longer than the TTL ends with
  *    lost-lock: it learns at its next `throwIfLost()` that its lock is gone.
  * 6. No anomalies: no execution ending in another error, no replica exiting unless the driver
@@ -52,8 +61,10 @@ import {
   type DriverRecord,
   type ExecutionEndRecord,
   type ExecutionStartRecord,
+  EVERY_FIVE_SECONDS_POLICIES,
   FAULT_KINDS,
   type FaultKind,
+  plannedFailure,
   readJsonLines,
   type ReplicaLifecycleRecord,
   type ReplicaRecord,
@@ -67,7 +78,8 @@ export const EXCLUSION_RULES = [
   '(1) duplicate occurrences are excused only when an execution involved started inside a Redis (restart or pause) window; replica faults (SIGKILL, SIGSTOP, SIGTERM, late timer) excuse nothing. A reported tick that is not on its job schedule is a violation, with no exclusion.',
   '(2) outside Redis windows an overlap is allowed only if the earlier execution ended lost-lock, has the lower fencing token, its last passing throwIfLost() precedes the later start, and it was not in flight on a SIGTERMed replica.',
   '(3) fencing tokens must strictly increase in start order, with no exclusion.',
-  '(4) an occurrence is expected when the fastest-clock replica fires it 1 s or more after all replicas were ready, 1 s or more before the fault phase ended, and outside every fault window; a late-timer window excuses only the every-second job, never the every-5-seconds occurrence it straddles.',
+  '(4) an every-second occurrence is expected when the fastest-clock replica fires it 1 s or more after all replicas were ready, 1 s or more before the fault phase ended, and outside every fault window.',
+  '(4b) never zero: every every-5-seconds occurrence due in that span, fault windows included, has a completed execution by any trigger (schedule, catch-up, retry, recovery), or a stated reason: due inside a Redis restart window, attempts exhausted (all three failing on purpose), or the retry window closed (the next occurrence due before a retry could start).',
   '(5) every execution under way when its replica was SIGSTOPped longer than the TTL must end lost-lock.',
   '(7) after SIGTERM a replica drains: each execution in flight when it received SIGTERM ends completed (not cut off, not lost-lock), none of its executions acquires after that, and it exits by itself (code 0 or SIGTERM) before the driver SIGKILLs it (run length + 7.5 s).',
   'A crashed execution (no end record) ends when the driver sent SIGKILL to its process, or when its SIGTERMed process exited.',
@@ -78,9 +90,13 @@ type RunRecord = Extract<DriverRecord, { type: 'run' }>;
 type ExitRecord = Extract<DriverRecord, { type: 'exit' }>;
 
 const EVERY_SECOND = CHAOS_JOBS.everySecond.key;
+const EVERY_FIVE_SECONDS = CHAOS_JOBS.everyFiveSeconds.key;
+const EVERY_FIVE_MS = CHAOS_JOBS.everyFiveSeconds.periodMs;
 const PERIODS = new Map<string, number>(Object.values(CHAOS_JOBS).map(({ key, periodMs }) => [key, periodMs]));
 
-export interface Execution extends Omit<ExecutionStartRecord, 'type'> {
+export interface Execution extends Omit<ExecutionStartRecord, 'type' | 'trigger' | 'attempt'> {
+  trigger: string;
+  attempt: number;
   /** The scheduled occurrence it served: its tick rounded down to its job's period. */
   occurrence: number | null;
   outcome: ExecutionEndRecord['outcome'] | 'crashed';
@@ -118,6 +134,8 @@ export interface ChaosReport {
     lostLock: number;
     crashed: number;
     errors: number;
+    /** Executions that failed on purpose (`plannedFailure`). */
+    thrown: number;
     withoutRedis: number;
     /** Lost-lock executions that no fault explains (e.g. a stall of the replica longer than the TTL). */
     lostLockUnexplained: number;
@@ -125,11 +143,22 @@ export interface ChaosReport {
     withoutRedisWhileHealthy: number;
   };
   ticks: { executed: number; checked: number; byJob: { job: string; executed: number; checked: number }[] };
-  duplicates: { violations: Execution[][]; excused: number; offSchedule: Execution[] };
+  duplicates: { violations: Execution[][]; excused: number; reruns: number; offSchedule: Execution[] };
   overlaps: { violations: [Execution, Execution][]; fenced: [Execution, Execution][]; excused: number };
   tokenOrder: { violations: [Execution, Execution][] };
   /** Occurrences never executed, with their job. */
   missedTicks: { violations: { job: string; tick: number }[] };
+  /** Rule (4b), for the every-5-seconds job: how each occurrence checked got (or did not get) its run. */
+  neverZero: {
+    checked: number;
+    completed: number;
+    /** Completed by a run that was not the scheduled first attempt. */
+    byTrigger: Record<string, number>;
+    redisRestart: number;
+    attemptsExhausted: number;
+    retryWindowClosed: number;
+    violations: { tick: number; executions: Execution[] }[];
+  };
   stopCaught: { checked: number; violations: Execution[]; maxNoticeDelayMs: number | null };
   /** Rule (7): SIGTERMs sent, executions in flight at them, and how long the slowest took to exit. */
   drain: { terms: number; inFlight: number; violations: DrainViolation[]; maxExitMs: number | null };
@@ -192,7 +221,13 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
       if (periodMs === undefined) anomalies.push(`execution ${start.exec} is of an unknown job ${job}`);
       const occurrence =
         start.tick === null ? null : Math.floor(start.tick / (periodMs ?? 1_000)) * (periodMs ?? 1_000);
-      const execution = { ...start, job, occurrence };
+      const execution = {
+        ...start,
+        job,
+        occurrence,
+        trigger: start.trigger ?? 'schedule',
+        attempt: start.attempt ?? 1,
+      };
       const end = ends.get(start.exec);
       if (end) return { ...execution, outcome: end.outcome, end: end.end, lastOk: end.lastOk, error: end.error };
       const crashedAt = cutOffAt.get(start.pid); // a SIGTERMed process's executions: (7) judges them
@@ -238,11 +273,16 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
   const duplicates = {
     violations: [] as Execution[][],
     excused: 0,
+    reruns: 0,
     offSchedule: executions.filter((execution) => execution.tick !== execution.occurrence),
   };
   for (const group of byOccurrence.values()) {
     if (group.length < 2) continue;
-    if (group.some((execution) => inside(execution.start, redisWindows))) duplicates.excused++;
+    const attempts = group.map((execution) => execution.attempt);
+    const sameAttempt = new Set(attempts).size < attempts.length;
+    const completed = group.filter((execution) => execution.outcome === 'completed').length;
+    if (!sameAttempt && completed <= 1) duplicates.reruns++;
+    else if (group.some((execution) => inside(execution.start, redisWindows))) duplicates.excused++;
     else duplicates.violations.push(group);
   }
 
@@ -284,13 +324,21 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
   const dueAt = (tick: number) => tick - run.wallMinusMonoMs - fastest;
   const missedTicks = { violations: [] as { job: string; tick: number }[] };
   const byJob: ChaosReport['ticks']['byJob'] = [];
+  const neverZero = checkNeverZero(run, byOccurrence, windows, {
+    first: Math.ceil((steady.start + 1_000 + run.wallMinusMonoMs + fastest) / EVERY_FIVE_MS) * EVERY_FIVE_MS,
+    dueAt,
+    until: steady.end - 1_000,
+  });
   for (const job of jobs) {
     const periodMs = PERIODS.get(job) ?? 1_000;
-    const excluding = windows.filter((window) => window.kind !== 'late-timer' || job === EVERY_SECOND);
     const first = Math.ceil((steady.start + 1_000 + run.wallMinusMonoMs + fastest) / periodMs) * periodMs;
     let checked = 0;
     for (let tick = first; dueAt(tick) <= steady.end - 1_000; tick += periodMs) {
-      if (inside(dueAt(tick), excluding)) continue;
+      if (job === EVERY_FIVE_SECONDS) {
+        checked++; // rule (4b), with its own exclusions
+        continue;
+      }
+      if (inside(dueAt(tick), windows)) continue;
       checked++;
       if (!byOccurrence.has(`${job} ${tick}`)) missedTicks.violations.push({ job, tick });
     }
@@ -337,6 +385,7 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
       lostLock: lostLock.length,
       crashed: executions.filter((execution) => execution.outcome === 'crashed').length,
       errors: executions.filter((execution) => execution.outcome === 'error').length,
+      thrown: executions.filter((execution) => execution.outcome === 'thrown').length,
       withoutRedis: withoutRedis.length,
       lostLockUnexplained: lostLock.filter(
         (execution) => !inside(execution.end, redisWindows) && !inside(execution.end, stopWindows),
@@ -352,6 +401,7 @@ export function checkRecords(runDir: string, driver: DriverRecord[], replicaReco
     overlaps,
     tokenOrder,
     missedTicks,
+    neverZero,
     stopCaught,
     drain: {
       terms: drain.terms,
@@ -415,6 +465,58 @@ function checkDrains(
     }
   }
   return { terms: terms.length, draining, violations, maxExitMs };
+}
+
+/**
+ * Rule (4b): each every-5-seconds occurrence from `first` while due by `until` has a completed
+ * execution, or one of the stated reasons. Every window counts, Redis restarts apart.
+ */
+function checkNeverZero(
+  run: RunRecord,
+  byOccurrence: Map<string, Execution[]>,
+  windows: Window[],
+  span: { first: number; dueAt: (tick: number) => number; until: number },
+): ChaosReport['neverZero'] {
+  const report: ChaosReport['neverZero'] = {
+    checked: 0,
+    completed: 0,
+    byTrigger: {},
+    redisRestart: 0,
+    attemptsExhausted: 0,
+    retryWindowClosed: 0,
+    violations: [],
+  };
+  const restarts = windows.filter((window) => window.kind === 'redis-restart');
+  const { attempts, backoffMs } = EVERY_FIVE_SECONDS_POLICIES.retry;
+  const share = run.failureShare ?? 0;
+  for (let tick = span.first; span.dueAt(tick) <= span.until; tick += EVERY_FIVE_MS) {
+    report.checked++;
+    const executions = byOccurrence.get(`${EVERY_FIVE_SECONDS} ${tick}`) ?? [];
+    const completed = executions.find((execution) => execution.outcome === 'completed');
+    if (completed) {
+      report.completed++;
+      report.byTrigger[completed.trigger] = (report.byTrigger[completed.trigger] ?? 0) + 1;
+      continue;
+    }
+    const due = span.dueAt(tick);
+    if (restarts.some((window) => due >= window.start && due <= window.end)) {
+      report.redisRestart++;
+      continue;
+    }
+    const planned = Array.from({ length: attempts }, (_, i) => plannedFailure(run.seed, share, tick, i + 1));
+    if (planned.every(Boolean)) {
+      report.attemptsExhausted++;
+      continue;
+    }
+    // The least pause before a retry is half its backoff (equal jitter).
+    const lastFailure = Math.max(...executions.map((execution) => execution.end));
+    if (executions.length > 0 && lastFailure + backoffMs / 2 >= span.dueAt(tick + EVERY_FIVE_MS)) {
+      report.retryWindowClosed++;
+      continue;
+    }
+    report.violations.push({ tick, executions });
+  }
+  return report;
 }
 
 function median(values: number[]): number {

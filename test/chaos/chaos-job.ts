@@ -1,7 +1,14 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { currentLock, DistributedLock, LockLostError } from '../../src';
-import { CHAOS_JOBS, type ExecutionEndRecord, type JsonLinesWriter, monoMs } from './execution-log';
+import {
+  CHAOS_JOBS,
+  EVERY_FIVE_SECONDS_POLICIES,
+  type ExecutionEndRecord,
+  type JsonLinesWriter,
+  monoMs,
+  plannedFailure,
+} from './execution-log';
 
 /** Lock TTL of the chaos jobs, read when the class is defined (the decorator needs a constant). */
 export const CHAOS_TTL_MS = Number(process.env.CHAOS_TTL_MS ?? 1500);
@@ -15,6 +22,9 @@ export interface ChaosLog {
   replica: string;
   /** This process's `Date.now()` minus its monotonic clock. */
   wallMinusMonoMs: number;
+  /** The run's seed and the share of every-5-seconds attempts that fail on purpose. */
+  seed: number;
+  failureShare: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,9 +49,10 @@ export class ChaosJob implements OnApplicationShutdown {
   }
 
   // Coarser than the others' clock skews and timer delays: a firing that comes late must still
-  // be named after this occurrence, not the next second, or a second replica runs it again.
+  // be named after this occurrence, not the next second, or a second replica runs it again. Its
+  // policies make every occurrence run (never zero): catch-up, retry and crash recovery.
   @Cron('*/5 * * * * *', { name: 'chaos-every-5-seconds' })
-  @DistributedLock({ key: CHAOS_JOBS.everyFiveSeconds.key, ttlMs: CHAOS_TTL_MS })
+  @DistributedLock({ key: CHAOS_JOBS.everyFiveSeconds.key, ttlMs: CHAOS_TTL_MS, ...EVERY_FIVE_SECONDS_POLICIES })
   everyFiveSeconds(): Promise<void> {
     return this.work(CHAOS_JOBS.everyFiveSeconds.key);
   }
@@ -74,7 +85,15 @@ export class ChaosJob implements OnApplicationShutdown {
       withoutRedis: lock.withoutRedis,
       start,
       acquired: lock.acquiredAt - wallMinusMonoMs,
+      trigger: lock.trigger,
+      attempt: lock.attempt,
     });
+    if (job === CHAOS_JOBS.everyFiveSeconds.key && lock.tick !== undefined) {
+      if (plannedFailure(this.log.seed, this.log.failureShare, lock.tick, lock.attempt)) {
+        finishThrown(writer, exec, replica);
+        throw new Error(`planned failure of attempt ${lock.attempt}`);
+      }
+    }
     const run = { workMs: 100 + Math.random() * 300 };
     this.running.set(exec, run);
     let lastOk: number | null = null;
@@ -103,8 +122,24 @@ export class ChaosJob implements OnApplicationShutdown {
       finish('completed', end);
     } catch (error) {
       finish(error instanceof LockLostError ? 'lost-lock' : 'error', monoMs(), error);
+      // Thrown on, as an app would: a run of a job with `retry` that lost its lock is attempted again.
+      throw error;
     } finally {
       this.running.delete(exec);
     }
   }
+}
+
+/** The end record of a run that fails on purpose, written before it throws. */
+function finishThrown(writer: JsonLinesWriter, exec: string, replica: string): void {
+  const end = monoMs();
+  writer.write({
+    type: 'end',
+    exec,
+    replica,
+    pid: process.pid,
+    outcome: 'thrown',
+    end,
+    lastOk: null,
+  } satisfies ExecutionEndRecord);
 }

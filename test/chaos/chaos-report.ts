@@ -9,6 +9,7 @@ export function violationCount(report: ChaosReport): number {
     report.overlaps.violations.length +
     report.tokenOrder.violations.length +
     report.missedTicks.violations.length +
+    report.neverZero.violations.length +
     report.stopCaught.violations.length +
     report.drain.violations.length +
     report.anomalies.length
@@ -34,8 +35,8 @@ export function formatReport(report: ChaosReport): string {
     ],
     ['executions', e.total],
     [
-      '&nbsp;&nbsp;completed / lost-lock / crashed / error',
-      `${e.completed} / ${e.lostLock} / ${e.crashed} / ${e.errors}`,
+      '&nbsp;&nbsp;completed / lost-lock / crashed / failed on purpose / error',
+      `${e.completed} / ${e.lostLock} / ${e.crashed} / ${e.thrown} / ${e.errors}`,
     ],
     [
       '&nbsp;&nbsp;fail-open (no token), of which outside Redis windows',
@@ -47,17 +48,33 @@ export function formatReport(report: ChaosReport): string {
     ['faults: Redis paused (SIGSTOP/SIGCONT)', faults['redis-pause']],
     ['faults: SIGTERM replica, drain + restart (mid-job)', `${faults['replica-term']} (${mid['replica-term']})`],
     ['faults: event loop blocked across an every-5 s occurrence', faults['late-timer']],
+    ['faults: every replica SIGKILLed across an every-5 s occurrence, then restarted', faults['fleet-kill'] ?? 0],
     ['faults: clock skew (replicas skewed)', report.replicas.filter((r) => r.skewMs !== 0).length],
     ['(1) duplicate occurrences while Redis healthy', report.duplicates.violations.length],
     ['&nbsp;&nbsp;duplicate occurrences in Redis windows (excused)', report.duplicates.excused],
+    ['&nbsp;&nbsp;occurrences run again as a new attempt (retry, recovery)', report.duplicates.reruns],
     ['(1) ticks off their job schedule', report.duplicates.offSchedule.length],
     ['(2) overlaps while Redis healthy', report.overlaps.violations.length],
     ['&nbsp;&nbsp;fenced overlaps (lost-lock holder, lower token)', report.overlaps.fenced.length],
     ['&nbsp;&nbsp;overlapping pairs in Redis windows (excused)', report.overlaps.excused],
     ['(3) fencing-token order violations', report.tokenOrder.violations.length],
     [
-      '(4) missed occurrences while healthy / occurrences checked',
-      `${report.missedTicks.violations.length} / ${report.ticks.checked}`,
+      '(4) missed every-second occurrences while healthy / checked',
+      `${report.missedTicks.violations.length} / ${report.ticks.byJob.find((j) => j.job === CHAOS_JOBS.everySecond.key)?.checked ?? 0}`,
+    ],
+    [
+      '(4b) every-5 s occurrences without a run or a reason / checked (fault windows included)',
+      `${report.neverZero.violations.length} / ${report.neverZero.checked}`,
+    ],
+    [
+      '&nbsp;&nbsp;completed, by what started the completed run',
+      `${report.neverZero.completed} (${Object.entries(report.neverZero.byTrigger)
+        .map(([trigger, n]) => `${trigger} ${n}`)
+        .join(', ')})`,
+    ],
+    [
+      '&nbsp;&nbsp;reasons: Redis restart (data lost) / attempts exhausted / retry window closed',
+      `${report.neverZero.redisRestart} / ${report.neverZero.attemptsExhausted} / ${report.neverZero.retryWindowClosed}`,
     ],
     [
       '(5) SIGSTOPped executions not ending lost-lock / checked',
@@ -123,6 +140,10 @@ function describeViolations(report: ChaosReport): string[] {
   }
   for (const { job, tick } of report.missedTicks.violations) {
     out.push(`- (4) occurrence ${iso(tick)} of ${job} was never executed`);
+  }
+  for (const { tick, executions } of report.neverZero.violations) {
+    const due = executions.length === 0 ? [] : executions.map(show);
+    out.push(`- (4b) occurrence ${iso(tick)} of the every-5 s job has no completed run and no reason:`, ...due);
   }
   for (const execution of report.stopCaught.violations) {
     out.push('- (5) frozen past its TTL but did not end lost-lock:', show(execution), ...near(execution.start));

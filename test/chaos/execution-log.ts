@@ -43,9 +43,31 @@ export interface ExecutionStartRecord {
   start: number;
   /** When the acquisition was sent (the handle's `acquiredAt`, converted to the monotonic clock). */
   acquired: number;
+  /** What started it (`currentLock().trigger`) and which attempt; absent in logs from before policies. */
+  trigger?: string;
+  attempt?: number;
 }
 
-export type ExecutionOutcome = 'completed' | 'lost-lock' | 'error';
+/** `thrown`: the run failed on purpose (a seeded share of the every-5-seconds job's attempts, see `plannedFailure`). */
+export type ExecutionOutcome = 'completed' | 'lost-lock' | 'thrown' | 'error';
+
+/**
+ * Whether attempt `attempt` of the every-5-seconds occurrence `tick` fails on purpose: a share
+ * `share` of them, chosen by the run's seed, so every replica (and the checker) decides alike.
+ */
+export function plannedFailure(seed: number, share: number, tick: number, attempt: number): boolean {
+  let hash = (seed ^ Math.imul(Math.floor(tick / 1000), 0x9e3779b1) ^ Math.imul(attempt, 0x85ebca6b)) >>> 0;
+  hash = Math.imul(hash ^ (hash >>> 16), 0x7feb352d) >>> 0;
+  hash = Math.imul(hash ^ (hash >>> 15), 0x846ca68b) >>> 0;
+  return ((hash ^ (hash >>> 16)) >>> 0) / 4294967296 < share;
+}
+
+/** The policies of the every-5-seconds job (chaos-job.ts), which the checker's "never zero" rule relies on. */
+export const EVERY_FIVE_SECONDS_POLICIES = {
+  catchUp: { windowMs: 60_000, runs: 'all', max: 10 },
+  retry: { attempts: 3, backoffMs: 300 },
+  recoverCrashed: true,
+} as const;
 
 /** Written synchronously when the execution ends; a SIGKILLed execution has none. */
 export interface ExecutionEndRecord {
@@ -110,7 +132,7 @@ export type ReplicaRecord =
   | LoopBlockRecord;
 
 export type FaultKind =
-  'replica-kill' | 'replica-stop' | 'redis-restart' | 'redis-pause' | 'replica-term' | 'late-timer';
+  'replica-kill' | 'replica-stop' | 'redis-restart' | 'redis-pause' | 'replica-term' | 'late-timer' | 'fleet-kill';
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   'replica-kill',
@@ -119,6 +141,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'redis-pause',
   'replica-term',
   'late-timer',
+  'fleet-kill',
 ];
 
 /** What the fault driver writes. */
@@ -135,12 +158,14 @@ export type DriverRecord =
       /** libfaketime library used for the skews, or null when none was found. */
       faketime: string | null;
       command: string;
+      /** The share of every-5-seconds attempts that fail on purpose (`plannedFailure`); absent in older logs: none. */
+      failureShare?: number;
     }
   | { type: 'spawn'; replica: string; pid: number; skewMs: number; at: number; readyAt: number }
   | {
       type: 'fault';
       kind: FaultKind;
-      /** Replica id, or 'redis'. */
+      /** Replica id, 'redis', or 'fleet' (every replica). */
       target: string;
       pid: number;
       start: number;

@@ -32,6 +32,8 @@ export interface ChaosOptions {
   seed: number;
   /** Lock TTL of the jobs. @default 1500 */
   ttlMs?: number;
+  /** The share of every-5-seconds attempts that fail on purpose, chosen by the seed. @default 0.2 */
+  failureShare?: number;
   /** Added after a fault's end plus the TTL before the system counts as healthy again. @default 2000 */
   settleMs?: number;
   /** Healthy time left after each fault's window (TTL + settle), to check ticks in. @default 2500 */
@@ -82,6 +84,7 @@ function random(seed: number): () => number {
 export class FaultDriver {
   readonly ttlMs: number;
   readonly settleMs: number;
+  readonly failureShare: number;
   private readonly next: () => number;
   private readonly log: JsonLinesWriter;
   private readonly fleet: ReplicaSet;
@@ -91,6 +94,7 @@ export class FaultDriver {
   constructor(private readonly options: ChaosOptions) {
     this.ttlMs = options.ttlMs ?? 1500;
     this.settleMs = options.settleMs ?? 2000;
+    this.failureShare = options.failureShare ?? 0.2;
     this.next = random(options.seed);
     mkdirSync(options.runDir, { recursive: true });
     this.log = new JsonLinesWriter(join(options.runDir, 'driver.jsonl'));
@@ -100,6 +104,8 @@ export class FaultDriver {
       runDir: options.runDir,
       skews: skewsFor(options.replicas),
       ttlMs: this.ttlMs,
+      seed: options.seed,
+      failureShare: this.failureShare,
       faketime: this.faketime,
       log: this.log,
       say: (line) => this.say(line),
@@ -137,6 +143,7 @@ export class FaultDriver {
       replicas: this.replicas.map(({ id, skewMs }) => ({ id, skewMs: this.faketime ? skewMs : 0 })),
       faketime: this.faketime,
       command: this.options.command,
+      failureShare: this.failureShare,
     } satisfies DriverRecord);
 
     await Promise.all(this.replicas.map((replica) => this.spawn(replica)));
@@ -179,7 +186,29 @@ export class FaultDriver {
         return this.terminateReplica(firstCycle || this.next() < 0.75);
       case 'late-timer':
         return this.blockEventLoop(firstCycle || this.next() < 0.75, 1_000 + this.next() * 500);
+      case 'fleet-kill':
+        return this.killFleet(6_000 + this.next() * 3_000);
     }
+  }
+
+  /**
+   * Every replica SIGKILLed at once, down across at least one every-5-seconds occurrence, then all
+   * started again: the runs cut off are recovered, the occurrences missed are caught up.
+   */
+  private async killFleet(downMs: number): Promise<void> {
+    this.fleet.pump();
+    const midJob = this.replicas.some((replica) => this.fleet.openIn(replica.pid).length > 0);
+    const start = monoMs();
+    const pids = this.replicas.map((replica) => replica.pid!);
+    for (const replica of this.replicas) {
+      replica.killedAt = start;
+      replica.process!.kill('SIGKILL');
+    }
+    await Promise.all(this.replicas.map((replica) => replica.exited));
+    await sleep(downMs);
+    const readyAt = Math.max(...(await Promise.all(this.replicas.map((replica) => this.spawn(replica)))));
+    const detail = `SIGKILL of every replica (pids ${pids.join(', ')}), down ${Math.round(readyAt - start)} ms, restarted`;
+    this.fault('fleet-kill', 'fleet', 0, start, readyAt, midJob, detail);
   }
 
   private async killReplica(aimAtHolder: boolean): Promise<void> {

@@ -54,6 +54,9 @@ export interface ReplicaSetOptions {
   runDir: string;
   skews: number[];
   ttlMs: number;
+  /** The run's seed, and the share of every-5-seconds attempts that fail on purpose (`plannedFailure`). */
+  seed: number;
+  failureShare: number;
   /** libfaketime, or null to run every replica on the real clock. */
   faketime: string | null;
   /** The driver's log, where exits are recorded. */
@@ -104,6 +107,8 @@ export class ReplicaSet {
       CHAOS_CONTROL_FILE: replica.controlFile,
       CHAOS_REDIS_URL: redisUrl,
       CHAOS_TTL_MS: String(this.options.ttlMs),
+      CHAOS_SEED: String(this.options.seed),
+      CHAOS_FAILURE_SHARE: String(this.options.failureShare),
       NO_COLOR: '1',
     };
     for (const name of ['LD_PRELOAD', 'FAKETIME', 'NODE_OPTIONS', 'REDIS_URL']) delete env[name];

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   const replica = required('CHAOS_REPLICA_ID');
   const writer = new JsonLinesWriter(required('CHAOS_LOG_FILE'));
   const wallMinusMonoMs = Date.now() - monoMs();
-  const log: ChaosLog = { writer, replica, wallMinusMonoMs };
+  const seed = Number(process.env.CHAOS_SEED ?? 0);
+  const failureShare = Number(process.env.CHAOS_FAILURE_SHARE ?? 0);
+  const log: ChaosLog = { writer, replica, wallMinusMonoMs, seed, failureShare };
   const pid = process.pid;
   writer.write({ type: 'boot', replica, pid, at: monoMs(), wallMinusMonoMs });
 
