@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { LockEngine, type DistributedLockOptions } from '../../src/core';
+import { CronSchedule, type DistributedLockOptions, JobDefinition, LockEngine } from '../../src/core';
 import { InMemoryLockStore } from '../../src/testing';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -77,6 +77,35 @@ async function afterStateExpiry({ a, b }: Fleet): Promise<unknown[]> {
   return seen;
 }
 
+/**
+ * A job with a policy claims its occurrence in the ledger (CLAIM_OCCURRENCE): once across
+ * replicas, skipped (and so never caught up) while the lock is held, paused like any job.
+ */
+async function withPolicy({ a, b, pause }: Fleet): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const daily = (name: string, key: string) =>
+    new JobDefinition({
+      name,
+      key,
+      ttlMs: 2_000,
+      schedule: () => new CronSchedule('0 0 0 * * *', { timeZone: 'UTC' }),
+      policies: { catchUp: { windowMs: 3_600_000, runs: 'latest' } },
+    });
+  const run = (locks: LockEngine, job: JobDefinition) =>
+    locks.runDefinedJob(job, () => 'ran').then((result) => result ?? 'skipped');
+  const nightly = daily('Jobs.nightly', 'nightly');
+  seen.push(await run(a, nightly), await run(b, nightly), await run(a, nightly));
+  const busy = daily('Jobs.busy', 'busy');
+  seen.push(await b.acquireLock('busy', 5_000)); // an earlier run still holds the lock
+  seen.push(await run(a, busy));
+  await b.releaseLock('busy');
+  seen.push(await run(a, busy)); // skipped for the overlap: this occurrence is not run late
+  const paused = daily('Jobs.pausedPolicy', 'paused-policy');
+  await pause('Jobs.pausedPolicy', 'paused-policy');
+  seen.push(await run(a, paused), await run(b, paused));
+  return seen;
+}
+
 describe('the in-memory store decides as Redis does', () => {
   jest.setTimeout(60_000);
   let redis: TestRedis;
@@ -131,6 +160,12 @@ describe('the in-memory store decides as Redis does', () => {
       'ran', 'skipped', 'skipped', 'ran', 'ran', 'skipped',
       'increasing', false, true, 'skipped', 'ran',
     ]); // prettier-ignore
+    expect(memorySaw).toEqual(redisSaw);
+  });
+
+  it('claims an occurrence of a job with a policy as Redis does: once, skipped while held, paused', async () => {
+    const [redisSaw, memorySaw] = await onBoth(withPolicy);
+    expect(redisSaw).toEqual(['ran', 'skipped', 'skipped', true, 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(memorySaw).toEqual(redisSaw);
   });
 
