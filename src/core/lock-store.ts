@@ -116,6 +116,8 @@ export interface LockStore {
    * undefined when the store cannot answer in time.
    */
   readLedger(query: LedgerQuery): Promise<LedgerRead | undefined>;
+  /** Readies what job policies send (Redis: their scripts, loaded now and on each connection). */
+  preparePolicies(): void;
   /** Sets `key` to `value` for `ttlMs`: a live instance's heartbeat. Never rejects. */
   beat(key: string, value: string, ttlMs: number): Promise<void>;
   /** Which of the heartbeat `keys` are set, in their order; undefined when the store cannot answer in time. */

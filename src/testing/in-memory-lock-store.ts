@@ -184,6 +184,9 @@ export class InMemoryLockStore implements LockStore {
     return Promise.resolve(this.ledgers.read(query, state.ticks.get(query.tickField)));
   }
 
+  /** Nothing to ready in memory. */
+  preparePolicies(): void {}
+
   beat(key: string, _value: string, ttlMs: number): Promise<void> {
     if (!this.down) this.ledgers.beat(key, ttlMs);
     return RESOLVED;

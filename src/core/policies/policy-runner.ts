@@ -83,6 +83,7 @@ export class PolicyRunner {
       droppedThrough: undefined,
     };
     this.jobs.push(adopted);
+    if (this.jobs.length === 1) this.store.preparePolicies();
     this.beat();
     this.lookSoon(adopted, 0);
   }

@@ -93,6 +93,8 @@ export class QuorumStore implements LockStore {
     return Promise.resolve(undefined);
   }
 
+  preparePolicies(): void {}
+
   /** Heartbeats serve the ledger only: none over a quorum. */
   beat(): Promise<void> {
     return Promise.resolve();

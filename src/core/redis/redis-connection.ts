@@ -8,7 +8,7 @@ import { raceDeadline } from '../waits';
 import { ConnectionMonitor, NO_REPLY, REFUSED } from './connection/connection-monitor';
 import { isCluster } from './is-cluster';
 import { classifyReplyError } from './reply-errors';
-import { LOCK_SCRIPTS } from './scripts';
+import { LOCK_SCRIPTS, type LuaScript } from './scripts';
 
 /**
  * The life of one ioredis client in the library's hands: scripts loaded on each connection, the
@@ -18,6 +18,8 @@ export class RedisConnection {
   readonly monitor: ConnectionMonitor;
   /** The script loads of the latest connection. */
   private scriptsLoaded: Promise<void> = Promise.resolve();
+  /** Scripts loaded on each connection besides the lock scripts (those of job policies, once used). */
+  private readonly moreScripts: LuaScript[] = [];
 
   constructor(
     readonly client: Redis | Cluster,
@@ -31,6 +33,7 @@ export class RedisConnection {
     private readonly onReconnect: () => void,
   ) {
     this.monitor = new ConnectionMonitor(client, logger, label, whileDown, ownsClient, timeoutMs, events);
+    this.monitor.onRecovered = onReconnect;
     client.on('ready', this.onReady);
     if (client.status === 'ready') this.loadScripts();
   }
@@ -109,11 +112,22 @@ export class RedisConnection {
     this.onReconnect();
   };
 
+  /**
+   * Loads `scripts` now and on every new connection: a script's first call is then one round trip,
+   * and a first call that got no reply in time (Redis frozen) cannot be lost to a late NOSCRIPT.
+   */
+  loadAlso(scripts: readonly LuaScript[]): void {
+    const added = scripts.filter((script) => !this.moreScripts.includes(script));
+    if (added.length === 0) return;
+    this.moreScripts.push(...added);
+    if (this.client.status === 'ready') this.loadScripts();
+  }
+
   private readonly loadScripts = (): void => {
     // A Cluster runs scripts on the master of each key's slot: every master needs them.
     const targets = isCluster(this.client) ? this.client.nodes('master') : [this.client];
     const loads = targets.flatMap((target) =>
-      LOCK_SCRIPTS.map((script) =>
+      [...LOCK_SCRIPTS, ...this.moreScripts].map((script) =>
         script.load(target).then(
           () => undefined,
           (error: unknown) => {

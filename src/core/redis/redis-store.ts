@@ -11,6 +11,7 @@ import { RedisConnection } from './redis-connection';
 import {
   acquireReplyOf,
   ledgerReadOf,
+  POLICY_SCRIPTS,
   sendAcquire,
   sendAcquireJob,
   sendCancelAcquisition,
@@ -195,6 +196,10 @@ export class RedisStore implements LockStore {
       (reply) => then(toOwnerReply(reply)),
       lockKey,
     );
+  }
+
+  preparePolicies(): void {
+    this.connection.loadAlso(POLICY_SCRIPTS);
   }
 
   settleOccurrence(write: LedgerWrite): Promise<void> {

@@ -123,8 +123,15 @@ export class ConnectionMonitor implements CallObserver {
   }
 
   replied(): void {
+    if (!this.outages.inOutage) return;
     this.outages.ended();
+    // Redis answers again without a new connection (it was frozen, or slow): writes that got no
+    // reply in time may never have run, so they are sent again.
+    this.onRecovered?.();
   }
+
+  /** Called when Redis answers again after an outage on the same connection. */
+  onRecovered: (() => void) | undefined;
 
   failed(reason: string): void {
     this.outages.started(reason, !this.everReady);

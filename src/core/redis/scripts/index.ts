@@ -4,6 +4,8 @@ import { CANCEL_ACQUISITION } from './cancel-acquisition';
 import { EXTEND_IF_OWNER } from './extend-if-owner';
 import { RELEASE_AND_RECORD } from './release-and-record';
 import { RELEASE_IF_OWNER } from './release-if-owner';
+import { CLAIM_OCCURRENCE } from './claim-occurrence';
+import { CANCEL_CLAIM, READ_LEDGER, SETTLE_OCCURRENCE } from './ledger-scripts';
 
 export { ACQUIRE, ACQUIRE_CODE, acquireReplyOf, sendAcquire, setReplyOf } from './acquire';
 export { ACQUIRE_JOB, sendAcquireJob } from './acquire-job';
@@ -12,6 +14,9 @@ export { EXTEND_IF_OWNER, sendExtendIfOwner } from './extend-if-owner';
 export { LuaScript } from './lua-script';
 export { RELEASE_AND_RECORD, sendReleaseAndRecord } from './release-and-record';
 export { RELEASE_IF_OWNER, sendReleaseIfOwner } from './release-if-owner';
+
+/** The scripts of job policies: loaded on each connection once a job with a policy is adopted. */
+export const POLICY_SCRIPTS = [CLAIM_OCCURRENCE, SETTLE_OCCURRENCE, CANCEL_CLAIM, READ_LEDGER];
 
 /** Every script the store sends, loaded on each connection ahead of the first call. */
 export const LOCK_SCRIPTS = [
