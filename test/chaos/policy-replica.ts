@@ -3,6 +3,7 @@
  * `node .chaos/build/test/chaos/policy-replica.js` with POLICY_REDIS_URL, POLICY_REPLICA and
  * POLICY_LOG_FILE set. Two `@Cron` jobs with policies, on a real ScheduleModule:
  * - `catchUpJob`, every 2 s, `catchUp: { runs: 'all', max: 2 }`;
+ * - `latestJob`, every 2 s, `catchUp: { runs: 'latest' }`;
  * - `longJob`, every 10 s, `recoverCrashed` (and a catch-up window so recovery may outlast a
  *   period), whose run takes 4 s, four TTLs of 1 s: its lock is extended while it runs.
  */
@@ -16,10 +17,13 @@ import { JsonLinesWriter, monoMs } from './execution-log';
 export const LONG_RUN_MS = 4_000;
 export const LONG_TTL_MS = 1_000;
 
+/** The replica's jobs. */
+export type PolicyJobName = 'catchUpJob' | 'latestJob' | 'longJob';
+
 /** A guarded run starting or ending, as a policy replica logs it. */
 export interface PolicyRunRecord {
   type: 'start' | 'end';
-  job: 'catchUpJob' | 'longJob';
+  job: PolicyJobName;
   replica: string;
   pid: number;
   tick: number;
@@ -46,6 +50,12 @@ class PolicyJobs {
     this.log('start', 'catchUpJob');
   }
 
+  @Cron('*/2 * * * * *')
+  @DistributedLock({ key: 'policy:latest', ttlMs: 5_000, catchUp: { windowMs: 120_000, runs: 'latest' } })
+  latestJob(): void {
+    this.log('start', 'latestJob');
+  }
+
   @Cron('*/10 * * * * *')
   @DistributedLock({
     key: 'policy:long',
@@ -59,17 +69,14 @@ class PolicyJobs {
     this.write(lock, 'end');
   }
 
-  private log(type: 'start', job: 'catchUpJob' | 'longJob') {
+  private log(type: 'start', job: PolicyJobName) {
     const { tick, trigger, attempt } = currentLock()!; // before the first await
     const record = { job, tick: tick!, trigger, attempt };
     this.write(record, type);
     return record;
   }
 
-  private write(
-    record: { job: 'catchUpJob' | 'longJob'; tick: number; trigger: string; attempt: number },
-    type: 'start' | 'end',
-  ) {
+  private write(record: { job: PolicyJobName; tick: number; trigger: string; attempt: number }, type: 'start' | 'end') {
     this.writer.write({
       type,
       ...record,

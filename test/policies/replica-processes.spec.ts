@@ -130,6 +130,21 @@ describe('job policies across three replica processes (real Nest apps, real Redi
     expect(new Set(others.map((r) => r.tick)).size).toBe(others.length);
   });
 
+  it("catches up the latest occurrence the stopped fleet missed and none before it ('latest'), once", () => {
+    const runs = records.filter((r): r is Start => r.type === 'start' && r.job === 'latestJob');
+    const ticks = runs.map((r) => r.tick);
+    expect(new Set(ticks).size).toBe(ticks.length); // never twice
+    const caughtUp = runs.filter((r) => r.trigger === 'catch-up' && r.at > fleetBackAt).map((r) => r.tick);
+    // At boot, the latest missed; a look after may catch up one that came due while the fleet booted.
+    expect(caughtUp.length).toBeGreaterThanOrEqual(1);
+    expect(caughtUp.length).toBeLessThanOrEqual(2);
+    expect(caughtUp[0]).toBeGreaterThan(fleetDownWall);
+    const skipped = new CronSchedule('*/2 * * * * *')
+      .occurrencesBetween(fleetDownWall + 1, caughtUp[0] - 1, 100)
+      .filter((tick) => !ticks.includes(tick));
+    expect(skipped.length).toBeGreaterThanOrEqual(1);
+  });
+
   it("catches up the newest two occurrences the stopped fleet missed, once each ('all', max 2), and no other", () => {
     const runs = records.filter((r): r is Start => r.type === 'start' && r.job === 'catchUpJob');
     const ticks = runs.map((r) => r.tick);
