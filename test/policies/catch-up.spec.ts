@@ -2,7 +2,7 @@ import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule, type DistributedLockOptions } from '../../src';
 import { CronSchedule } from '../../src/core/jobs/cron-schedule';
-import { createReplica, RecordingLogger } from '../support/create-replica';
+import { createNamedReplicas, RecordingLogger, REPLICA } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -18,7 +18,7 @@ function record(job: string, replica: string): void {
 
 @Injectable()
 class LatestJob {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @Cron(EVERY_2_S)
   @DistributedLock({ key: 'policies:latest', ttlMs: 5_000, catchUp: { windowMs: 60_000, runs: 'latest' } })
@@ -29,7 +29,7 @@ class LatestJob {
 
 @Injectable()
 class AllJob {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @DistributedLock({ key: 'policies:all', ttlMs: 5_000, catchUp: { windowMs: 60_000, runs: 'all', max: 2 } })
   @Cron(EVERY_2_S) // the other decorator order
@@ -51,16 +51,13 @@ describe('catch-up: occurrences the whole fleet missed run once it is back (real
   });
 
   const fleet = (job: typeof LatestJob | typeof AllJob, options: DistributedLockOptions = {}) =>
-    Promise.all(
-      ['a', 'b'].map((replica) =>
-        createReplica(
-          [
-            ScheduleModule.forRoot(),
-            DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger, ...options }),
-          ],
-          [job, { provide: 'REPLICA', useValue: replica }],
-        ),
-      ),
+    createNamedReplicas(
+      ['a', 'b'],
+      (replica) => [
+        ScheduleModule.forRoot(),
+        DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger, ...options }),
+      ],
+      [job],
     );
   const stop = (apps: INestApplicationContext[]) => Promise.all(apps.map((app) => app.close()));
 
@@ -120,7 +117,9 @@ describe('catch-up: occurrences the whole fleet missed run once it is back (real
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(2);
     for (const warning of warnings) {
-      expect(warning).toContain(`${dropped.length} missed occurrence(s) older than the newest 2 are not caught up (catchUp.max 2)`);
+      expect(warning).toContain(
+        `${dropped.length} missed occurrence(s) older than the newest 2 are not caught up (catchUp.max 2)`,
+      );
     }
     const ticks = runs.map((run) => run.tick);
     expect(new Set(ticks).size).toBe(ticks.length);

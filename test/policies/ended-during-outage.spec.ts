@@ -2,7 +2,7 @@ import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common
 import { Cron } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule } from '../../src';
 import { CronSchedule } from '../../src/core/jobs/cron-schedule';
-import { createReplica } from '../support/create-replica';
+import { createNamedReplicas, REPLICA } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -12,7 +12,7 @@ const runs: { replica: string; trigger: string; attempt: number }[] = [];
 
 @Injectable()
 class NightlyImport {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @Cron(DAILY)
   @DistributedLock({ key: 'policies:import', ttlMs: 1_000, recoverCrashed: true })
@@ -31,20 +31,17 @@ describeWithOwnRedis('a run that ended during an outage, with recoverCrashed (re
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    apps = await Promise.all(
-      ['a', 'b'].map((replica) =>
-        createReplica(
-          [
-            DistributedLockModule.forRoot({
-              url: redis.url,
-              replicaName: replica,
-              acquireTimeoutMs: 300,
-              logger: false,
-            }),
-          ],
-          [NightlyImport, { provide: 'REPLICA', useValue: replica }],
-        ),
-      ),
+    apps = await createNamedReplicas(
+      ['a', 'b'],
+      (replica) => [
+        DistributedLockModule.forRoot({
+          url: redis.url,
+          replicaName: replica,
+          acquireTimeoutMs: 300,
+          logger: false,
+        }),
+      ],
+      [NightlyImport],
     );
   });
   afterAll(async () => {

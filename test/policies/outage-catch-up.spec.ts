@@ -1,7 +1,7 @@
 import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule, type FailMode } from '../../src';
-import { createReplica } from '../support/create-replica';
+import { createNamedReplicas, REPLICA } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -11,7 +11,7 @@ const runs: { replica: string; tick: number; trigger: string; withoutRedis: bool
 
 @Injectable()
 class TwoSecondSync {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @Cron('*/2 * * * * *')
   @DistributedLock({ key: 'policies:outage', ttlMs: 5_000, catchUp: { windowMs: 60_000, runs: 'all', max: 10 } })
@@ -33,22 +33,19 @@ describeWithOwnRedis.each<{ failMode: FailMode }>([{ failMode: 'open' }, { failM
     beforeAll(async () => {
       runs.length = 0;
       redis = await startTestRedis();
-      apps = await Promise.all(
-        ['a', 'b'].map((replica) =>
-          createReplica(
-            [
-              ScheduleModule.forRoot(),
-              DistributedLockModule.forRoot({
-                url: redis.url,
-                replicaName: replica,
-                failMode,
-                acquireTimeoutMs: 300,
-                logger: false,
-              }),
-            ],
-            [TwoSecondSync, { provide: 'REPLICA', useValue: replica }],
-          ),
-        ),
+      apps = await createNamedReplicas(
+        ['a', 'b'],
+        (replica) => [
+          ScheduleModule.forRoot(),
+          DistributedLockModule.forRoot({
+            url: redis.url,
+            replicaName: replica,
+            failMode,
+            acquireTimeoutMs: 300,
+            logger: false,
+          }),
+        ],
+        [TwoSecondSync],
       );
       await sleep(2_500);
       frozenAt = Date.now();

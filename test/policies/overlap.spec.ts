@@ -1,7 +1,7 @@
 import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule } from '../../src';
-import { createReplica } from '../support/create-replica';
+import { createNamedReplicas, REPLICA } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -11,7 +11,7 @@ const runs: { replica: string; tick: number; start: number; end: number }[] = []
 
 @Injectable()
 class SlowSync {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @Cron('*/2 * * * * *')
   @DistributedLock({ key: 'policies:slow', ttlMs: 1_000, overlap: 'buffer-one' })
@@ -30,16 +30,13 @@ describe("overlap: 'buffer-one' runs the occurrence that came due during a run r
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    apps = await Promise.all(
-      ['a', 'b'].map((replica) =>
-        createReplica(
-          [
-            ScheduleModule.forRoot(),
-            DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger: false }),
-          ],
-          [SlowSync, { provide: 'REPLICA', useValue: replica }],
-        ),
-      ),
+    apps = await createNamedReplicas(
+      ['a', 'b'],
+      (replica) => [
+        ScheduleModule.forRoot(),
+        DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger: false }),
+      ],
+      [SlowSync],
     );
     await sleep(11_000);
     await Promise.all(apps.map((app) => app.close())); // waits for the run in progress

@@ -2,7 +2,7 @@ import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common
 import { Cron } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule } from '../../src';
 import { CronSchedule } from '../../src/core/jobs/cron-schedule';
-import { createReplica, RecordingLogger } from '../support/create-replica';
+import { createNamedReplicas, RecordingLogger, REPLICA } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -19,7 +19,7 @@ const runs: { replica: string; tick: number; trigger: string; attempt: number; f
 
 @Injectable()
 class NightlyExport {
-  constructor(@Inject('REPLICA') private readonly replica: string) {}
+  constructor(@Inject(REPLICA) private readonly replica: string) {}
 
   @Cron(DAILY)
   @DistributedLock({ key: 'policies:export', ttlMs: 1_000, fencing: true, recoverCrashed: true })
@@ -59,13 +59,10 @@ describe('recoverCrashed: a run whose process died is run again, once, elsewhere
     return value;
   };
   const fleet = async () => {
-    apps = await Promise.all(
-      ['a', 'b'].map((replica) =>
-        createReplica(
-          [DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger })],
-          [NightlyExport, { provide: 'REPLICA', useValue: replica }],
-        ),
-      ),
+    apps = await createNamedReplicas(
+      ['a', 'b'],
+      (replica) => [DistributedLockModule.forRoot({ url: redis.url, replicaName: replica, logger })],
+      [NightlyExport],
     );
   };
 

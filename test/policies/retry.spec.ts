@@ -1,7 +1,7 @@
 import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
-import { createReplica, RecordingLogger } from '../support/create-replica';
+import { createNamedReplicas, createReplica, RecordingLogger, REPLICA } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -13,7 +13,7 @@ let failuresLeft = 0;
 
 @Injectable()
 class FlakyReport {
-  constructor(@Inject('REPLICA') readonly replica: string) {}
+  constructor(@Inject(REPLICA) readonly replica: string) {}
 
   // Daily: each test calls it as the scheduler would, for the day's occurrence; the next is hours off.
   @Cron('0 0 0 * * *')
@@ -36,20 +36,17 @@ describe('retry: a run that throws is attempted again, once per attempt across t
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    apps = await Promise.all(
-      ['a', 'b'].map((replica) =>
-        createReplica(
-          [
-            DistributedLockModule.forRoot({
-              url: redis.url,
-              replicaName: replica,
-              logger,
-              onEvent: (event) => events.push(event),
-            }),
-          ],
-          [FlakyReport, { provide: 'REPLICA', useValue: replica }],
-        ),
-      ),
+    apps = await createNamedReplicas(
+      ['a', 'b'],
+      (replica) => [
+        DistributedLockModule.forRoot({
+          url: redis.url,
+          replicaName: replica,
+          logger,
+          onEvent: (event) => events.push(event),
+        }),
+      ],
+      [FlakyReport],
     );
   });
   afterAll(async () => {

@@ -58,3 +58,20 @@ export async function createReplica(
   class ReplicaModule {}
   return NestFactory.createApplicationContext(ReplicaModule, { logger, abortOnError: false });
 }
+
+/** The token under which `createNamedReplicas` provides each replica's name. */
+export const REPLICA = 'REPLICA';
+
+/**
+ * Boots one replica per name, each with `DistributedLockModule`-style `imports(name)` and
+ * `providers`, and its name provided as `REPLICA` (inject it with `@Inject(REPLICA)`).
+ */
+export function createNamedReplicas(
+  names: readonly string[],
+  imports: (name: string) => Import[],
+  providers: Provider[],
+): Promise<INestApplicationContext[]> {
+  return Promise.all(
+    names.map((name) => createReplica(imports(name), [...providers, { provide: REPLICA, useValue: name }])),
+  );
+}
