@@ -7,6 +7,9 @@ const config: Config = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
+  // Suites that run the app as separate processes (the chaos runs, three replicas, libfaketime)
+  // are `npm run test:processes` (jest.processes.config.ts), which CI runs too.
+  testPathIgnorePatterns: ['/node_modules/', '\\.processes\\.spec\\.ts$'],
   setupFiles: ['reflect-metadata'],
   testTimeout: 30_000,
   // Each suite starts its own redis-server; two workers match the two cores CI has.

@@ -1,5 +1,5 @@
 /**
- * The app of sigterm-drain.spec.ts, run as its own `node` process:
+ * The app of sigterm-drain.processes.spec.ts, run as its own `node` process:
  * `node .chaos/build/test/chaos/drain-replica.js` with DRAIN_REDIS_URL and DRAIN_LOG_FILE set.
  * One `@Interval` job under `@DistributedLock('drain:job', 2000)` whose run takes 3 s, longer than
  * its TTL, so the lock must be extended while it runs; Nest's shutdown hooks run on SIGTERM.

@@ -1,5 +1,5 @@
 /**
- * The app of test/policies/dst-faketime.spec.ts, run as its own `node` process under libfaketime
+ * The app of test/policies/dst-faketime.processes.spec.ts, run as its own `node` process under libfaketime
  * (its wall clock set to a daylight-saving change): `node .chaos/build/test/chaos/dst-replica.js`
  * with DST_REDIS_URL and DST_LOG_FILE set. Two jobs at 02:30 Europe/Paris, one per
  * `dst.springForward` option, on a real ScheduleModule.

@@ -1,5 +1,5 @@
 /**
- * The app of test/policies/replica-processes.spec.ts, run as its own `node` process:
+ * The app of test/policies/three-replicas.processes.spec.ts, run as its own `node` process:
  * `node .chaos/build/test/chaos/policy-replica.js` with POLICY_REDIS_URL, POLICY_REPLICA and
  * POLICY_LOG_FILE set. Two `@Cron` jobs with policies, on a real ScheduleModule:
  * - `catchUpJob`, every 2 s, `catchUp: { runs: 'all', max: 2 }`;

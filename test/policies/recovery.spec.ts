@@ -31,7 +31,7 @@ class NightlyExport {
 
 // The ledger as a replica that crashed mid-run leaves it: attempt 1 of today's occurrence running
 // on instance `holder`, started `agoMs` ago by Redis's clock. A SIGKILLed process test is in
-// replica-processes.spec.ts; here the crash is written directly, so each case is exact.
+// three-replicas.processes.spec.ts; here the crash is written directly, so each case is exact.
 describe('recoverCrashed: a run whose process died is run again, once, elsewhere (real Redis)', () => {
   let redis: TestRedis;
   let apps: INestApplicationContext[] = [];

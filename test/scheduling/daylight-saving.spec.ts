@@ -5,7 +5,7 @@ import type { DaylightSavingPolicy } from '../../src/core/jobs/daylight-saving';
 // Pure tests of how occurrences are named across daylight-saving changes (2026: Europe/Paris
 // goes forward on 29 March at 02:00 and back on 25 October at 03:00; America/New_York on 8 March
 // at 02:00 and 1 November at 02:00), beside what the `cron` package that @nestjs/schedule uses
-// fires under Jest's fake timers. A run against Redis under libfaketime is in dst-faketime.spec.ts.
+// fires under Jest's fake timers. A run against Redis under libfaketime is in dst-faketime.processes.spec.ts.
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 /** When a `cron` CronJob fires from `from` to `to` (UTC ISO), driven by fake timers. */

@@ -31,7 +31,7 @@ describeWithOwnRedis(
         healthyGapMs: 1_500, // seven faults in about 80 s
         gapJitterMs: 0,
         runDir,
-        command: `CHAOS_SEED=${seed} npx jest test/chaos/chaos.spec.ts`,
+        command: `CHAOS_SEED=${seed} npm run test:processes -- test/chaos/chaos.processes.spec.ts`,
       }).run();
       report = checkRun(runDir);
       console.log(`${runDir}\n\n${formatReport(report)}`);
