@@ -67,6 +67,9 @@ export const EVERY_FIVE_SECONDS_POLICIES = {
   catchUp: { windowMs: 60_000, runs: 'all', max: 10 },
   retry: { attempts: 3, backoffMs: 300 },
   recoverCrashed: true,
+  // A catch-up, retry or recovery run holds the lock when the next occurrence comes due: that one
+  // then waits and runs after it, where `skip` would leave it unrun.
+  overlap: 'buffer-one',
 } as const;
 
 /** Written synchronously when the execution ends; a SIGKILLed execution has none. */
