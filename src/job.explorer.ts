@@ -48,7 +48,7 @@ export class JobExplorer implements OnApplicationBootstrap {
     const engine = engineOf(this.locks);
     for (const { metadata, declaration, instance } of guarded) {
       if (declaration === undefined) continue; // a disabled @Cron: nothing is scheduled
-      engine.adoptJob(metadata.job, () => metadata.handler.call(instance));
+      engine.startPolicies(metadata.job, () => metadata.handler.call(instance));
     }
   }
 

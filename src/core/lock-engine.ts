@@ -230,21 +230,16 @@ export class LockEngine {
    * const nightly = new JobDefinition({ name: 'reports.nightly', key: 'reports', ttlMs: 60_000 });
    * await locks.runDefinedJob(nightly, () => buildReport());
    */
-  async runDefinedJob<T>(
-    job: JobDefinition,
-    fn: () => T | Promise<T>,
-    lockName?: string,
-  ): Promise<Awaited<T> | undefined> {
+  runDefinedJob<T>(job: JobDefinition, fn: () => T | Promise<T>, lockName?: string): Promise<Awaited<T> | undefined> {
     return this.parts.jobs.run(job, fn, lockName);
   }
 
   /**
-   * @internal Starts the policies of a defined job (`catchUp`, `retry`), whose runs call
-   * `handler`: what the application does at startup for each `@DistributedLock` job. Throws a
-   * `JobPolicyError` when a policy cannot keep its promise here.
+   * Starts the policies of a defined job (catch-up, retry, recovery: `docs/policies.md`), whose
+   * runs call `run`; `@DistributedLock` jobs get theirs at startup. A `JobPolicyError` if one cannot work here.
    */
-  adoptJob(job: JobDefinition, handler: () => unknown): void {
-    this.parts.jobs.adopt(job, handler);
+  startPolicies(job: JobDefinition, run: () => unknown): void {
+    this.parts.jobs.adopt(job, run);
   }
 
   /**

@@ -148,7 +148,7 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
         policies: { retry: { attempts: 2, backoffMs: 50 } },
       });
       const fail = () => Promise.reject(new RangeError('no data'));
-      locks.adoptJob(job, fail);
+      locks.startPolicies(job, fail);
       await expect(locks.runDefinedJob(job, fail)).rejects.toThrow('no data');
       const deadline = Date.now() + 5_000;
       while (Date.now() < deadline && !(await collect()).get('distributed_lock.occurrences.failed')?.length)

@@ -4,6 +4,7 @@ import type { JobDefinition } from '../jobs/job-definition';
 import type { CronSchedule } from '../jobs/cron-schedule';
 import { heartbeatKeyOf, INSTANCE_ID, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
 import type { LockStore } from '../lock-store';
+import { lockRequest } from '../locks/lock-request';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { LockEvents } from '../events/lock-events';
 import type { GuardedRuns } from '../runs/guarded-runs';
@@ -62,6 +63,9 @@ export class PolicyRunner {
     const lockName = job.key!;
     const lockKey = lockKeyOf(this.options.keyPrefix, lockName);
     const { occurrences, attempts } = ledgerKeysOf(lockKey);
+    // A look keeps the state as long as a claim does: the same retention, from the same request.
+    const now = schedule.occurrenceAt(Date.now()) ?? Date.now();
+    const { keepMs } = lockRequest(this.options, lockName, job.ttlMs, false, job.occurrence(now, 'schedule', 1)).claim!;
     const adopted: AdoptedJob = {
       job,
       lockName,
@@ -76,7 +80,7 @@ export class PolicyRunner {
         sinceField: jobSinceField(job.name),
         definition: schedule.definition,
         limit: LEDGER_READ_LIMIT,
-        keepMs: this.options.stateRetentionMs,
+        keepMs,
       },
       timer: undefined,
       sawOutage: false,
