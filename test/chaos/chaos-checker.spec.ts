@@ -336,6 +336,14 @@ describe('the chaos checker', () => {
       Object.assign(exhausted.driver[0], { failureShare: 1 }); // every attempt fails on purpose
       expect(check(exhausted).neverZero).toMatchObject({ violations: [], attemptsExhausted: 1 });
 
+      const failedThrice = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
+      failedThrice.replicas.push(
+        ...failed(everyFive('r1', 11, tick(10), 601, 10_005, 12_000), 'lost-lock'),
+        ...as(failed(everyFive('r1', 11, tick(10), 602, 12_300, 12_310), 'thrown'), 'retry', 2),
+        ...as(failed(everyFive('r2', 21, tick(10), 603, 12_900, 12_910), 'thrown'), 'retry', 3),
+      );
+      expect(check(failedThrice).neverZero).toMatchObject({ violations: [], attemptsExhausted: 1 });
+
       const late = withoutTick(healthyRun(), 10, EVERY_5_SECONDS);
       late.replicas.push(...failed(everyFive('r1', 11, tick(10), 601, 10_005, 14_950), 'lost-lock'));
       expect(check(late).neverZero).toMatchObject({ violations: [], retryWindowClosed: 1 });

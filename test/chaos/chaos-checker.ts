@@ -41,8 +41,9 @@
  * 4b. Never zero, for the every-5-seconds job (catchUp, retry and recoverCrashed): every
  *    occurrence due from 1 s after all replicas were ready to 1 s before the fault phase ended,
  *    fault windows included, has a completed execution (by any trigger), or a stated reason: due
- *    inside a Redis restart window (Redis lost its data: counted apart), its three attempts all
- *    failing on purpose (attempts exhausted), or its last failure coming so late that the next
+ *    inside a Redis restart window (Redis lost its data: counted apart), attempts exhausted (three
+ *    attempts ran and failed, whatever failed them, or all three fail on purpose), or its last
+ *    failure coming so late that the next
  *    occurrence was due before a retry could start (the retry window closed).
  * 5. An execution under way when its process was SIGSTOPped for longer than the TTL ends with
  *    lost-lock: it learns at its next `throwIfLost()` that its lock is gone.
@@ -79,7 +80,7 @@ export const EXCLUSION_RULES = [
   '(2) outside Redis windows an overlap is allowed only if the earlier execution ended lost-lock, has the lower fencing token, its last passing throwIfLost() precedes the later start, and it was not in flight on a SIGTERMed replica.',
   '(3) fencing tokens must strictly increase in start order, with no exclusion.',
   '(4) an every-second occurrence is expected when the fastest-clock replica fires it 1 s or more after all replicas were ready, 1 s or more before the fault phase ended, and outside every fault window.',
-  '(4b) never zero: every every-5-seconds occurrence due in that span, fault windows included, has a completed execution by any trigger (schedule, catch-up, retry, recovery), or a stated reason: due inside a Redis restart window, attempts exhausted (all three failing on purpose), or the retry window closed (the next occurrence due before a retry could start).',
+  '(4b) never zero: every every-5-seconds occurrence due in that span, fault windows included, has a completed execution by any trigger (schedule, catch-up, retry, recovery), or a stated reason: due inside a Redis restart window, attempts exhausted (three attempts ran and failed, whatever failed them, or all three fail on purpose), or the retry window closed (the next occurrence due before a retry could start).',
   '(5) every execution under way when its replica was SIGSTOPped longer than the TTL must end lost-lock.',
   '(7) after SIGTERM a replica drains: each execution in flight when it received SIGTERM ends completed (not cut off, not lost-lock), none of its executions acquires after that, and it exits by itself (code 0 or SIGTERM) before the driver SIGKILLs it (run length + 7.5 s).',
   'A crashed execution (no end record) ends when the driver sent SIGKILL to its process, or when its SIGTERMed process exited.',
@@ -503,8 +504,11 @@ function checkNeverZero(
       report.redisRestart++;
       continue;
     }
+    // Attempts exhausted: `attempts` of them ran and failed (on purpose, lost their lock, cut off),
+    // or all of them fail on purpose (some may then never have started).
+    const failedAttempts = new Set(executions.map((execution) => execution.attempt));
     const planned = Array.from({ length: attempts }, (_, i) => plannedFailure(run.seed, share, tick, i + 1));
-    if (planned.every(Boolean)) {
+    if (failedAttempts.size >= attempts || planned.every(Boolean)) {
       report.attemptsExhausted++;
       continue;
     }
