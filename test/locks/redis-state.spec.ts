@@ -19,9 +19,9 @@ describe('lock state in Redis stays bounded and correct', () => {
     const tenants = Array.from({ length: 200 }, (_, i) => `tenant:${i}`);
     try {
       for (const tenant of tenants) {
-        const outcome = await engine.withLock(tenant, 300, () => 'billed', {
-          tick: Math.floor(Date.now() / 1000) * 1000,
-        });
+        // The occurrence of now: rounded down to the second, it could be up to 1 s old, at the edge
+        // of the 1 s retention, and a busy machine's acquisition pushed it past (refused as skew).
+        const outcome = await engine.withLock(tenant, 300, () => 'billed', { tick: Date.now() });
         expect(outcome.ran).toBe(true);
       }
       const observer = redis.client();
