@@ -126,8 +126,9 @@ export class ConnectionMonitor implements CallObserver {
     if (!this.outages.inOutage) return;
     this.outages.ended();
     // Redis answers again without a new connection (it was frozen, or slow): writes that got no
-    // reply in time may never have run, so they are sent again.
-    this.onRecovered?.();
+    // reply in time may never have run, so they are sent again; not once the store is closed,
+    // when a late reply must not start new calls (and their deadline timers).
+    if (!this.detached) this.onRecovered?.();
   }
 
   /** Called when Redis answers again after an outage on the same connection. */
