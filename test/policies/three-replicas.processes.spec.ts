@@ -130,14 +130,19 @@ describe('job policies across three replica processes (real Nest apps, real Redi
     expect(new Set(others.map((r) => r.tick)).size).toBe(others.length);
   });
 
-  it("catches up the latest occurrence the stopped fleet missed and none before it ('latest'), once", () => {
+  it("catches up at most the latest occurrence the stopped fleet missed, none before it, once ('latest')", () => {
     const runs = records.filter((r): r is Start => r.type === 'start' && r.job === 'latestJob');
     const ticks = runs.map((r) => r.tick);
     expect(new Set(ticks).size).toBe(ticks.length); // never twice
-    const caughtUp = runs.filter((r) => r.trigger === 'catch-up' && r.at > fleetBackAt).map((r) => r.tick);
-    // At boot, the latest missed; a look after may catch up one that came due while the fleet booted.
-    expect(caughtUp.length).toBeGreaterThanOrEqual(1);
+    const afterBack = runs.filter((r) => r.at > fleetBackAt);
+    const caughtUp = afterBack.filter((r) => r.trigger === 'catch-up').map((r) => r.tick);
+    // 'latest' runs the most recent missed occurrence unless a later one has run: a replica whose
+    // timer served the next occurrence before any replica looked finds the job up to date.
     expect(caughtUp.length).toBeLessThanOrEqual(2);
+    if (caughtUp.length === 0) {
+      expect(afterBack.some((r) => r.trigger === 'schedule' && r.tick > fleetDownWall)).toBe(true);
+      return;
+    }
     expect(caughtUp[0]).toBeGreaterThan(fleetDownWall);
     const skipped = new CronSchedule('*/2 * * * * *')
       .occurrencesBetween(fleetDownWall + 1, caughtUp[0] - 1, 100)
