@@ -80,11 +80,15 @@ describe('catch-up: occurrences the whole fleet missed run once it is back (real
     const catchUps = runs.filter((run) => run.trigger === 'catch-up').map((run) => run.tick);
     // The look at boot ran the latest occurrence missed while down, and none before it: those stay
     // unserved. (An occurrence that came due while the replicas were booting may be caught up by
-    // the next look.)
-    expect(catchUps[0]).toBeGreaterThan(down);
-    const skipped = unserved('latest', down, catchUps[0] - 1);
-    expect(skipped.length).toBeGreaterThanOrEqual(1);
-    expect(catchUps.length).toBeLessThanOrEqual(2);
+    // the next look.) Were a replica's timer to serve the next occurrence before any replica
+    // looked, the job would be up to date and nothing caught up, as 'latest' says.
+    if (catchUps.length === 0) {
+      expect(runs.some((run) => run.trigger === 'schedule' && run.tick > down)).toBe(true);
+    } else {
+      expect(catchUps[0]).toBeGreaterThan(down);
+      expect(unserved('latest', down, catchUps[0] - 1).length).toBeGreaterThanOrEqual(1);
+      expect(catchUps.length).toBeLessThanOrEqual(2);
+    }
     // Never twice: every occurrence ran at most once, whatever started it.
     const ticks = runs.map((run) => run.tick);
     expect(new Set(ticks).size).toBe(ticks.length);
