@@ -14,9 +14,6 @@ const config: Config = {
   testTimeout: 30_000,
   // Each suite starts its own redis-server; two workers match the two cores CI has.
   maxWorkers: 2,
-  // A worker's heap grew to about 680 MB over a full run; a worker that large sometimes did not exit
-  // within Jest's 500 ms at the end ("failed to exit gracefully"). Recycle it past 512 MB.
-  workerIdleMemoryLimit: '512MB',
 };
 
 export default config;
