@@ -30,12 +30,15 @@ describe('lock events on a real Redis', () => {
     const tick = Date.now() - 1_000;
     let release!: () => void;
     let startedAt = 0;
+    let started!: () => void;
+    const holding = new Promise<void>((resolve) => (started = resolve));
     const work = () => {
       startedAt = performance.now();
+      started();
       return new Promise<void>((resolve) => (release = resolve));
     };
     const running = a.runJob('Reports.nightly', 'nightly', 10_000, work, { tick });
-    await sleep(50);
+    await holding; // a holds the lock now (a fixed pause was outrun once on a busy machine)
     const next = tick + 500;
     await expect(b.runJob('Reports.nightly', 'nightly', 10_000, () => 'ran', { tick: next })).resolves.toBeUndefined();
     const workedMs = performance.now() - startedAt;
