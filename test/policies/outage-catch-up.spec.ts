@@ -68,12 +68,12 @@ describeWithOwnRedis.each<{ failMode: FailMode }>([{ failMode: 'open' }, { failM
         expect(runs.filter((run) => run.trigger === 'catch-up')).toEqual([]);
       });
     } else {
-      it('skips the occurrences that came due without Redis, then catches each up once', () => {
-        const caughtUp = whileFrozen();
-        expect(caughtUp.length).toBeGreaterThanOrEqual(2);
-        expect(caughtUp.every((run) => run.trigger === 'catch-up' && !run.withoutRedis && run.at > thawedAt)).toBe(
-          true,
-        );
+      it('skips the occurrences that came due without Redis, then runs each once after the thaw', () => {
+        const afterThaw = whileFrozen();
+        expect(afterThaw.length).toBeGreaterThanOrEqual(2);
+        // Caught up; or, on a busy machine, served by a cron timer that fired only after the thaw.
+        expect(afterThaw.every((run) => !run.withoutRedis && run.at > thawedAt)).toBe(true);
+        expect(afterThaw.some((run) => run.trigger === 'catch-up')).toBe(true);
         const ticks = runs.map((run) => run.tick);
         expect(new Set(ticks).size).toBe(ticks.length);
       });
