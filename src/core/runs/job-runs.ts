@@ -50,7 +50,10 @@ export class JobRuns {
       logDaylightSavingSkip(this.options, job.name);
       return undefined;
     }
-    const outcome = await this.runOnce(job, name, fn, occurrence);
+    // A job without a policy goes straight to the run: no extra promise on the hot path.
+    const outcome = occurrence.ledger
+      ? await this.runOnce(job, name, fn, occurrence)
+      : await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
     if (outcome.ran) return outcome.result;
     if (outcome.reason === 'buffered') return this.runWhenReleased(job, name, fn, occurrence.tick!);
     logSkip(this.options, job.name, name, outcome.reason, this.heldHere);
