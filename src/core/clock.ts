@@ -27,3 +27,22 @@ export const nextTick: typeof process.nextTick = process.nextTick;
  * advances time.
  */
 export const nextTickIsFaked = (): boolean => 'clock' in process.nextTick;
+
+/**
+ * Runs the listeners of `emitter`'s next `event` with the real `process.nextTick` in place, when a
+ * test has faked it. ioredis emits its `close` and `end` status events on `process.nextTick` from
+ * the socket's `close` listener: under the fake, they would stay queued (and counted by
+ * `jest.getTimerCount()`) after `close()` resolved. The swap lasts only while that one event's
+ * listeners run, synchronously; listeners added earlier than this call run between the swaps.
+ */
+export function withRealNextTickDuring(emitter: NodeJS.EventEmitter, event: string): void {
+  if (!nextTickIsFaked()) return;
+  let faked: typeof process.nextTick | undefined;
+  emitter.prependOnceListener(event, () => {
+    faked = process.nextTick;
+    process.nextTick = nextTick;
+  });
+  emitter.once(event, () => {
+    if (faked && process.nextTick === nextTick) process.nextTick = faked;
+  });
+}

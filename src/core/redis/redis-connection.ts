@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { monotonicNow } from '../clock';
+import { monotonicNow, withRealNextTickDuring } from '../clock';
 import type { LockEvents } from '../events/lock-events';
 import type { ServerProbe } from '../lock-store';
 import type { LockLogger } from '../logger';
@@ -81,6 +81,9 @@ export class RedisConnection {
     // The client is being discarded: errors of a connection cut short must not reach ioredis's
     // "Unhandled error event" printer.
     this.client.on('error', () => undefined);
+    const stream = isCluster(this.client) ? undefined : (this.client.stream as Socket | undefined);
+    // ioredis emits 'close' and 'end' on process.nextTick from the socket's 'close' listener.
+    if (stream && !stream.closed) withRealNextTickDuring(stream, 'close');
     if (this.client.status === 'ready') {
       await this.monitor.call(
         () => this.client.quit(),
@@ -95,15 +98,14 @@ export class RedisConnection {
     if (this.client.status === 'end') return;
     // The socket's own 'close' as well as ioredis's 'end': ioredis emits its events on
     // process.nextTick, which a test's fake timers may hold until the test advances time.
-    const socket = isCluster(this.client) ? undefined : (this.client.stream as Socket | undefined);
-    if (socket?.closed) return;
+    if (stream?.closed) return;
     const client = this.client;
     let closed!: () => void;
     const ended = new Promise<void>((resolve) => (closed = resolve));
-    socket?.once('close', closed);
+    stream?.once('close', closed);
     client.once('end', closed);
     await raceDeadline(ended, this.timeoutMs, () => undefined);
-    socket?.off('close', closed);
+    stream?.off('close', closed);
     client.off('end', closed);
   }
 
