@@ -21,6 +21,24 @@ export const { setTimeout, clearTimeout, setImmediate, clearImmediate } = nodeTi
 export const nextTick: typeof process.nextTick = process.nextTick;
 
 /**
+ * The wall clock that names a job's occurrences, and the timers its policies wait on (looks,
+ * retry backoffs, the heartbeat). Locks keep their own monotonic clock and real timers whatever
+ * this is. The testing module's fleet simulator gives each replica one on the test's fake timers.
+ */
+export interface EngineClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+/** The system's wall clock, and timers a test's fake timers do not replace. */
+export const SYSTEM_CLOCK: EngineClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
+/**
  * Whether the global `process.nextTick` is a fake of `@sinonjs/fake-timers`, which Jest's fake
  * timers use and which marks each fake with its `clock`. ioredis opens its socket, and emits its
  * events, on `process.nextTick`: a client created under that fake does not connect until the test

@@ -115,6 +115,12 @@ const PROCESS_PART = randomBytes(16).toString('base64url');
  */
 export const INSTANCE_ID = PROCESS_PART.slice(0, 12);
 
+let enginesStarted = 0;
+/** The instance id of a new engine: `INSTANCE_ID` for the process's first, then `<INSTANCE_ID>-2`, … */
+export function nextInstanceId(): string {
+  return ++enginesStarted === 1 ? INSTANCE_ID : `${INSTANCE_ID}-${enginesStarted}`;
+}
+
 /** The key a live instance refreshes (jobs with a policy only): `<prefix>instances:<id>` → its replica name. */
 export function heartbeatKeyOf(keyPrefix: string, instance: string): string {
   return `${keyPrefix}instances:${instance}`;

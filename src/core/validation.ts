@@ -1,3 +1,4 @@
+import type { EngineClock } from './clock';
 /** Largest delay Node timers (and so TTL-driven timers) accept: 2^31-1 ms, about 24.8 days. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -62,6 +63,15 @@ export const expectations = {
     expected: 'a function',
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     test: (v: unknown): v is (event: any) => void => typeof v === 'function',
+  },
+  clock: {
+    expected: 'an object with now(), setTimeout() and clearTimeout() methods',
+    test: (v: unknown): v is EngineClock =>
+      typeof v === 'object' &&
+      v !== null &&
+      ['now', 'setTimeout', 'clearTimeout'].every(
+        (method) => typeof (v as Record<string, unknown>)[method] === 'function',
+      ),
   },
   skipLogLevel: {
     expected: '"verbose", "debug", "log" or false',

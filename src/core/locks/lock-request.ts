@@ -1,14 +1,5 @@
 import type { Occurrence } from '../jobs/job-definition';
-import {
-  createToken,
-  holderToken,
-  INSTANCE_ID,
-  ledgerKeysOf,
-  ledgerMember,
-  lockKeyOf,
-  pausedKeyOf,
-  stateKeyOf,
-} from '../keys';
+import { createToken, holderToken, ledgerKeysOf, ledgerMember, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
 import type { LockRequest } from '../lock-store';
 import type { OccurrenceClaim } from '../policies/ledger';
 import type { ResolvedLockOptions } from '../options/resolve-options';
@@ -36,7 +27,7 @@ export function lockRequest(
     stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
     pausableJob,
     pauseKey: pausableJob === '' ? '' : pausedKeyOf(lockKey),
-    token: operations ? holderToken(createToken(), options.replicaName, Date.now()) : createToken(),
+    token: operations ? holderToken(createToken(), options.replicaName, options.clock.now()) : createToken(),
     ttlMs,
     tick,
     tickField,
@@ -45,7 +36,7 @@ export function lockRequest(
     stateRetentionMs,
     claim:
       occurrence.ledger && tick !== undefined && job !== undefined
-        ? claimOf(lockKey, occurrence, tick, job, keepMs)
+        ? claimOf(lockKey, occurrence, tick, job, keepMs, options.instanceId)
         : undefined,
   };
 }
@@ -56,9 +47,10 @@ function claimOf(
   tick: number,
   job: string,
   keepMs: number,
+  holder: string,
 ): OccurrenceClaim {
   const { occurrences: occurrencesKey, attempts: attemptsKey } = ledgerKeysOf(lockKey);
   const member = ledgerMember(tick, job);
   const expected = replaces;
-  return { occurrencesKey, attemptsKey, member, trigger, attempt, expected, holder: INSTANCE_ID, bufferIfHeld: bufferOne, keepMs };
+  return { occurrencesKey, attemptsKey, member, trigger, attempt, expected, holder, bufferIfHeld: bufferOne, keepMs };
 }

@@ -33,6 +33,7 @@ export const ENVIRONMENT_VARIABLES: SettingNames = {
   historyLength: 'DISTRIBUTED_LOCK_HISTORY_LENGTH',
   historyRetentionMs: 'DISTRIBUTED_LOCK_HISTORY_RETENTION_MS',
   replicaName: 'DISTRIBUTED_LOCK_REPLICA_NAME',
+  clock: 'clock (no variable)',
 };
 
 type Environment = Record<string, string | undefined>;

@@ -1,3 +1,4 @@
+import type { EngineClock } from '../clock';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from '../events/lock-events';
@@ -127,6 +128,11 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   historyRetentionMs?: number;
   /** This process's name in lock tokens and run records. @default `<hostname>:<pid>` */
   replicaName?: string;
+  /**
+   * The wall clock that names occurrences and the timers job policies wait on. For simulations:
+   * the testing module's `FleetSimulator` sets it. @default the system's
+   */
+  clock?: EngineClock;
 }
 
 export const DEFAULT_LOCK_OPTIONS = {
@@ -178,4 +184,5 @@ export const OPTION_NAMES: SettingNames = {
   historyLength: 'historyLength',
   historyRetentionMs: 'historyRetentionMs',
   replicaName: 'replicaName',
+  clock: 'clock',
 };

@@ -14,6 +14,8 @@ import {
 import { type RedisTarget, resolveTarget } from './redis-target';
 import { checkerFor } from './setting-check';
 import { isCluster } from '../redis/is-cluster';
+import { type EngineClock, SYSTEM_CLOCK } from '../clock';
+import { nextInstanceId } from '../keys';
 
 /** The options after defaults and validation, as the engine uses them. */
 export interface ResolvedLockOptions {
@@ -37,6 +39,9 @@ export interface ResolvedLockOptions {
   readonly historyLength: number;
   readonly historyRetentionMs: number;
   readonly replicaName: string;
+  readonly clock: EngineClock;
+  /** This engine's identity in the ledger and its heartbeat key (jobs with a policy). */
+  readonly instanceId: string;
 }
 
 /** WAIT goes to the server holding the key: one Redis or a Sentinel-managed master, not a Cluster or quorum. */
@@ -90,6 +95,8 @@ export function resolveLockOptions(
     historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
     historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
     replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,
+    clock: check('clock', expectations.clock) ?? SYSTEM_CLOCK,
+    instanceId: nextInstanceId(),
   };
 }
 

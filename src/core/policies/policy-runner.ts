@@ -1,8 +1,7 @@
-import { clearTimeout, setTimeout } from '../clock';
 import { describeError } from '../errors';
 import type { JobDefinition } from '../jobs/job-definition';
 import type { CronSchedule } from '../jobs/cron-schedule';
-import { heartbeatKeyOf, INSTANCE_ID, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
+import { heartbeatKeyOf, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
 import type { LockStore } from '../lock-store';
 import { lockRequest } from '../locks/lock-request';
 import type { ResolvedLockOptions } from '../options/resolve-options';
@@ -30,7 +29,7 @@ interface AdoptedJob {
   readonly schedule: CronSchedule;
   readonly handler: () => unknown;
   readonly query: Omit<LedgerQuery, 'from'>;
-  timer: NodeJS.Timeout | undefined;
+  timer: unknown | undefined;
   /** Whether the store was unreachable at the last look: the next one waits for the others' records. */
   sawOutage: boolean;
   /** The newest missed occurrence `catchUp.max` left out: said once, and left alone after. */
@@ -46,8 +45,8 @@ interface AdoptedJob {
  */
 export class PolicyRunner {
   private readonly jobs: AdoptedJob[] = [];
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<unknown>();
+  private heartbeat: unknown | undefined;
   private closed = false;
 
   constructor(
@@ -64,7 +63,7 @@ export class PolicyRunner {
     const lockKey = lockKeyOf(this.options.keyPrefix, lockName);
     const { occurrences, attempts } = ledgerKeysOf(lockKey);
     // A look keeps the state as long as a claim does: the same retention, from the same request.
-    const now = schedule.occurrenceAt(Date.now()) ?? Date.now();
+    const now = schedule.occurrenceAt(this.options.clock.now()) ?? this.options.clock.now();
     const { keepMs } = lockRequest(this.options, lockName, job.ttlMs, false, job.occurrence(now, 'schedule', 1)).claim!;
     const adopted: AdoptedJob = {
       job,
@@ -98,10 +97,10 @@ export class PolicyRunner {
    */
   private beat(): void {
     if (this.heartbeat || this.closed) return;
-    const key = heartbeatKeyOf(this.options.keyPrefix, INSTANCE_ID);
+    const key = heartbeatKeyOf(this.options.keyPrefix, this.options.instanceId);
     const beat = (): void => {
       void this.store.beat(key, this.options.replicaName, HEARTBEAT_TTL_MS);
-      this.heartbeat = setTimeout(beat, HEARTBEAT_TTL_MS / 3);
+      this.heartbeat = this.options.clock.setTimeout(beat, HEARTBEAT_TTL_MS / 3);
     };
     beat();
   }
@@ -119,7 +118,7 @@ export class PolicyRunner {
       if (trigger !== 'schedule') this.options.logger.error(`${what} failed: ${describeError(error)}`);
       return;
     }
-    const failedAt = Date.now();
+    const failedAt = this.options.clock.now();
     const deadline = adopted.schedule.occurrenceAfter(failedAt) ?? Infinity;
     const delayMs = backoffDelay(attempt - 1, retry.backoffMs, retry.maxBackoffMs);
     if (attempt >= retry.attempts || failedAt + delayMs >= deadline || this.closed) {
@@ -143,7 +142,7 @@ export class PolicyRunner {
       return;
     }
     this.options.logger.warn(`${what} failed, attempting again in ${Math.round(delayMs)} ms: ${describeError(error)}`);
-    const timer = setTimeout(() => {
+    const timer = this.options.clock.setTimeout(() => {
       this.retryTimers.delete(timer);
       void this.runOccurrence(adopted, tick, 'retry', attempt + 1);
     }, delayMs);
@@ -153,21 +152,21 @@ export class PolicyRunner {
   /** Stops looking and retrying; runs in progress are the drain's. */
   close(): void {
     this.closed = true;
-    for (const job of this.jobs) clearTimeout(job.timer);
-    for (const timer of this.retryTimers) clearTimeout(timer);
+    for (const job of this.jobs) this.options.clock.clearTimeout(job.timer);
+    for (const timer of this.retryTimers) this.options.clock.clearTimeout(timer);
     this.retryTimers.clear();
-    clearTimeout(this.heartbeat);
+    this.options.clock.clearTimeout(this.heartbeat);
   }
 
   private lookSoon(job: AdoptedJob, delayMs: number): void {
-    clearTimeout(job.timer);
-    job.timer = setTimeout(() => void this.look(job), delayMs);
+    this.options.clock.clearTimeout(job.timer);
+    job.timer = this.options.clock.setTimeout(() => void this.look(job), delayMs);
   }
 
   /** One look at a job's ledger: run what it owes, then look again in one period (1 s to 60 s). */
   private async look(job: AdoptedJob): Promise<void> {
     if (this.closed) return;
-    job.schedule.occurrenceAt(Date.now()); // finds the period around now
+    job.schedule.occurrenceAt(this.options.clock.now()); // finds the period around now
     const interval = lookInterval(job);
     if (!this.store.isReady()) {
       job.sawOutage = true;
@@ -187,7 +186,7 @@ export class PolicyRunner {
 
   private async runOwed(job: AdoptedJob): Promise<void> {
     const { catchUp, retry, recoverCrashed } = job.job.policies;
-    const now = Date.now();
+    const now = this.options.clock.now();
     const from = now - Math.max(catchUp?.windowMs ?? 0, job.schedule.periodMs, MAX_LOOK_INTERVAL_MS);
     const ledger = await this.store.readLedger({ ...job.query, from });
     if (!ledger || this.closed) return;
@@ -224,7 +223,7 @@ export class PolicyRunner {
   /** Runs again, once, each attempt the ledger says is running on an instance whose heartbeat expired. */
   private async recoverCrashed(job: AdoptedJob, ledger: LedgerRead, now: number): Promise<void> {
     const windowMs = job.job.policies.catchUp?.windowMs;
-    const candidates = recoveryCandidates(ledger, INSTANCE_ID, job.job.ttlMs, job.schedule, windowMs, now);
+    const candidates = recoveryCandidates(ledger, this.options.instanceId, job.job.ttlMs, job.schedule, windowMs, now);
     if (candidates.length === 0) return;
     const holders = [...new Set(candidates.map((entry) => entry.holder!))];
     const alive = await this.store.alive(holders.map((holder) => heartbeatKeyOf(this.options.keyPrefix, holder)));

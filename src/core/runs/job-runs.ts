@@ -45,7 +45,7 @@ export class JobRuns {
     lockName: string | undefined,
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
-    const occurrence = job.occurrenceNow();
+    const occurrence = job.occurrenceNow(this.options.clock.now());
     if (occurrence === undefined) {
       logDaylightSavingSkip(this.options, job.name);
       return undefined;
