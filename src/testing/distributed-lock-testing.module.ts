@@ -13,7 +13,14 @@ import { InMemoryLockStore } from './in-memory-lock-store';
 /** The engine options a test may set; where Redis is does not apply. */
 export type DistributedLockTestingOptions = Pick<
   DistributedLockOptions,
-  'keyPrefix' | 'failMode' | 'fencing' | 'shutdownTimeoutMs' | 'tickAheadLimitMs' | 'stateRetentionMs' | 'logger'
+  | 'keyPrefix'
+  | 'failMode'
+  | 'fencing'
+  | 'shutdownTimeoutMs'
+  | 'tickAheadLimitMs'
+  | 'stateRetentionMs'
+  | 'logger'
+  | 'clock'
 > & {
   /** The store to keep locks in; give the same one to several application contexts to make them replicas. @default a new one */
   store?: InMemoryLockStore;

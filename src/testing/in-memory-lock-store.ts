@@ -3,29 +3,13 @@ import { jobBufferedField } from '../core/keys';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } from '../core/lock-store';
 import type { LedgerQuery, LedgerRead, LedgerWrite } from '../core/policies/ledger';
 import { InMemoryLedgers } from './in-memory-ledger';
-
-/** A lock event as the in-memory store records it: with the name of the replica it happened on. */
-export type RecordedLockEvent = LockEvent & { readonly replica: string };
-
-export interface InMemoryLockStoreOptions {
-  /**
-   * The store's clock, standing for the Redis server's: TTLs expire and ticks are judged by it.
-   * @default Date.now, so fake timers (`jest.useFakeTimers()`, `advanceTimersByTime`) move it
-   */
-  now?: () => number;
-}
-
-interface StoredLock {
-  token: string;
-  expiresAt: number;
-}
-
-/** What Redis keeps in a lock's state hash: the fencing counter and each job's latest tick. */
-interface LockState {
-  fence: number;
-  readonly ticks: Map<string, number>;
-  expiresAt: number;
-}
+import {
+  type InMemoryLockStoreOptions,
+  type LockState,
+  matches,
+  type RecordedLockEvent,
+  type StoredLock,
+} from './in-memory-records';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -92,6 +76,20 @@ export class InMemoryLockStore implements LockStore {
    */
   simulateOutage(down = true): void {
     this.down = down;
+  }
+
+  /** @internal This store as one replica sees it: see `SimulatedReplica` (the fleet simulator's faults). */
+  replicaView(reach: () => 'up' | 'unreachable' | 'gone'): InMemoryLockStore {
+    const [store, held] = [this, { kind: 'held' } as const];
+    return Object.create(this, {
+      down: { get: () => store.down || reach() !== 'up' },
+      acquire: {
+        value(this: InMemoryLockStore, ...args: Parameters<LockStore['acquire']>) {
+          return reach() === 'gone' ? Promise.resolve(args[2](held)) : store.acquire.apply(this, args);
+        },
+      },
+      record: { value: (replica: string, event: LockEvent) => reach() !== 'gone' && store.record(replica, event) },
+    }) as InMemoryLockStore;
   }
 
   /** Pauses a job (`Class.method`) for every replica: it skips with reason `paused` until resumed. */
@@ -293,8 +291,4 @@ export class InMemoryLockStore implements LockStore {
     }
     return state;
   }
-}
-
-function matches(event: { key: string; job: string | undefined }, jobOrKey: string | undefined): boolean {
-  return jobOrKey === undefined || event.job === jobOrKey || event.key === jobOrKey;
 }

@@ -177,6 +177,10 @@ describe('configuration from forRoot options', () => {
       'url must be a redis:// or rediss:// URL such as redis://user:password@host:6379/0, got "mysql://db:3306".',
     ],
     [{ failmode: 'closed' } as never, 'options must be made of known options only'],
+    [
+      { clock: { now: () => 0 } as never },
+      'clock must be an object with now(), setTimeout() and clearTimeout() methods, got an object (Object).',
+    ],
   ])('rejects %j naming the option and its value', (options, message) => {
     expect(() => resolveLockOptions(options)).toThrow(message);
   });

@@ -98,4 +98,16 @@ describe('recoverCrashed: a run whose process died is run again, once, elsewhere
     expect(runs).toEqual([]);
     expect(await redis.client().hget(KEYS.attempts, `${today}|${JOB}`)).toBe(value);
   }, 20_000);
+
+  it('gives each replica of one process its own instance and heartbeat, so one can tell the other died', async () => {
+    await fleet();
+    const deadline = Date.now() + 5_000;
+    let instances: string[] = [];
+    while (instances.length < 2 && Date.now() < deadline) {
+      instances = await redis.client().keys('instances:*');
+      await sleep(50);
+    }
+    expect(instances).toHaveLength(2);
+    expect((await redis.client().mget(instances)).sort()).toEqual(['a', 'b']);
+  });
 });

@@ -1,0 +1,164 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import type { EngineClock } from '../core/clock';
+import type { LockEvent } from '../core/events/lock-events';
+import type { CronSchedule } from '../core/jobs/cron-schedule';
+import { cronScheduleOf } from '../cron-metadata';
+import { GUARDED_JOB, type GuardedJobMetadata } from '../distributed-lock.decorator';
+import { copyMethodMetadata } from '../utils/copy-method-metadata';
+import type { SimulatedRun } from './occurrence-check';
+
+/** How a replica reaches the shared store: normally, not at all (Redis unreachable from it), or not any more (gone). */
+export type Reach = 'up' | 'unreachable' | 'gone';
+
+/**
+ * One replica of a `FleetSimulator`: an application context over the fleet's store, on the test's
+ * fake timers, whose faults are switched from the test. Its clock is the test's faked `Date`
+ * plus its skew; its policy timers are the test's fake timers.
+ */
+export class SimulatedReplica {
+  private reach: Reach = 'up';
+  private skewMs = 0;
+  private closed = false;
+  /** The application context, once started. */
+  app!: INestApplicationContext;
+  /** The clock the replica's lock module names occurrences by, and its policies wait on. */
+  readonly clock: EngineClock = {
+    now: () => Date.now() + this.skewMs,
+    // Looked up at each call: the test's fake timers may be installed after the replica starts.
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+  };
+
+  constructor(
+    readonly name: string,
+    private readonly saw: (run: SimulatedRun) => void,
+  ) {}
+
+  /** @internal How it reaches the store now. */
+  get reachability(): Reach {
+    return this.reach;
+  }
+
+  /** Redis becomes unreachable from this replica only: its fail mode decides its guarded calls. */
+  disconnect(): void {
+    if (this.reach === 'up') this.reach = 'unreachable';
+  }
+
+  reconnect(): void {
+    if (this.reach === 'unreachable') this.reach = 'up';
+  }
+
+  /**
+   * The process stops dead (SIGKILL): from now on its guarded calls do not run, and nothing it
+   * sends reaches the store, so its locks and heartbeat expire by their TTL and its runs in
+   * progress never end for the fleet. (Their code still runs to its end in the test's process,
+   * unseen.)
+   */
+  kill(): void {
+    this.reach = 'gone';
+  }
+
+  /** As `kill()`, until `thaw()` (SIGSTOP, SIGCONT): its runs in progress then go on, their lock perhaps lost. */
+  freeze(): void {
+    this.reach = 'gone';
+  }
+
+  thaw(): void {
+    if (!this.closed) this.reach = 'up';
+  }
+
+  /** This replica's clock reads the fleet's plus `ms` (negative: behind). */
+  skewClock(ms: number): void {
+    this.skewMs = ms;
+  }
+
+  /** Shuts the replica down as SIGTERM would: `app.close()`, draining within its `shutdownTimeoutMs`. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.app.close();
+  }
+
+  /** @internal Ends a killed replica's context too (its sends are still cut); called by the simulator's `close()`. */
+  async close(): Promise<void> {
+    await this.shutdown();
+  }
+
+  /** @internal The lock module's events: each run that ends, while the replica is seen. */
+  readonly onEvent = (event: LockEvent): void => {
+    if (this.reach === 'gone' || event.type !== 'ran' || event.job === undefined) return;
+    this.saw({
+      replica: this.name,
+      job: event.job,
+      tick: event.tick,
+      trigger: event.trigger ?? 'schedule',
+      attempt: event.attempt ?? 1,
+      outcome: event.outcome,
+      withoutLock: event.withoutRedis,
+    });
+  };
+
+  /**
+   * @internal Before the app starts: finds its `@Cron` jobs, guarded or not, and returns their
+   * schedules by job name (`Class.method`). An unguarded one is wrapped so its runs are seen too,
+   * each serving the occurrence its schedule names at this replica's clock.
+   */
+  watchJobs(app: INestApplicationContext): Map<string, CronSchedule> {
+    const schedules = new Map<string, CronSchedule>();
+    const discovery = app.get(DiscoveryService, { strict: false });
+    for (const wrapper of discovery.getProviders()) {
+      const instance: unknown = wrapper.instance;
+      if (!wrapper.isDependencyTreeStatic() || !instance || typeof instance !== 'object') continue;
+      const prototype = Object.getPrototypeOf(instance) as Record<string, unknown> | null;
+      if (!prototype) continue;
+      for (const methodName of Object.getOwnPropertyNames(prototype)) {
+        const method = Object.getOwnPropertyDescriptor(prototype, methodName)?.value as unknown;
+        if (methodName === 'constructor' || typeof method !== 'function') continue;
+        const guarded = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
+        const schedule = guarded ? guarded.job.cronSchedule() : cronScheduleOf(method);
+        if (!schedule) continue;
+        const job = guarded?.job.name ?? `${prototype.constructor.name}.${methodName}`;
+        schedules.set(job, schedule);
+        if (!guarded)
+          (instance as Record<string, unknown>)[methodName] = this.watched(
+            job,
+            schedule,
+            method as (...args: unknown[]) => unknown,
+          );
+      }
+    }
+    return schedules;
+  }
+
+  /** An unguarded job's method, reporting each run it ends. */
+  private watched(job: string, schedule: CronSchedule, method: (...args: unknown[]) => unknown): unknown {
+    const report = (outcome: SimulatedRun['outcome'], tick: number | undefined): void => {
+      if (this.reach === 'gone') return;
+      this.saw({ replica: this.name, job, tick, trigger: 'schedule', attempt: 1, outcome, withoutLock: true });
+    };
+    const clock = this.clock;
+    const watched = function (this: unknown, ...args: unknown[]): unknown {
+      const tick = schedule.occurrenceAt(clock.now());
+      try {
+        const result = method.apply(this, args);
+        if (result instanceof Promise) {
+          return result.then(
+            (value) => (report('ok', tick), value),
+            (error: unknown) => {
+              report('error', tick);
+              throw error;
+            },
+          );
+        }
+        report('ok', tick);
+        return result;
+      } catch (error) {
+        report('error', tick);
+        throw error;
+      }
+    };
+    copyMethodMetadata(method, watched); // @nestjs/schedule reads @Cron from the method it is given
+    return watched;
+  }
+}
