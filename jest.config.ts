@@ -3,7 +3,7 @@ import type { Config } from 'jest';
 // Jest 29 reads this file through ts-node (a dev dependency).
 const config: Config = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
@@ -14,6 +14,7 @@ const config: Config = {
   testTimeout: 30_000,
   // Each suite starts its own redis-server; two workers match the two cores CI has.
   maxWorkers: 2,
+  workerIdleMemoryLimit: '300MB',
 };
 
 export default config;
