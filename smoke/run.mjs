@@ -46,7 +46,7 @@ const JEST_APP_INSTALLS = {
   devDependencies: ['jest', 'ts-jest', '@types/jest', 'typescript@<7', '@types/node', '@types/redis-errors'],
 };
 /** The README's files that the Jest app runs as written (`// <file>` on a block's first line). */
-const README_TEST_FILES = ['my.service.ts', 'my.service.spec.ts'];
+const README_TEST_FILES = ['app.module.ts', 'my.service.ts', 'my.service.spec.ts', 'fleet.spec.ts'];
 /** The spec files the Jest app must run: its own, and the README's. */
 const JEST_APP_SPECS = [
   'cron-with-testing-module.spec.ts',

@@ -4,6 +4,7 @@ import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } fr
 import type { LedgerQuery, LedgerRead, LedgerWrite } from '../core/policies/ledger';
 import { InMemoryLedgers } from './in-memory-ledger';
 import {
+  DeclaredJobs,
   type InMemoryLockStoreOptions,
   type LockState,
   matches,
@@ -32,6 +33,7 @@ export class InMemoryLockStore implements LockStore {
   private readonly ledgers: InMemoryLedgers;
   private readonly recorded: RecordedLockEvent[] = [];
   private readonly paused = new Set<string>();
+  private readonly declared = new DeclaredJobs();
   private down = false;
   private readonly now: () => number;
   /** No clock was given: the store's clock is this process's wall clock. */
@@ -92,8 +94,9 @@ export class InMemoryLockStore implements LockStore {
     }) as InMemoryLockStore;
   }
 
-  /** Pauses a job (`Class.method`) for every replica: it skips with reason `paused` until resumed. */
+  /** Pauses a job (`Class.method`) fleet-wide until resumed; refuses one with a computed lock name, as Redis does. */
   pauseJob(job: string): void {
+    this.declared.checkPausable(job);
     this.paused.add(job);
   }
 
@@ -166,8 +169,9 @@ export class InMemoryLockStore implements LockStore {
     return Promise.resolve(then(this.letGo(lockKey, token, holdMs)));
   }
 
-  /** Declared jobs are not kept. */
-  declare(): Promise<void> {
+  /** Keeps which lock name each declared job uses (the first-declared times are not kept). */
+  declare(_key: string, fields: readonly string[], onlyWhereAbsent?: boolean): Promise<void> {
+    if (!onlyWhereAbsent) this.declared.declare(fields);
     return RESOLVED;
   }
 

@@ -1,3 +1,4 @@
+import { ComputedLockNameError, NO_SINGLE_LOCK_TO_PAUSE } from '../core/errors';
 import type { LockEvent } from '../core/events/lock-events';
 
 // The shapes the in-memory store keeps and records.
@@ -28,4 +29,22 @@ export interface LockState {
 /** Whether a recorded event is of `jobOrKey` (a job name or a lock name); every event when undefined. */
 export function matches(event: { key: string; job: string | undefined }, jobOrKey: string | undefined): boolean {
   return jobOrKey === undefined || event.job === jobOrKey || event.key === jobOrKey;
+}
+
+/** The lock name of each job the engines declared (`Class.method` → its key; null when computed per call). */
+export class DeclaredJobs {
+  private readonly keys = new Map<string, string | null>();
+
+  /** Reads a declaration's fields: job name, then its record as JSON. */
+  declare(fields: readonly string[]): void {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const record = JSON.parse(fields[i + 1]) as { key?: string | null };
+      this.keys.set(fields[i], record.key ?? null);
+    }
+  }
+
+  /** Refuses, as `fleet.pause` does over Redis, to pause a job whose lock name is computed per call. */
+  checkPausable(job: string): void {
+    if (this.keys.get(job) === null) throw new ComputedLockNameError(job, NO_SINGLE_LOCK_TO_PAUSE);
+  }
 }

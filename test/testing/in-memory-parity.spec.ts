@@ -1,5 +1,11 @@
 import Redis from 'ioredis';
-import { CronSchedule, type DistributedLockOptions, JobDefinition, LockEngine } from '../../src/core';
+import {
+  ComputedLockNameError,
+  CronSchedule,
+  type DistributedLockOptions,
+  JobDefinition,
+  LockEngine,
+} from '../../src/core';
 import { InMemoryLockStore } from '../../src/testing';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -167,6 +173,32 @@ describe('the in-memory store decides as Redis does', () => {
     const [redisSaw, memorySaw] = await onBoth(withPolicy);
     expect(redisSaw).toEqual(['ran', 'skipped', 'skipped', true, 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(memorySaw).toEqual(redisSaw);
+  });
+
+  it('refuses to pause a job whose lock name is computed per call, as fleet.pause over Redis does', async () => {
+    const declared = [
+      { name: 'Tenants.bill', key: null, ttlMs: 1_000, cron: '0 0 * * * *', timeZone: 'UTC', utcOffset: null },
+      { name: 'Jobs.fixed', key: 'fixed', ttlMs: 1_000, cron: '0 0 * * * *', timeZone: 'UTC', utcOffset: null },
+    ];
+    const redisFleet = await onRedis(`parity-pause-${Date.now()}:`);
+    const store = new InMemoryLockStore();
+    const memory = new LockEngine({ logger: false }, store);
+    try {
+      await redisFleet.a.waitUntilConnected();
+      await Promise.all([redisFleet.a.declareJobs(declared), memory.declareJobs(declared)]);
+      const refusal = await redisFleet.a.fleet.pause('Tenants.bill', 'ops').catch((error: unknown) => error);
+      expect(refusal).toBeInstanceOf(ComputedLockNameError);
+      expect(() => store.pauseJob('Tenants.bill')).toThrow(ComputedLockNameError);
+      expect(() => store.pauseJob('Tenants.bill')).toThrow((refusal as Error).message);
+
+      expect(await redisFleet.a.fleet.pause('Jobs.fixed', 'ops')).toBe(true);
+      store.pauseJob('Jobs.fixed');
+      const run = (locks: LockEngine) =>
+        locks.runJob('Jobs.fixed', 'fixed', 1_000, () => 'ran').then((result) => result ?? 'skipped');
+      expect([await run(redisFleet.b), await run(memory)]).toEqual(['skipped', 'skipped']);
+    } finally {
+      await Promise.all([redisFleet.close(), memory.close()]);
+    }
   });
 
   it('keeps fencing tokens growing and refuses old occurrences once a state expired, as Redis does', async () => {

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
-import { ComputedLockNameError, InvalidLockArgumentError, UnknownJobError } from '../errors';
+import { ComputedLockNameError, InvalidLockArgumentError, NO_SINGLE_LOCK_TO_PAUSE, UnknownJobError } from '../errors';
 import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
@@ -203,14 +203,14 @@ export class FleetInspector {
    */
   async pause(job: string, by: string): Promise<boolean> {
     if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
-    const key = await this.lockNameOf(job, undefined, 'it has no single lock to pause it on.');
+    const key = await this.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
     const pause: PauseRecord = { by, at: Date.now() };
     return (await this.client.hset(lockKeys(this.keyPrefix, key).paused, job, JSON.stringify(pause))) === 1;
   }
 
   /** Resumes a paused job. Resolves false when it was not paused. */
   async resume(job: string): Promise<boolean> {
-    const key = await this.lockNameOf(job, undefined, 'it has no single lock to pause it on.');
+    const key = await this.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
     return (await this.client.hdel(lockKeys(this.keyPrefix, key).paused, job)) === 1;
   }
 
