@@ -1,6 +1,12 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron, CronExpression } from '@nestjs/schedule';
-import { DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
+import {
+  DistributedLock,
+  DistributedLockError,
+  DistributedLockModule,
+  DistributedLockService,
+  type LockEvent,
+} from '../../src';
 import { createReplica } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -101,4 +107,26 @@ describe('a fleet query while Redis hangs', () => {
       await redis.dispose();
     }
   });
+});
+
+describe('a fleet command while Redis is down', () => {
+  (CAN_CONTROL_REDIS ? it : it.skip)(
+    'rejects at once with a DistributedLockError saying Redis is not reachable',
+    async () => {
+      const redis = await startTestRedis();
+      const app = await createReplica([DistributedLockModule.forRoot({ url: redis.url, logger: false })]);
+      const locks = app.get(DistributedLockService);
+      await redis.stop();
+      try {
+        const started = performance.now();
+        const refusal = await locks.fleet.pause('Reports.nightly', 'ops').catch((error: unknown) => error);
+        expect(refusal).toBeInstanceOf(DistributedLockError);
+        expect((refusal as Error).message).toMatch(/^Redis is not reachable \(.+\); try again once it is$/);
+        expect(performance.now() - started).toBeLessThan(1_000);
+      } finally {
+        await app.close();
+        await redis.dispose();
+      }
+    },
+  );
 });

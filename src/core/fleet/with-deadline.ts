@@ -1,10 +1,21 @@
 import { DistributedLockError } from '../errors';
 import { raceDeadline } from '../waits';
 
+/** What ioredis says of a command sent while its connection is down (offline queue off, as the library's). */
+const NOT_CONNECTED = /^(Stream isn't writeable|Connection is closed)/;
+
+/** Words ioredis's refusal of a command on a connection that is down as the library's error. */
+function unreachable(error: unknown): never {
+  if (error instanceof Error && NOT_CONNECTED.test(error.message)) {
+    throw new DistributedLockError(`Redis is not reachable (${error.message}); try again once it is`);
+  }
+  throw error;
+}
+
 /**
  * `target` with every method that returns a promise bounded by `deadlineMs`: past it, the call
  * rejects with a `DistributedLockError` saying `Redis did not answer within <deadlineMs> ms`, instead of
- * waiting on a Redis that hangs.
+ * waiting on a Redis that hangs; on a connection that is down, it rejects at once saying so.
  */
 export function withDeadline<T extends object>(target: T, deadlineMs: number): T {
   return new Proxy(target, {
@@ -14,7 +25,7 @@ export function withDeadline<T extends object>(target: T, deadlineMs: number): T
       return (...args: unknown[]): unknown => {
         const result: unknown = value.apply(object, args);
         if (!(result instanceof Promise)) return result;
-        return raceDeadline(result, deadlineMs, () => {
+        return raceDeadline(result.catch(unreachable), deadlineMs, () => {
           throw new DistributedLockError(`Redis did not answer within ${deadlineMs} ms`);
         });
       };
