@@ -3,7 +3,6 @@ import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as realSetTimeout } from 'node:timers';
 import {
   currentLock,
   DistributedLock,
@@ -15,18 +14,7 @@ import {
 import { createReplica, RecordingLogger } from '../support/create-replica';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 import { TimerWatch } from '../support/timer-watch';
-
-// Whatever a test fakes, these wait and measure on real time (node:timers and node:perf_hooks are
-// not faked): the Redis replies they wait for come on real time.
-const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
-
-async function eventually(check: () => boolean, withinMs = 5_000): Promise<void> {
-  const deadline = performance.now() + withinMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`not within ${withinMs} ms`);
-    await sleep(10);
-  }
-}
+import { eventually, sleep } from '../support/real-time';
 
 /** The real-time milliseconds `work` took, measured on the monotonic clock the test cannot fake. */
 async function realMs(work: () => Promise<unknown>): Promise<number> {

@@ -2,11 +2,10 @@ import { applyDecorators, type DynamicModule, Injectable, Logger, Scope } from '
 import { Cron, CronExpression, Interval, ScheduleModule, SchedulerRegistry, Timeout } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { CronJob } from 'cron';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as realSetTimeout } from 'node:timers';
 import { cronTick, currentLock, DistributedLock, DistributedLockModule, DistributedLockService } from '../../src';
 import { DistributedLockTestingModule } from '../../src/testing';
 import { RecordingLogger } from '../support/create-replica';
+import { eventually, sleep } from '../support/real-time';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 // What a guarded job must keep of @nestjs/schedule: eleven behaviours that @nestjs/schedule 6.1.3's
@@ -22,16 +21,6 @@ const ORDERS: Order[] = ['lock above the schedule decorator', 'lock below the sc
 /** `@DistributedLock` and a schedule decorator on one method, in `order` (the one nearer the method applies first). */
 const guarded = (order: Order, schedule: MethodDecorator, lock: MethodDecorator): MethodDecorator =>
   order === 'lock above the schedule decorator' ? applyDecorators(schedule, lock) : applyDecorators(lock, schedule);
-
-// Redis replies come on real time whatever the test fakes: node:timers and node:perf_hooks are not faked.
-const sleep = (ms: number) => new Promise((resolve) => realSetTimeout(resolve, ms));
-async function eventually(check: () => boolean, withinMs = 5_000): Promise<void> {
-  const deadline = performance.now() + withinMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`not within ${withinMs} ms`);
-    await sleep(5);
-  }
-}
 
 /** Seconds after the test's epoch of the occurrence a run served; 'unguarded' for a run without a lock. */
 type Seen = number | 'no occurrence' | 'unguarded';
