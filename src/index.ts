@@ -28,6 +28,7 @@ export {
   type CronZone,
   type DaylightSavingPolicy,
   type DistributedLockOptions,
+  type EngineClock,
   type FailMode,
   type HeldLock,
   type JobDeclaration,

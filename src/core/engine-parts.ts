@@ -6,6 +6,7 @@ import type { DistributedLockOptions } from './options/lock-options';
 import { settingsInUrl } from './options/redis-target';
 import { type ResolvedLockOptions, resolveLockOptions } from './options/resolve-options';
 import { createLockStore } from './redis/create-store';
+import { nextInstanceId } from './keys';
 import { GuardedRuns } from './runs/guarded-runs';
 import { JobRuns } from './runs/job-runs';
 import { LockRegistry } from './runs/lock-registry';
@@ -31,7 +32,8 @@ export interface EngineParts {
 
 /** Resolves the options and builds the engine's parts, opening the connections a Redis store needs. */
 export function assembleEngine(given: DistributedLockOptions, store: LockStore | undefined): EngineParts {
-  const options = resolveLockOptions(given);
+  // Resolving options (the environment reader does too) takes no instance id: an engine does.
+  const options: ResolvedLockOptions = { ...resolveLockOptions(given), instanceId: nextInstanceId() };
   const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas, onEvent } = options;
   const whileDown = options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
   const events = new LockEvents(logger);

@@ -108,10 +108,10 @@ export class UnscheduledJobError extends DistributedLockError {
   }
 }
 
-/** A job whose lock name is computed per call (a key function) was named where one lock is needed. */
 /** Why a job whose lock name is computed per call cannot be paused by name, over Redis or in memory. */
 export const NO_SINGLE_LOCK_TO_PAUSE = 'it has no single lock to pause it on.';
 
+/** A job whose lock name is computed per call (a key function) was named where one lock is needed. */
 export class ComputedLockNameError extends DistributedLockError {
   constructor(
     readonly job: string,

@@ -43,6 +43,7 @@ export type {
   LockSkippedEvent,
 } from './events/lock-events';
 export { cronTick, CronSchedule, EARLY_FIRING_TOLERANCE_MS, type CronZone } from './jobs/cron-schedule';
+export { SYSTEM_CLOCK, type EngineClock } from './clock';
 export type { DistributedLockOptions, FailMode, RedisAddress, RedisConnectionOptions } from './options/lock-options';
 export type { LockLogger } from './logger';
 export { ENVIRONMENT_VARIABLES, lockOptionsFromEnvironment } from './options/environment';

@@ -34,7 +34,7 @@ const MAX_REPLICAS = 50;
  * job in a span completed exactly once, and if not, where it ran, twice or never.
  */
 export class FleetSimulator {
-  /** Every run that ended, on a replica the fleet could see, oldest first. */
+  /** Every run the fleet saw end (not those of a replica killed or frozen meanwhile), oldest first. */
   readonly runs: SimulatedRun[] = [];
   private readonly schedules = new Map<string, CronSchedule>();
 
@@ -93,7 +93,11 @@ export class FleetSimulator {
       );
     }
     const [start, end] = [+from, +to];
-    return checkOccurrences(job, start, end, schedule.namedOccurrencesBetween(start, end, OCCURRENCE_LIMIT), this.runs);
+    const occurrences = schedule.namedOccurrencesBetween(start, end, OCCURRENCE_LIMIT + 1);
+    if (occurrences.length > OCCURRENCE_LIMIT) {
+      throw new InvalidLockArgumentError('to', to, `at most ${OCCURRENCE_LIMIT} occurrences of ${job} after from`);
+    }
+    return checkOccurrences(job, start, end, occurrences, this.runs);
   }
 
   /**
@@ -131,7 +135,12 @@ export class FleetSimulator {
     const context = await builder.compile();
     replica.app = context;
     for (const [job, schedule] of replica.watchJobs(context)) this.schedules.set(job, schedule);
-    await context.init();
+    try {
+      await context.init();
+    } catch (error) {
+      await context.close();
+      throw error;
+    }
     return replica;
   }
 }

@@ -84,7 +84,7 @@ export class InMemoryLockStore implements LockStore {
   replicaView(reach: () => 'up' | 'unreachable' | 'gone'): InMemoryLockStore {
     const [store, held] = [this, { kind: 'held' } as const];
     return Object.create(this, {
-      down: { get: () => store.down || reach() !== 'up' },
+      down: { get: () => store.down || reach() !== 'up', set: (down: boolean) => (store.down = down) },
       acquire: {
         value(this: InMemoryLockStore, ...args: Parameters<LockStore['acquire']>) {
           return reach() === 'gone' ? Promise.resolve(args[2](held)) : store.acquire.apply(this, args);

@@ -1,3 +1,4 @@
+import { DistributedLockError } from '../core/errors';
 import type { RunTrigger } from '../core/policies/ledger';
 
 /** One run of a job in a simulated fleet, as the simulator saw it end. */
@@ -26,14 +27,13 @@ export interface OccurrenceReport {
 }
 
 /** Thrown by `FleetSimulator.expectEachOccurrenceOnce`: its message names each occurrence and where it ran. */
-export class OccurrenceNotOnceError extends Error {
+export class OccurrenceNotOnceError extends DistributedLockError {
   constructor(readonly report: OccurrenceReport) {
     super(
       `${report.problems.length} of ${report.occurrences.length} occurrence(s) of ${report.job} from ` +
         `${report.from.toISOString()} to ${report.to.toISOString()} did not complete exactly once:\n` +
         report.problems.map((line) => `  ${line}`).join('\n'),
     );
-    this.name = 'OccurrenceNotOnceError';
   }
 }
 

@@ -18,6 +18,8 @@ export type Reach = 'up' | 'unreachable' | 'gone';
  */
 export class SimulatedReplica {
   private reach: Reach = 'up';
+  private beforeFreeze: Reach = 'up';
+  private killed = false;
   private skewMs = 0;
   private closed = false;
   /** The application context, once started. */
@@ -50,30 +52,47 @@ export class SimulatedReplica {
   }
 
   /**
-   * The process stops dead (SIGKILL): from now on its guarded calls do not run, and nothing it
-   * sends reaches the store, so its locks and heartbeat expire by their TTL and its runs in
-   * progress never end for the fleet. (Their code still runs to its end in the test's process,
-   * unseen.)
+   * The process stops dead (SIGKILL), for good: from now on its guarded calls do not run, and
+   * nothing it sends reaches the store, so its locks and heartbeat expire by their TTL and its
+   * runs in progress never end for the fleet. (Their code still runs to its end in the test's
+   * process, unseen.)
    */
   kill(): void {
+    this.killed = true;
     this.reach = 'gone';
   }
 
-  /** As `kill()`, until `thaw()` (SIGSTOP, SIGCONT): its runs in progress then go on, their lock perhaps lost. */
+  /**
+   * As `kill()`, until `thaw()` (SIGSTOP, then SIGCONT). Its code is not suspended: a run that ends
+   * while the replica is frozen is never seen by the fleet (no record, no end in the ledger), as
+   * if the process had died; one still going at `thaw()` goes on, its lock perhaps lost meanwhile.
+   */
   freeze(): void {
+    if (this.reach === 'gone') return;
+    this.beforeFreeze = this.reach;
     this.reach = 'gone';
   }
 
+  /** Back as it was before `freeze()` (still unreachable from Redis if it was); a killed replica stays dead. */
   thaw(): void {
-    if (!this.closed) this.reach = 'up';
+    if (this.killed || this.closed || this.reach !== 'gone') return;
+    this.reach = this.beforeFreeze;
   }
 
-  /** This replica's clock reads the fleet's plus `ms` (negative: behind). */
+  /**
+   * This replica's clock reads the fleet's plus `ms` (negative: behind): it names the occurrences
+   * it serves, and times its policies, by it. Its schedule still fires on the fleet's clock (one
+   * set of fake timers): a replica `ms` ahead fires when the fleet's clock says so, and names the
+   * occurrence its own clock says. Ahead by a period or more, it serves occurrences early.
+   */
   skewClock(ms: number): void {
     this.skewMs = ms;
   }
 
-  /** Shuts the replica down as SIGTERM would: `app.close()`, draining within its `shutdownTimeoutMs`. */
+  /**
+   * Shuts the replica down as SIGTERM would: `app.close()`. Its runs in progress are abandoned at
+   * once with the testing default `shutdownTimeoutMs: 0`; a longer one waits on real time.
+   */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -110,15 +129,12 @@ export class SimulatedReplica {
     for (const wrapper of discovery.getProviders()) {
       const instance: unknown = wrapper.instance;
       if (!wrapper.isDependencyTreeStatic() || !instance || typeof instance !== 'object') continue;
-      const prototype = Object.getPrototypeOf(instance) as Record<string, unknown> | null;
-      if (!prototype) continue;
-      for (const methodName of Object.getOwnPropertyNames(prototype)) {
-        const method = Object.getOwnPropertyDescriptor(prototype, methodName)?.value as unknown;
-        if (methodName === 'constructor' || typeof method !== 'function') continue;
+      const className = (Object.getPrototypeOf(instance) as object | null)?.constructor.name ?? 'Object';
+      for (const { methodName, method } of methodsOf(instance)) {
         const guarded = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
         const schedule = guarded ? guarded.job.cronSchedule() : cronScheduleOf(method);
         if (!schedule) continue;
-        const job = guarded?.job.name ?? `${prototype.constructor.name}.${methodName}`;
+        const job = guarded?.job.name ?? `${className}.${methodName}`;
         schedules.set(job, schedule);
         if (!guarded)
           (instance as Record<string, unknown>)[methodName] = this.watched(
@@ -160,5 +176,19 @@ export class SimulatedReplica {
     };
     copyMethodMetadata(method, watched); // @nestjs/schedule reads @Cron from the method it is given
     return watched;
+  }
+}
+
+/** The methods of `instance` and its base classes, nearest first, each name once (as Nest's MetadataScanner walks them). */
+function* methodsOf(instance: object): Generator<{ methodName: string; method: (...args: unknown[]) => unknown }> {
+  const seen = new Set<string>();
+  for (let prototype = Object.getPrototypeOf(instance) as object | null; prototype && prototype !== Object.prototype;) {
+    for (const methodName of Object.getOwnPropertyNames(prototype)) {
+      const method = Object.getOwnPropertyDescriptor(prototype, methodName)?.value as unknown;
+      if (methodName === 'constructor' || seen.has(methodName) || typeof method !== 'function') continue;
+      seen.add(methodName);
+      yield { methodName, method: method as (...args: unknown[]) => unknown };
+    }
+    prototype = Object.getPrototypeOf(prototype) as object | null;
   }
 }

@@ -99,7 +99,7 @@ describe('recoverCrashed: a run whose process died is run again, once, elsewhere
     expect(await redis.client().hget(KEYS.attempts, `${today}|${JOB}`)).toBe(value);
   }, 20_000);
 
-  it('gives each replica of one process its own instance and heartbeat, so one can tell the other died', async () => {
+  it('recovers the crashed run of another replica of the same process: each has its own instance and heartbeat', async () => {
     await fleet();
     const deadline = Date.now() + 5_000;
     let instances: string[] = [];
@@ -107,7 +107,16 @@ describe('recoverCrashed: a run whose process died is run again, once, elsewhere
       instances = await redis.client().keys('instances:*');
       await sleep(50);
     }
-    expect(instances).toHaveLength(2);
     expect((await redis.client().mget(instances)).sort()).toEqual(['a', 'b']);
-  });
+    const instanceOfA = (await redis.client().get(instances[0])) === 'a' ? instances[0] : instances[1];
+
+    // Replica a stops (its heartbeat expires within 6 s) with today's run left running on it.
+    await apps[0].close();
+    apps = apps.slice(1);
+    await crashedRun(instanceOfA.slice('instances:'.length), 5_000);
+    const recovered = Date.now() + 15_000;
+    while (runs.length === 0 && Date.now() < recovered) await sleep(100);
+
+    expect(runs).toEqual([expect.objectContaining({ replica: 'b', tick: today, trigger: 'recovery', attempt: 2 })]);
+  }, 25_000);
 });

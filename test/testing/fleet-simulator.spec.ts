@@ -67,6 +67,25 @@ class AppModule {}
 })
 class NightlyModule {}
 
+/** Jobs a provider inherits from its base class: one guarded, one not. */
+class BaseJobs {
+  @Cron(CronExpression.EVERY_MINUTE, { utcOffset: 0 })
+  @DistributedLock('inherited', MINUTE)
+  guardedInBase(): void {}
+
+  @Cron(CronExpression.EVERY_MINUTE, { utcOffset: 0 })
+  unguardedInBase(): void {}
+}
+
+@Injectable()
+class InheritingJobs extends BaseJobs {}
+
+@Module({
+  imports: [ScheduleModule.forRoot(), DistributedLockModule.forRoot({ host: 'redis.invalid' })],
+  providers: [InheritingJobs],
+})
+class InheritingModule {}
+
 /** The failures these tests plan are logged by Nest's scheduler and the retry policy: not printed here. */
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const app = () => Test.createTestingModule({ imports: [AppModule] }).setLogger(quiet);
@@ -197,15 +216,40 @@ describe('FleetSimulator', () => {
     expect(report.occurrences[0].runs[0].replica).not.toBe(running!.replica);
   });
 
-  it('keeps each occurrence once with one replica shut down and another one clock 20 s ahead', async () => {
+  it('serves occurrences early on a replica whose clock runs 70 s ahead, and none twice', async () => {
+    fleet = await FleetSimulator.start({ replicas: 2, app });
+    fleet.replica('replica-2').skewClock(70_000); // at 00:01 by the fleet's clock, it names 00:02
+    await advance(5 * MINUTE);
+
+    const report = fleet.expectEachOccurrenceOnce('ReportJobs.everyMinute', START + MINUTE, START + 5 * MINUTE);
+    // From 00:02 on, replica-2 ran each occurrence a minute early; replica-1 found it served.
+    expect(report.occurrences.map(({ runs }) => runs.map((run) => run.replica))).toEqual([
+      ['replica-1'],
+      ['replica-2'],
+      ['replica-2'],
+      ['replica-2'],
+      ['replica-2'],
+    ]);
+  });
+
+  it('keeps each occurrence once after one replica shuts down', async () => {
     fleet = await FleetSimulator.start({ replicas: 3, app });
-    fleet.replica(1).skewClock(20_000);
     await advance(3 * MINUTE);
     await fleet.replica(0).shutdown();
     await advance(3 * MINUTE);
 
     fleet.expectEachOccurrenceOnce('ReportJobs.everyMinute', START + MINUTE, START + 6 * MINUTE);
     fleet.expectEachOccurrenceOnce('ReportJobs.everyFiveMinutes', START + 5 * MINUTE, START + 5 * MINUTE);
+  });
+
+  it('keeps a killed replica dead through thaw(), and brings a frozen one back as it was', async () => {
+    fleet = await FleetSimulator.start({ replicas: 2, app });
+    fleet.replica(0).kill();
+    fleet.replica(1).disconnect();
+    fleet.replica(1).freeze();
+    fleet.replica(0).thaw();
+    fleet.replica(1).thaw();
+    expect(fleet.replicas.map((replica) => replica.reachability)).toEqual(['gone', 'unreachable']);
   });
 
   it("lives the night the clocks go forward in the job's zone: the 02:30 that does not exist runs once at 03:00", async () => {
@@ -225,6 +269,20 @@ describe('FleetSimulator', () => {
       '2027-03-27T01:30:00.000Z', // 02:30 CET
       '2027-03-28T01:00:00.000Z', // 03:00 CEST, the end of the gap
       '2027-03-29T00:30:00.000Z', // 02:30 CEST
+    ]);
+  });
+
+  it('watches the @Cron methods a provider inherits, guarded or not', async () => {
+    fleet = await FleetSimulator.start({
+      replicas: 2,
+      app: () => Test.createTestingModule({ imports: [InheritingModule] }),
+    });
+    await advance(2 * MINUTE);
+
+    fleet.expectEachOccurrenceOnce('BaseJobs.guardedInBase', START + MINUTE, START + 2 * MINUTE);
+    expect(fleet.report('InheritingJobs.unguardedInBase', START + MINUTE, START + 2 * MINUTE).problems).toEqual([
+      expect.stringMatching(/^2027-01-04T00:01:00.000Z ran 2 times: replica-1 .*, replica-2 /),
+      expect.stringMatching(/^2027-01-04T00:02:00.000Z ran 2 times: replica-1 .*, replica-2 /),
     ]);
   });
 

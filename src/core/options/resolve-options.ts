@@ -15,7 +15,7 @@ import { type RedisTarget, resolveTarget } from './redis-target';
 import { checkerFor } from './setting-check';
 import { isCluster } from '../redis/is-cluster';
 import { type EngineClock, SYSTEM_CLOCK } from '../clock';
-import { nextInstanceId } from '../keys';
+import { INSTANCE_ID } from '../keys';
 
 /** The options after defaults and validation, as the engine uses them. */
 export interface ResolvedLockOptions {
@@ -40,7 +40,7 @@ export interface ResolvedLockOptions {
   readonly historyRetentionMs: number;
   readonly replicaName: string;
   readonly clock: EngineClock;
-  /** This engine's identity in the ledger and its heartbeat key (jobs with a policy). */
+  /** The engine's identity in the ledger and its heartbeat key (jobs with a policy): each engine gets its own. */
   readonly instanceId: string;
 }
 
@@ -96,7 +96,7 @@ export function resolveLockOptions(
     historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
     replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,
     clock: check('clock', expectations.clock) ?? SYSTEM_CLOCK,
-    instanceId: nextInstanceId(),
+    instanceId: INSTANCE_ID,
   };
 }
 

@@ -96,7 +96,7 @@ export class PolicyRunner {
    * says is running on an instance without one is a crashed run (`recoverCrashed`).
    */
   private beat(): void {
-    if (this.heartbeat || this.closed) return;
+    if (this.heartbeat !== undefined || this.closed) return;
     const key = heartbeatKeyOf(this.options.keyPrefix, this.options.instanceId);
     const beat = (): void => {
       void this.store.beat(key, this.options.replicaName, HEARTBEAT_TTL_MS);
