@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { EngineClock } from '../core/clock';
 import type { LockEvent } from '../core/events/lock-events';
-import type { CronSchedule } from '../core/jobs/cron-schedule';
+import { CronSchedule } from '../core/jobs/cron-schedule';
 import { cronScheduleOf } from '../cron-metadata';
 import { GUARDED_JOB, type GuardedJobMetadata } from '../distributed-lock.decorator';
 import { copyMethodMetadata } from '../utils/copy-method-metadata';
@@ -18,6 +18,8 @@ export type Reach = 'up' | 'unreachable' | 'gone';
  */
 export class SimulatedReplica {
   private reach: Reach = 'up';
+  /** The cron jobs this replica's clock fires, once skewed. */
+  private readonly driven = new Set<SchedulerCronJob>();
   private beforeFreeze: Reach = 'up';
   private killed = false;
   private skewMs = 0;
@@ -81,12 +83,13 @@ export class SimulatedReplica {
 
   /**
    * This replica's clock reads the fleet's plus `ms` (negative: behind): it names the occurrences
-   * it serves, and times its policies, by it. Its schedule still fires on the fleet's clock (one
-   * set of fake timers): a replica `ms` ahead fires when the fleet's clock says so, and names the
-   * occurrence its own clock says. Ahead by a period or more, it serves occurrences early.
+   * it serves, and times its policies, by it, and its `@Cron` jobs fire when its own clock reaches
+   * their occurrences (`ms` early by the fleet's clock when ahead). From the first call on, its cron
+   * jobs are fired by the simulator on the fleet's fake timers instead of by `cron`'s own timer.
    */
   skewClock(ms: number): void {
     this.skewMs = ms;
+    for (const cron of cronJobsOf(this.app)) this.fireOnOwnClock(cron);
   }
 
   /**
@@ -147,6 +150,36 @@ export class SimulatedReplica {
     return schedules;
   }
 
+  /** Fires `cron` at its occurrences by this replica's clock, until it is stopped (by its handler, the registry or shutdown). */
+  private fireOnOwnClock(cron: SchedulerCronJob): void {
+    if (this.driven.has(cron) || cron.cronTime.realDate || !cron.isActive) return;
+    const { source, timeZone, utcOffset } = cron.cronTime;
+    const schedule = new CronSchedule(String(source), {
+      timeZone,
+      utcOffset: utcOffset === undefined ? undefined : Number(utcOffset),
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = cron.stop.bind(cron);
+    this.driven.add(cron);
+    cron.stop = () => {
+      clearTimeout(timer);
+      this.driven.delete(cron);
+      cron.stop = stop;
+      return stop();
+    };
+    const arm = (): void => {
+      const now = this.clock.now();
+      const next = schedule.occurrenceAfter(now);
+      if (next === undefined) return;
+      timer = setTimeout(() => {
+        void cron.fireOnTick();
+        arm();
+      }, next - now);
+    };
+    stop(); // cron's own timer no longer fires it
+    arm();
+  }
+
   /** An unguarded job's method, reporting each run it ends. */
   private watched(job: string, schedule: CronSchedule, method: (...args: unknown[]) => unknown): unknown {
     const report = (outcome: SimulatedRun['outcome'], tick: number | undefined): void => {
@@ -191,4 +224,20 @@ function* methodsOf(instance: object): Generator<{ methodName: string; method: (
     }
     prototype = Object.getPrototypeOf(prototype) as object | null;
   }
+}
+
+/** What the simulator uses of a `cron` package `CronJob` (as `@nestjs/schedule`'s registry holds them). */
+interface SchedulerCronJob {
+  readonly isActive: boolean;
+  readonly cronTime: { source: unknown; timeZone?: string; utcOffset?: number | string; realDate: boolean };
+  stop(): unknown;
+  fireOnTick(): unknown;
+}
+
+/** The cron jobs of `app`'s `SchedulerRegistry` (found by name: `@nestjs/schedule` is the app's own dependency). */
+function cronJobsOf(app: INestApplicationContext): SchedulerCronJob[] {
+  const discovery = app.get(DiscoveryService, { strict: false });
+  const registry = discovery.getProviders().find((wrapper) => wrapper.name === 'SchedulerRegistry')?.instance as
+    { getCronJobs(): Map<string, SchedulerCronJob> } | undefined;
+  return registry ? [...registry.getCronJobs().values()] : [];
 }

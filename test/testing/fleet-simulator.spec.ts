@@ -67,6 +67,20 @@ class AppModule {}
 })
 class NightlyModule {}
 
+/** The README's `MyService.heartbeat`: every 10 seconds. */
+@Injectable()
+class HeartbeatJobs {
+  @Cron(CronExpression.EVERY_10_SECONDS)
+  @DistributedLock('cron:heartbeat', 5000)
+  async heartbeat(): Promise<void> {}
+}
+
+@Module({
+  imports: [ScheduleModule.forRoot(), DistributedLockModule.forRoot({ host: 'redis.invalid' })],
+  providers: [HeartbeatJobs],
+})
+class HeartbeatModule {}
+
 /** Jobs a provider inherits from its base class: one guarded, one not. */
 class BaseJobs {
   @Cron(CronExpression.EVERY_MINUTE, { utcOffset: 0 })
@@ -216,20 +230,42 @@ describe('FleetSimulator', () => {
     expect(report.occurrences[0].runs[0].replica).not.toBe(running!.replica);
   });
 
-  it('serves occurrences early on a replica whose clock runs 70 s ahead, and none twice', async () => {
-    fleet = await FleetSimulator.start({ replicas: 2, app });
-    fleet.replica('replica-2').skewClock(70_000); // at 00:01 by the fleet's clock, it names 00:02
+  it('fires a replica whose clock runs 15 s ahead 15 s early by the fleet: it serves each occurrence, none twice', async () => {
+    fleet = await FleetSimulator.start({ replicas: 3, app });
+    fleet.replica('replica-3').skewClock(15_000);
     await advance(5 * MINUTE);
 
     const report = fleet.expectEachOccurrenceOnce('ReportJobs.everyMinute', START + MINUTE, START + 5 * MINUTE);
-    // From 00:02 on, replica-2 ran each occurrence a minute early; replica-1 found it served.
     expect(report.occurrences.map(({ runs }) => runs.map((run) => run.replica))).toEqual([
-      ['replica-1'],
-      ['replica-2'],
-      ['replica-2'],
-      ['replica-2'],
-      ['replica-2'],
+      ['replica-3'],
+      ['replica-3'],
+      ['replica-3'],
+      ['replica-3'],
+      ['replica-3'],
     ]);
+  });
+
+  it('shows an occurrence lost to a replica more than a period ahead: it serves the next one first', async () => {
+    fleet = await FleetSimulator.start({ replicas: 2, app });
+    fleet.replica('replica-2').skewClock(70_000); // 00:02 by its clock at 00:00:50 by the fleet's
+    await advance(3 * MINUTE);
+
+    // The on-time replica's 00:01 is refused: a later occurrence of the job was served already.
+    expect(fleet.report('ReportJobs.everyMinute', START + MINUTE, START + 3 * MINUTE).problems).toEqual([
+      '2027-01-04T00:01:00.000Z never ran',
+    ]);
+  });
+
+  it("passes the README's example: one replica killed, another with its clock 4 s ahead", async () => {
+    fleet = await FleetSimulator.start({
+      replicas: 3,
+      app: () => Test.createTestingModule({ imports: [HeartbeatModule] }),
+    });
+    await advance(60_000);
+    fleet.replica(0).kill();
+    fleet.replica(1).skewClock(4_000);
+    await advance(60_000);
+    fleet.expectEachOccurrenceOnce('HeartbeatJobs.heartbeat', START + 10_000, START + 120_000);
   });
 
   it('keeps each occurrence once after one replica shuts down', async () => {
