@@ -103,12 +103,17 @@ describe('lock events on a real Redis', () => {
       shutdownTimeoutMs: 200,
       onEvent: (e) => events.push(e),
     });
-    void locks.withLock('finishes', 10_000, () => sleep(50));
+    let finish!: () => void;
+    const finishing = new Promise<void>((resolve) => (finish = resolve));
+    void locks.withLock('finishes', 10_000, () => finishing);
     const untilAborted = (lock: { signal: AbortSignal }) =>
       new Promise((resolve) => lock.signal.addEventListener('abort', resolve));
     void locks.withLock('hangs', 10_000, untilAborted);
-    await sleep(30);
-    await locks.close();
+    // Both runs under way (a busy machine may take a while to connect), then closing starts and one of them ends.
+    while (!(locks.holdsLock('finishes') && locks.holdsLock('hangs'))) await sleep(5);
+    const closing = locks.close();
+    finish();
+    await closing;
     expect(events.filter((event) => event.type === 'lost')).toEqual([
       expect.objectContaining({ key: 'hangs', error: expect.any(LockLostError) }),
     ]);

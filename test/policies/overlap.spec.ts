@@ -5,7 +5,9 @@ import { createNamedReplicas, REPLICA } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const RUN_MS = 3_000; // longer than the 2 s period: each run overlaps the next occurrence
+// Longer than two 2 s periods: during each run, one occurrence comes due and waits, and the next
+// one comes due while it waits (at 2 s and 4 s into a run, a second from either end of it).
+const RUN_MS = 5_000;
 
 const runs: { replica: string; tick: number; start: number; end: number }[] = [];
 
@@ -38,10 +40,11 @@ describe("overlap: 'buffer-one' runs the occurrence that came due during a run r
       ],
       [SlowSync],
     );
-    await sleep(11_000);
+    // The first occurrence comes up to 2 s after boot; the third run starts 10 s after it.
+    await sleep(14_000);
     await Promise.all(apps.map((app) => app.close())); // waits for the run in progress
     ledger = await redis.client().hgetall('lock:{policies:slow}:attempts');
-  }, 30_000);
+  }, 40_000);
   afterAll(() => redis.dispose());
 
   it('never runs two at once, nor an occurrence twice', () => {
