@@ -37,7 +37,7 @@ import { TTL_MS } from './contenders';
 import { pinToCpu, startBenchRedis } from './redis-server';
 import { median } from './stats';
 
-const options = resolveLockOptions({ url: 'redis://unused' });
+const options = { ...resolveLockOptions({ url: 'redis://unused' }), instanceId: INSTANCE_ID };
 const hourly = () => new CronSchedule('0 0 * * * *', { timeZone: 'UTC' });
 const plainJob = new JobDefinition({ name: 'Bench.plain', key: 'bench:plain', ttlMs: TTL_MS, schedule: hourly });
 const policyJob = new JobDefinition({

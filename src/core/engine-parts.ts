@@ -4,7 +4,7 @@ import type { LockStore } from './lock-store';
 import { LockAcquirer } from './locks/lock-acquirer';
 import type { DistributedLockOptions } from './options/lock-options';
 import { settingsInUrl } from './options/redis-target';
-import { type ResolvedLockOptions, resolveLockOptions } from './options/resolve-options';
+import { type EngineOptions, resolveLockOptions } from './options/resolve-options';
 import { createLockStore } from './redis/create-store';
 import { nextInstanceId } from './keys';
 import { GuardedRuns } from './runs/guarded-runs';
@@ -14,7 +14,7 @@ import { createLockTelemetry, type LockTelemetry } from './telemetry/open-teleme
 
 /** What a `LockEngine` is made of, wired once: each part is given only the parts it calls. */
 export interface EngineParts {
-  readonly options: ResolvedLockOptions;
+  readonly options: EngineOptions;
   readonly events: LockEvents;
   /** Metrics and spans through OpenTelemetry, when `openTelemetry` is on. */
   readonly telemetry: LockTelemetry | undefined;
@@ -33,7 +33,7 @@ export interface EngineParts {
 /** Resolves the options and builds the engine's parts, opening the connections a Redis store needs. */
 export function assembleEngine(given: DistributedLockOptions, store: LockStore | undefined): EngineParts {
   // Resolving options (the environment reader does too) takes no instance id: an engine does.
-  const options: ResolvedLockOptions = { ...resolveLockOptions(given), instanceId: nextInstanceId() };
+  const options: EngineOptions = { ...resolveLockOptions(given), instanceId: nextInstanceId() };
   const { target, acquireTimeoutMs: timeoutMs, logger, waitForReplicas, onEvent } = options;
   const whileDown = options.failMode === 'open' ? 'guarded jobs run without a lock' : 'guarded jobs are skipped';
   const events = new LockEvents(logger);

@@ -1,4 +1,5 @@
 import type { EngineClock } from './clock';
+
 /** Largest delay Node timers (and so TTL-driven timers) accept: 2^31-1 ms, about 24.8 days. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

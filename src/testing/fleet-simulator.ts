@@ -113,7 +113,7 @@ export class FleetSimulator {
 
   /** Closes every replica still running (a killed one too, with its sends still cut). */
   async close(): Promise<void> {
-    await Promise.all(this.replicas.map((replica) => replica.close()));
+    await Promise.all(this.replicas.map((replica) => replica.shutdown()));
   }
 
   private async startReplica(

@@ -170,8 +170,8 @@ export class InMemoryLockStore implements LockStore {
   }
 
   /** Keeps which lock name each declared job uses (the first-declared times are not kept). */
-  declare(_key: string, fields: readonly string[], onlyWhereAbsent?: boolean): Promise<void> {
-    if (!onlyWhereAbsent) this.declared.declare(fields);
+  declare(_key: string, fields: readonly string[]): Promise<void> {
+    this.declared.declare(fields);
     return RESOLVED;
   }
 

@@ -1,5 +1,6 @@
 import { ComputedLockNameError, NO_SINGLE_LOCK_TO_PAUSE } from '../core/errors';
 import type { LockEvent } from '../core/events/lock-events';
+import { parseJobRecord } from '../core/fleet/fleet-records';
 
 // The shapes the in-memory store keeps and records.
 
@@ -35,11 +36,11 @@ export function matches(event: { key: string; job: string | undefined }, jobOrKe
 export class DeclaredJobs {
   private readonly keys = new Map<string, string | null>();
 
-  /** Reads a declaration's fields: job name, then its record as JSON. */
+  /** Reads a declaration's fields, job name then value: the job records (not the first-declared times). */
   declare(fields: readonly string[]): void {
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      const record = JSON.parse(fields[i + 1]) as { key?: string | null };
-      this.keys.set(fields[i], record.key ?? null);
+      const record = parseJobRecord(fields[i + 1]);
+      if (record) this.keys.set(fields[i], record.key);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { EngineClock } from '../core/clock';
 import type { LockEvent } from '../core/events/lock-events';
 import { CronSchedule } from '../core/jobs/cron-schedule';
@@ -102,11 +102,6 @@ export class SimulatedReplica {
     await this.app.close();
   }
 
-  /** @internal Ends a killed replica's context too (its sends are still cut); called by the simulator's `close()`. */
-  async close(): Promise<void> {
-    await this.shutdown();
-  }
-
   /** @internal The lock module's events: each run that ends, while the replica is seen. */
   readonly onEvent = (event: LockEvent): void => {
     if (this.reach === 'gone' || event.type !== 'ran' || event.job === undefined) return;
@@ -132,12 +127,16 @@ export class SimulatedReplica {
     for (const wrapper of discovery.getProviders()) {
       const instance: unknown = wrapper.instance;
       if (!wrapper.isDependencyTreeStatic() || !instance || typeof instance !== 'object') continue;
-      const className = (Object.getPrototypeOf(instance) as object | null)?.constructor.name ?? 'Object';
-      for (const { methodName, method } of methodsOf(instance)) {
+      const prototype = Object.getPrototypeOf(instance) as Record<string, unknown> | null;
+      if (!prototype) continue;
+      // Inherited methods too, as the library's explorer and @nestjs/schedule's find them.
+      for (const methodName of new MetadataScanner().getAllMethodNames(prototype)) {
+        const method = prototype[methodName];
+        if (typeof method !== 'function') continue;
         const guarded = Reflect.getOwnMetadata(GUARDED_JOB, method) as GuardedJobMetadata | undefined;
         const schedule = guarded ? guarded.job.cronSchedule() : cronScheduleOf(method);
         if (!schedule) continue;
-        const job = guarded?.job.name ?? `${className}.${methodName}`;
+        const job = guarded?.job.name ?? `${prototype.constructor.name}.${methodName}`;
         schedules.set(job, schedule);
         if (!guarded)
           (instance as Record<string, unknown>)[methodName] = this.watched(
@@ -209,20 +208,6 @@ export class SimulatedReplica {
     };
     copyMethodMetadata(method, watched); // @nestjs/schedule reads @Cron from the method it is given
     return watched;
-  }
-}
-
-/** The methods of `instance` and its base classes, nearest first, each name once (as Nest's MetadataScanner walks them). */
-function* methodsOf(instance: object): Generator<{ methodName: string; method: (...args: unknown[]) => unknown }> {
-  const seen = new Set<string>();
-  for (let prototype = Object.getPrototypeOf(instance) as object | null; prototype && prototype !== Object.prototype;) {
-    for (const methodName of Object.getOwnPropertyNames(prototype)) {
-      const method = Object.getOwnPropertyDescriptor(prototype, methodName)?.value as unknown;
-      if (methodName === 'constructor' || seen.has(methodName) || typeof method !== 'function') continue;
-      seen.add(methodName);
-      yield { methodName, method: method as (...args: unknown[]) => unknown };
-    }
-    prototype = Object.getPrototypeOf(prototype) as object | null;
   }
 }
 

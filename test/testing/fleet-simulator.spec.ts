@@ -1,7 +1,7 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Cron, CronExpression, ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { DistributedLock, DistributedLockModule } from '../../src';
+import { currentLock, DistributedLock, DistributedLockModule } from '../../src';
 import { FleetSimulator, OccurrenceNotOnceError } from '../../src/testing';
 
 // The fleet simulator: replicas of one app over one in-memory store, on Jest's fake timers, with
@@ -20,14 +20,13 @@ const runFor = async (tick: number): Promise<void> => {
   if (attempt === 1 && plan.failFirstAttempt.has(tick))
     throw new Error(`planned failure of ${new Date(tick).toISOString()}`);
 };
-const occurrenceNow = (periodMs: number) => Math.floor(Date.now() / periodMs) * periodMs;
 
 @Injectable()
 class ReportJobs {
   @Cron(CronExpression.EVERY_MINUTE, { utcOffset: 0 })
   @DistributedLock('reports', 5 * MINUTE)
   async everyMinute(): Promise<void> {
-    await runFor(occurrenceNow(MINUTE));
+    await runFor(currentLock()!.tick!);
   }
 
   @Cron(CronExpression.EVERY_5_MINUTES, { utcOffset: 0 })
@@ -39,7 +38,7 @@ class ReportJobs {
     recoverCrashed: true,
   })
   async everyFiveMinutes(): Promise<void> {
-    await runFor(occurrenceNow(5 * MINUTE));
+    await runFor(currentLock()!.tick!);
   }
 
   /** Not guarded: every replica runs it. */

@@ -1,3 +1,4 @@
+import type { EngineClock } from '../clock';
 import {
   type AcquireOptions,
   type AcquireSettings,
@@ -161,10 +162,10 @@ export class JobDefinition {
    * timers drive it in tests. A job without a schedule reads no clock. Undefined when the job's
    * daylight-saving policy skips the occurrence (`springForward: 'skip'`).
    */
-  occurrenceNow(now: number): Occurrence | undefined {
+  occurrenceNow(clock: EngineClock): Occurrence | undefined {
     const schedule = this.cronSchedule();
     if (schedule === null) return this.unscheduled;
-    const tick = schedule.occurrenceAt(now);
+    const tick = schedule.occurrenceAt(clock.now());
     if (tick === undefined || !this.policies.dst) return this.occurrence(tick, 'schedule', 1);
     // Under a daylight-saving policy: a second pass is named after its first, a skipped time is not run.
     const named = schedule.dstName(tick);

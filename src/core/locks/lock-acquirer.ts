@@ -3,7 +3,7 @@ import type { LockLostError } from '../errors';
 import type { LockEvents } from '../events/lock-events';
 import type { Occurrence } from '../jobs/job-definition';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from '../lock-store';
-import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { EngineOptions } from '../options/resolve-options';
 import type { LedgerStatus } from '../policies/ledger';
 import type { LockRegistry } from '../runs/lock-registry';
 import { backoffDelay, sleep } from '../waits';
@@ -33,7 +33,7 @@ export class LockAcquirer implements LockIssuer {
   private readonly clock: () => number;
 
   constructor(
-    private readonly options: ResolvedLockOptions,
+    private readonly options: EngineOptions,
     private readonly store: LockStore,
     private readonly registry: LockRegistry,
     private readonly events: LockEvents,

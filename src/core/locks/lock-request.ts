@@ -2,14 +2,14 @@ import type { Occurrence } from '../jobs/job-definition';
 import { createToken, holderToken, ledgerKeysOf, ledgerMember, lockKeyOf, pausedKeyOf, stateKeyOf } from '../keys';
 import type { LockRequest } from '../lock-store';
 import type { OccurrenceClaim } from '../policies/ledger';
-import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { EngineOptions } from '../options/resolve-options';
 
 /** A tick may be this far ahead of the Redis clock at least (`tickAheadLimitMs` default: max(ttl, this)). */
 const MIN_TICK_AHEAD_LIMIT_MS = 60_000;
 
 /** What the store is asked for to take the lock `name` for `ttlMs`, serving `occurrence`. */
 export function lockRequest(
-  options: ResolvedLockOptions,
+  options: EngineOptions,
   name: string,
   ttlMs: number,
   fencing: boolean,
@@ -27,7 +27,7 @@ export function lockRequest(
     stateKey: tick === undefined && !fencing ? '' : stateKeyOf(lockKey),
     pausableJob,
     pauseKey: pausableJob === '' ? '' : pausedKeyOf(lockKey),
-    token: operations ? holderToken(createToken(), options.replicaName, options.clock.now()) : createToken(),
+    token: operations ? holderToken(createToken(), options.replicaName, Date.now()) : createToken(),
     ttlMs,
     tick,
     tickField,

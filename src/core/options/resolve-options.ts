@@ -15,7 +15,6 @@ import { type RedisTarget, resolveTarget } from './redis-target';
 import { checkerFor } from './setting-check';
 import { isCluster } from '../redis/is-cluster';
 import { type EngineClock, SYSTEM_CLOCK } from '../clock';
-import { INSTANCE_ID } from '../keys';
 
 /** The options after defaults and validation, as the engine uses them. */
 export interface ResolvedLockOptions {
@@ -40,7 +39,10 @@ export interface ResolvedLockOptions {
   readonly historyRetentionMs: number;
   readonly replicaName: string;
   readonly clock: EngineClock;
-  /** The engine's identity in the ledger and its heartbeat key (jobs with a policy): each engine gets its own. */
+}
+
+/** The options of one engine: resolved, plus its identity in the ledger and its heartbeat key (jobs with a policy). */
+export interface EngineOptions extends ResolvedLockOptions {
   readonly instanceId: string;
 }
 
@@ -96,7 +98,6 @@ export function resolveLockOptions(
     historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
     replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,
     clock: check('clock', expectations.clock) ?? SYSTEM_CLOCK,
-    instanceId: INSTANCE_ID,
   };
 }
 

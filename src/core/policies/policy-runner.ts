@@ -4,7 +4,7 @@ import type { CronSchedule } from '../jobs/cron-schedule';
 import { heartbeatKeyOf, jobSinceField, ledgerKeysOf, lockKeyOf, stateKeyOf } from '../keys';
 import type { LockStore } from '../lock-store';
 import { lockRequest } from '../locks/lock-request';
-import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { EngineOptions } from '../options/resolve-options';
 import type { LockEvents } from '../events/lock-events';
 import type { GuardedRuns } from '../runs/guarded-runs';
 import { backoffDelay } from '../waits';
@@ -50,7 +50,7 @@ export class PolicyRunner {
   private closed = false;
 
   constructor(
-    private readonly options: ResolvedLockOptions,
+    private readonly options: EngineOptions,
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
     private readonly events: LockEvents,

@@ -2,7 +2,7 @@ import type { LockEvents } from '../events/lock-events';
 import type { JobDefinition, Occurrence } from '../jobs/job-definition';
 import { backoffDelay, sleep } from '../waits';
 import type { LockStore } from '../lock-store';
-import type { ResolvedLockOptions } from '../options/resolve-options';
+import type { EngineOptions } from '../options/resolve-options';
 import { hasPolicies } from '../policies/job-policies';
 import { PolicyRunner } from '../policies/policy-runner';
 import { policySchedule } from '../policies/policy-support';
@@ -25,7 +25,7 @@ export class JobRuns {
   private readonly stopping = new AbortController();
 
   constructor(
-    private readonly options: ResolvedLockOptions,
+    private readonly options: EngineOptions,
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
     private readonly registry: LockRegistry,
@@ -45,7 +45,7 @@ export class JobRuns {
     lockName: string | undefined,
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
-    const occurrence = job.occurrenceNow(this.options.clock.now());
+    const occurrence = job.occurrenceNow(this.options.clock);
     if (occurrence === undefined) {
       logDaylightSavingSkip(this.options, job.name);
       return undefined;
