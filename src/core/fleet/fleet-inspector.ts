@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
-import { ComputedLockNameError, InvalidLockArgumentError, NO_SINGLE_LOCK_TO_PAUSE, UnknownJobError } from '../errors';
+import { InvalidLockArgumentError, NO_SINGLE_LOCK_TO_PAUSE } from '../errors';
 import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
@@ -8,13 +8,12 @@ import {
   FENCE_FIELD,
   jobsFirstDeclaredKey,
   jobsKey,
-  jobTickField,
   lockKeyPattern,
   lockKeys,
   lockNameOfKey,
   tokenOwner,
 } from '../keys';
-import { type JobRecord, parseJobRecord, parsePause, type PauseRecord } from './fleet-records';
+import { type JobRecord, parsePause, type PauseRecord } from './fleet-records';
 import {
   checkedWindow,
   MAX_CHECKED_OCCURRENCES,
@@ -22,7 +21,8 @@ import {
   scheduleOf,
   sortOccurrences,
 } from './job-occurrences';
-import { hashEntries, scanKeys } from './redis-scan';
+import { JobRecordReader } from './job-record-reader';
+import { scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
 export type { HeldLock, JobStatus, MissedReport, OverdueJob, RecordedRun } from './fleet-reports';
@@ -48,6 +48,7 @@ const RECORD_LEAD_MS = 5 * 60_000;
  */
 export class FleetInspector {
   private readonly historyRetentionMs: number;
+  private readonly records: JobRecordReader;
 
   /**
    * @param keyPrefix The engine's `keyPrefix`.
@@ -64,11 +65,12 @@ export class FleetInspector {
       throw new InvalidLockArgumentError('historyRetentionMs', retention, 'a positive integer number of milliseconds');
     }
     this.historyRetentionMs = retention;
+    this.records = new JobRecordReader(client, keyPrefix);
   }
 
   /** Every job declared by a replica, with its pause and latest run, sorted by name. */
   async jobs(): Promise<JobStatus[]> {
-    const records = await this.jobRecords();
+    const records = await this.records.all();
     const names = [...records.keys()].sort();
     return Promise.all(
       names.map(async (name): Promise<JobStatus> => {
@@ -108,7 +110,11 @@ export class FleetInspector {
     if (!expectations.count.test(limit) || limit === 0) {
       throw new InvalidLockArgumentError('limit', limit, 'a positive integer');
     }
-    const key = await this.lockNameOf(job, options.key, 'name the lock of the calls to read (`key`, or --key).');
+    const key = await this.records.lockNameOf(
+      job,
+      options.key,
+      'name the lock of the calls to read (`key`, or --key).',
+    );
     return newestRuns(this.client, lockKeys(this.keyPrefix, key).runs, job, limit);
   }
 
@@ -124,9 +130,9 @@ export class FleetInspector {
    */
   async missed(job: string, window: { from?: number | Date; to?: number | Date; key?: string }): Promise<MissedReport> {
     const { asked, to } = checkedWindow(window);
-    const record = await this.jobRecord(job);
+    const record = await this.records.one(job);
     const schedule = scheduleOf(job, record);
-    const key = await this.lockNameOf(
+    const key = await this.records.lockNameOf(
       job,
       window.key,
       'name the lock of the calls to check (`key`, or --key).',
@@ -147,7 +153,7 @@ export class FleetInspector {
     }
     const [runs, servedTick] = await Promise.all([
       occurrences.length === 0 ? [] : runsWrittenSince(this.client, keys.runs, job, occurrences[0] - RECORD_LEAD_MS),
-      this.servedTick(keys.state, job),
+      this.records.servedTick(keys.state, job),
     ]);
     const sorted = sortOccurrences(occurrences, runs, servedTick, lostUntil, record.policies?.catchUp, Date.now());
     const counts = { occurrences: occurrences.length, historyLostUntil: lostUntil };
@@ -164,14 +170,14 @@ export class FleetInspector {
     if (!expectations.count.test(graceMs)) {
       throw new InvalidLockArgumentError('graceMs', graceMs, 'a non-negative integer');
     }
-    const [records, firstDeclared] = await Promise.all([this.jobRecords(), this.firstDeclared()]);
+    const [records, firstDeclared] = await Promise.all([this.records.all(), this.records.firstDeclared()]);
     const checks = [...records].map(async ([name, record]): Promise<OverdueJob | undefined> => {
       if (record.cron === null || record.key === null) return undefined;
       const occurrence = scheduleOf(name, record).occurrenceAt(now - graceMs - EARLY_FIRING_TOLERANCE_MS);
       if (occurrence === undefined || occurrence < (firstDeclared.get(name) ?? record.declaredAt)) return undefined;
       const keys = lockKeys(this.keyPrefix, record.key);
       const [served, paused] = await Promise.all([
-        this.servedTick(keys.state, name),
+        this.records.servedTick(keys.state, name),
         this.client.hexists(keys.paused, name),
       ]);
       if (paused || (served !== undefined && served >= occurrence)) return undefined;
@@ -203,14 +209,14 @@ export class FleetInspector {
    */
   async pause(job: string, by: string): Promise<boolean> {
     if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
-    const key = await this.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
+    const key = await this.records.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
     const pause: PauseRecord = { by, at: Date.now() };
     return (await this.client.hset(lockKeys(this.keyPrefix, key).paused, job, JSON.stringify(pause))) === 1;
   }
 
   /** Resumes a paused job. Resolves false when it was not paused. */
   async resume(job: string): Promise<boolean> {
-    const key = await this.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
+    const key = await this.records.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
     return (await this.client.hdel(lockKeys(this.keyPrefix, key).paused, job)) === 1;
   }
 
@@ -229,43 +235,8 @@ export class FleetInspector {
   }
 
   /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
-  async jobRecord(job: string): Promise<JobRecord> {
-    if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
-    const record = parseJobRecord(await this.client.hget(jobsKey(this.keyPrefix), job));
-    if (record) return record;
-    throw new UnknownJobError(job, [...(await this.jobRecords()).keys()].sort(), this.keyPrefix);
-  }
-
-  private async lockNameOf(job: string, given: string | undefined, advice: string, known?: JobRecord): Promise<string> {
-    const record = known ?? (await this.jobRecord(job));
-    if (given !== undefined) {
-      if (!expectations.nonEmptyString.test(given)) {
-        throw new InvalidLockArgumentError('key', given, 'a non-empty string');
-      }
-      return given;
-    }
-    if (record.key === null) throw new ComputedLockNameError(job, advice);
-    return record.key;
-  }
-
-  private async jobRecords(): Promise<Map<string, JobRecord>> {
-    const records = new Map<string, JobRecord>();
-    for (const [name, value] of await hashEntries(this.client, jobsKey(this.keyPrefix))) {
-      const record = parseJobRecord(value);
-      if (record) records.set(name, record);
-    }
-    return records;
-  }
-
-  /** When each job was first declared. */
-  private async firstDeclared(): Promise<Map<string, number>> {
-    const entries = await hashEntries(this.client, jobsFirstDeclaredKey(this.keyPrefix));
-    return new Map(entries.map(([name, at]) => [name, Number(at)]));
-  }
-
-  private async servedTick(stateKey: string, job: string): Promise<number | undefined> {
-    const tick = await this.client.hget(stateKey, jobTickField(job));
-    return tick === null ? undefined : Number(tick);
+  jobRecord(job: string): Promise<JobRecord> {
+    return this.records.one(job);
   }
 
   private async readLock(key: string, name: string): Promise<HeldLock | undefined> {

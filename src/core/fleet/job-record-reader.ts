@@ -1,0 +1,60 @@
+import type { Cluster, Redis } from 'ioredis';
+import { ComputedLockNameError, InvalidLockArgumentError, UnknownJobError } from '../errors';
+import { jobsFirstDeclaredKey, jobsKey, jobTickField } from '../keys';
+import { expectations } from '../validation';
+import { type JobRecord, parseJobRecord } from './fleet-records';
+import { hashEntries } from './redis-scan';
+
+/** Reads what replicas declared of their jobs (`fleet-records.ts`), for the fleet's readers. */
+export class JobRecordReader {
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly keyPrefix: string,
+  ) {}
+
+  /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
+  async one(job: string): Promise<JobRecord> {
+    if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
+    const record = parseJobRecord(await this.client.hget(jobsKey(this.keyPrefix), job));
+    if (record) return record;
+    throw new UnknownJobError(job, [...(await this.all()).keys()].sort(), this.keyPrefix);
+  }
+
+  /** Every job declared, by name. */
+  async all(): Promise<Map<string, JobRecord>> {
+    const records = new Map<string, JobRecord>();
+    for (const [name, value] of await hashEntries(this.client, jobsKey(this.keyPrefix))) {
+      const record = parseJobRecord(value);
+      if (record) records.set(name, record);
+    }
+    return records;
+  }
+
+  /**
+   * The lock name of `job`: `given` when set (a job whose name is computed per call), else its
+   * declared one; a `ComputedLockNameError` with `advice` when it has none.
+   */
+  async lockNameOf(job: string, given: string | undefined, advice: string, known?: JobRecord): Promise<string> {
+    const record = known ?? (await this.one(job));
+    if (given !== undefined) {
+      if (!expectations.nonEmptyString.test(given)) {
+        throw new InvalidLockArgumentError('key', given, 'a non-empty string');
+      }
+      return given;
+    }
+    if (record.key === null) throw new ComputedLockNameError(job, advice);
+    return record.key;
+  }
+
+  /** When each job was first declared. */
+  async firstDeclared(): Promise<Map<string, number>> {
+    const entries = await hashEntries(this.client, jobsFirstDeclaredKey(this.keyPrefix));
+    return new Map(entries.map(([name, at]) => [name, Number(at)]));
+  }
+
+  /** The latest occurrence a replica served of `job`, from its lock name's state hash. */
+  async servedTick(stateKey: string, job: string): Promise<number | undefined> {
+    const tick = await this.client.hget(stateKey, jobTickField(job));
+    return tick === null ? undefined : Number(tick);
+  }
+}
