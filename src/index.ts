@@ -38,6 +38,7 @@ export {
   type JobStatus,
   type LockAcquiredEvent,
   type LockDrainedEvent,
+  type LockPauseEvent,
   type LockedRun,
   type LockEvent,
   type LockEventListener,

@@ -19,7 +19,7 @@ export type Command =
       readonly key: string | undefined;
     }
   | { readonly name: 'release'; readonly key: string }
-  | { readonly name: 'pause'; readonly job: string; readonly by: string | undefined }
+  | { readonly name: 'pause'; readonly job: string; readonly by: string | undefined; readonly note: string | undefined }
   | { readonly name: 'resume'; readonly job: string }
   | { readonly name: 'forget'; readonly job: string };
 
@@ -47,7 +47,9 @@ Commands:
                              its first declaration (default --since: what the kept
                              history covers, at most 24h)
   release <key>              delete the lock <key> whoever holds it (its holder is not told)
-  pause <job> [--by NAME]    stop every replica from running <job> until resume
+  pause <job> [--by NAME] [--note TEXT]
+                             stop every replica from running <job> until resume; the
+                             note (why) is shown by status
   resume <job>               let the replicas run <job> again
   forget <job>               drop the declaration of a job no replica runs any more
 
@@ -76,6 +78,7 @@ const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   since: ['missed'],
   until: ['missed'],
   by: ['pause'],
+  note: ['pause'],
 };
 const FLAGS = ['json', 'help'];
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -161,7 +164,7 @@ function command(name: (typeof COMMANDS)[number], operand: string, values: Map<s
     case 'release':
       return { name, key: operand };
     case 'pause':
-      return { name, job: operand, by: values.get('by') };
+      return { name, job: operand, by: values.get('by'), note: values.get('note') };
     case 'resume':
     case 'forget':
       return { name, job: operand };

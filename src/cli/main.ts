@@ -113,8 +113,8 @@ async function run(
     }
     case 'pause': {
       const by = command.by ?? whoAmI();
-      const paused = await fleet.pause(command.job, by);
-      if (asJson) return json({ job: command.job, paused: true, wasPaused: !paused, by });
+      const paused = await fleet.pause(command.job, by, command.note);
+      if (asJson) return json({ job: command.job, paused: true, wasPaused: !paused, by, note: command.note ?? null });
       return `Paused ${command.job} on every replica (by ${by})${paused ? '' : ', again'}: runs in progress go on, later ones are skipped until resume.`;
     }
     case 'resume': {

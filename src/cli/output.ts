@@ -1,5 +1,5 @@
 import type { HeldLock, JobStatus, MissedReport, RecordedRun } from '../core/fleet/fleet-inspector';
-import type { JobRecord } from '../core/fleet/fleet-records';
+import type { JobRecord, PauseRecord } from '../core/fleet/fleet-records';
 import { isOneOff } from '../core/fleet/job-occurrences';
 
 /** Occurrences listed per kind by `missed` before "and N more". */
@@ -35,7 +35,7 @@ export function statusText(
             name,
             record.key ?? '(per call)',
             scheduleText(record),
-            pause ? `by ${pause.by || '?'}, ${ago(pause.at, now)}` : 'no',
+            pause ? pauseText(pause, now) : 'no',
             lastRun ? ago(lastRun.startedAt, now) : NONE,
             lastRun?.replica || NONE,
             lastRun?.outcome ?? NONE,
@@ -126,6 +126,11 @@ function scheduleText(record: JobRecord): string {
 /** An ISO time, without milliseconds when they are 0. */
 export function time(ms: number): string {
   return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** Who paused a job, when, and the note that says why. */
+function pauseText({ by, at, note }: PauseRecord, now: number): string {
+  return `by ${by || '?'}, ${ago(at, now)}${note ? `: ${oneLine(note)}` : ''}`;
 }
 
 function ago(ms: number, now: number): string {

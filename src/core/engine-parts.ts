@@ -46,7 +46,7 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   if (telemetry) events.subscribe(telemetry.listener);
   store ??= createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events });
   const acquirer = new LockAcquirer(options, store, registry, events);
-  const operations = new FleetOperations(options, store);
+  const operations = new FleetOperations(options, store, events);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
   const jobs = new JobRuns(options, store, runs, registry, events);
   const inUrl = settingsInUrl(given);

@@ -33,6 +33,7 @@ export type {
 export type {
   LockAcquiredEvent,
   LockDrainedEvent,
+  LockPauseEvent,
   LockEvent,
   LockEventListener,
   LockExtendedEvent,

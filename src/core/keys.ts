@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
  * of one lock name shares its hash tag `{<name>}`, so a script can touch them together in a Cluster.
  *
  *   <prefix>lock:{<name>}          the lock: its holder's token (see `holderToken`)
- *   <prefix>lock:{<name>}:state    hash: fencing counter `fence`, each job's latest tick `tick:<job>`
+ *   <prefix>lock:{<name>}:state    hash: fencing counter `fence`, each job's latest tick `tick:<job>`,
+ *                                  its failed occurrences in a row `failures:<job>` (pauseAfterFailures)
  *   <prefix>lock:{<name>}:runs     stream: the run history of the jobs guarded by this name
  *   <prefix>lock:{<name>}:paused   hash: job → pause record (JSON), for each job paused fleet-wide
  *   <prefix>lock:{<name>}:occurrences  sorted set: `<tick>|<job>` by tick, the occurrences a job
@@ -88,6 +89,14 @@ export function jobTickField(jobName: string): string {
 /** The state hash field of when a job's current definition (schedule, zone) was first seen: `<definition>|<ms>`. */
 export function jobSinceField(jobName: string): string {
   return `since:${jobName}`;
+}
+
+/**
+ * The state hash field counting a job's failed occurrences in a row (`pauseAfterFailures`):
+ * `<count>|<latest failed tick>`; deleted by a later success, and by `resume`.
+ */
+export function jobFailuresField(jobName: string): string {
+  return `failures:${jobName}`;
 }
 
 /** The state hash field naming the occurrence of a job that waits behind a run (`overlap: 'buffer-one'`). */

@@ -91,7 +91,8 @@ export const HIDDEN_VALUE: unique symbol = Symbol('a value not shown (it may hol
 /** Renders a bad value for an error message: exact for primitives, a type name otherwise. */
 export function describeValue(value: unknown): string {
   if (value === HIDDEN_VALUE) return 'a value not shown (it may hold a password)';
-  if (typeof value === 'string') return JSON.stringify(value);
+  // A long string is cut: an error names the mistake, it does not reprint a document.
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     return String(value);
   }

@@ -308,6 +308,28 @@ describe('the dpa-distributed-lock-cron command line', () => {
     expect(JSON.parse(again.stdout)).toEqual({ job: 'Reports.hourly', paused: false, wasPaused: false });
   });
 
+  it('pause --note: the note is kept and shown by status', async () => {
+    const note = 'warehouse migration, back at 14:00';
+    const paused = await cli(['pause', 'Reports.hourly', '--by', 'alice', '--note', note, '--json', ...at(redis.url)]);
+    expect(JSON.parse(paused.stdout)).toEqual({
+      job: 'Reports.hourly',
+      paused: true,
+      wasPaused: false,
+      by: 'alice',
+      note,
+    });
+
+    const status = await cli(['status', ...at(redis.url)]);
+    expect(status.stdout).toMatch(/Reports\.hourly .* by alice, [\d.]+m?s ago: warehouse migration, back at 14:00 /);
+    const asJson = JSON.parse((await cli(['status', '--json', ...at(redis.url)])).stdout);
+    expect(asJson.jobs[1].pause).toEqual({ by: 'alice', at: expect.any(Number), note });
+
+    expect((await cli(['resume', 'Reports.hourly', '--note', 'done', ...at(redis.url)])).stderr).toBe(
+      'dpa-distributed-lock-cron: --note does not apply to resume (see --help)\n',
+    );
+    await cli(['resume', 'Reports.hourly', ...at(redis.url)]);
+  });
+
   it('says which server it reads when neither --url nor a REDIS_* variable says where Redis is', async () => {
     // A prefix no app uses: whatever answers on the default address, nothing of it is read.
     const run = await cli(['status', '--timeout', '500'], { REDIS_KEY_PREFIX: `nobody-${Date.now()}:` });

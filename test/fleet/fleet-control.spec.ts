@@ -75,6 +75,23 @@ describe('seeing and steering the fleet from DistributedLockService', () => {
     expect(b().runs).toBe(1);
   });
 
+  it('tells the replica that paused or resumed a job, with the note, as events', async () => {
+    events.length = 0;
+    await operator().pause('LedgerJobs.reconcile', 'ops', 'ledger migration');
+    await operator().resume('LedgerJobs.reconcile');
+    await operator().resume('LedgerJobs.reconcile'); // not paused: nothing to tell
+
+    expect(events).toEqual([
+      {
+        type: 'paused',
+        job: 'LedgerJobs.reconcile',
+        key: 'ledger',
+        pause: { by: 'ops', at: expect.any(Number), note: 'ledger migration' },
+      },
+      { type: 'resumed', job: 'LedgerJobs.reconcile', key: 'ledger', pause: undefined },
+    ]);
+  });
+
   it('reads which replica ran a job, and its outcome', async () => {
     const [latest] = await operator().runs('LedgerJobs.reconcile', { limit: 1 });
     expect(latest).toMatchObject({ job: 'LedgerJobs.reconcile', replica: 'pod-b', outcome: 'ok' });

@@ -395,6 +395,23 @@ describe('FleetInspector on a real Redis', () => {
       expect(await client.exists(lockKeys(PREFIX, 'reports').paused)).toBe(0);
     });
 
+    it('keeps a note with a pause: why, beside who and when', async () => {
+      await declare('Reports.nightly', { key: 'reports', cron: '0 0 2 * * *' });
+      await fleet.pause('Reports.nightly', 'alice', 'warehouse migration until 14:00, <ticket 42>');
+
+      expect((await fleet.jobs())[0].pause).toEqual({
+        by: 'alice',
+        at: expect.any(Number),
+        note: 'warehouse migration until 14:00, <ticket 42>',
+      });
+      await expect(fleet.pause('Reports.nightly', 'alice', 42 as never)).rejects.toThrow(
+        'note must be a string of at most 1000 characters, got 42.',
+      );
+      await expect(fleet.pause('Reports.nightly', 'alice', 'x'.repeat(1001))).rejects.toThrow(
+        /^note must be a string of at most 1000 characters, got "x{80}…"\.$/,
+      );
+    });
+
     it('cannot pause by name a job that computes its lock name per call', async () => {
       await declare('Billing.perTenant', { key: null });
       await expect(fleet.pause('Billing.perTenant', 'ops')).rejects.toThrow(

@@ -1,5 +1,6 @@
 import { describeError, type LockLostError } from '../errors';
 import type { SkipReason } from '../locks/attempt';
+import type { PauseRecord } from '../fleet/fleet-records';
 import type { LockLogger } from '../logger';
 import type { RunTrigger } from '../policies/ledger';
 
@@ -89,6 +90,19 @@ export interface LockFailedEvent extends LockEventBase {
   readonly error: unknown;
 }
 
+/**
+ * A job was paused or resumed fleet-wide from this replica: by an operator through the `fleet`
+ * API, or by the job itself (`pauseAfterFailures`). Other replicas learn it from Redis, not as an event.
+ */
+export interface LockPauseEvent {
+  readonly type: 'paused' | 'resumed';
+  readonly job: string;
+  /** The job's lock name. */
+  readonly key: string;
+  /** Who paused it, when and why (`paused`); undefined for `resumed`. */
+  readonly pause: PauseRecord | undefined;
+}
+
 /** Everything the engine reports; switch on `type`. */
 export type LockEvent =
   | LockAcquiredEvent
@@ -98,7 +112,8 @@ export type LockEvent =
   | LockExtendedEvent
   | LockLostEvent
   | LockOutageEvent
-  | LockDrainedEvent;
+  | LockDrainedEvent
+  | LockPauseEvent;
 
 export type LockEventListener = (event: LockEvent) => void;
 

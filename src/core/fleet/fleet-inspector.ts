@@ -3,9 +3,11 @@ import { EARLY_FIRING_TOLERANCE_MS } from '../jobs/cron-schedule';
 import { InvalidLockArgumentError, NO_SINGLE_LOCK_TO_PAUSE } from '../errors';
 import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
+import type { LockPauseEvent } from '../events/lock-events';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
 import {
   FENCE_FIELD,
+  jobFailuresField,
   jobsFirstDeclaredKey,
   jobsKey,
   lockKeyPattern,
@@ -13,7 +15,7 @@ import {
   lockNameOfKey,
   tokenOwner,
 } from '../keys';
-import { type JobRecord, parsePause, type PauseRecord } from './fleet-records';
+import { type JobRecord, MAX_PAUSE_NOTE_LENGTH, parsePause, type PauseRecord } from './fleet-records';
 import {
   checkedWindow,
   MAX_CHECKED_OCCURRENCES,
@@ -49,16 +51,18 @@ const RECORD_LEAD_MS = 5 * 60_000;
 export class FleetInspector {
   private readonly historyRetentionMs: number;
   private readonly records: JobRecordReader;
+  private readonly onPauseChange: ((event: LockPauseEvent) => void) | undefined;
 
   /**
    * @param keyPrefix The engine's `keyPrefix`.
    * @param options.historyRetentionMs The replicas' `historyRetentionMs`: how long a run history
    *   outlives its last record, so `missed` knows which occurrences an expired history may hide.
+   * @param options.onPauseChange Told of each pause and resume made through this inspector.
    */
   constructor(
     private readonly client: Redis | Cluster,
     readonly keyPrefix = '',
-    options: { historyRetentionMs?: number } = {},
+    options: { historyRetentionMs?: number; onPauseChange?: (event: LockPauseEvent) => void } = {},
   ) {
     const retention = options.historyRetentionMs ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs;
     if (!expectations.positiveInteger.test(retention)) {
@@ -66,6 +70,7 @@ export class FleetInspector {
     }
     this.historyRetentionMs = retention;
     this.records = new JobRecordReader(client, keyPrefix);
+    this.onPauseChange = options.onPauseChange;
   }
 
   /** Every job declared by a replica, with its pause and latest run, sorted by name. */
@@ -204,20 +209,34 @@ export class FleetInspector {
 
   /**
    * Pauses `job` on every replica: each acquisition for it is refused (skip reason `paused`) until
-   * `resume`. A run in progress goes on. Resolves false when it was already paused (the record is
-   * then replaced).
+   * `resume`. A run in progress goes on. `note` says why, for `status` and the other operators.
+   * Resolves false when it was already paused (the record is then replaced).
    */
-  async pause(job: string, by: string): Promise<boolean> {
+  async pause(job: string, by: string, note?: string): Promise<boolean> {
     if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
+    if (note !== undefined && (typeof note !== 'string' || note.length > MAX_PAUSE_NOTE_LENGTH)) {
+      throw new InvalidLockArgumentError('note', note, `a string of at most ${MAX_PAUSE_NOTE_LENGTH} characters`);
+    }
     const key = await this.records.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
-    const pause: PauseRecord = { by, at: Date.now() };
-    return (await this.client.hset(lockKeys(this.keyPrefix, key).paused, job, JSON.stringify(pause))) === 1;
+    const pause: PauseRecord = { by, at: Date.now(), ...(note ? { note } : undefined) };
+    const paused = (await this.client.hset(lockKeys(this.keyPrefix, key).paused, job, JSON.stringify(pause))) === 1;
+    this.onPauseChange?.({ type: 'paused', job, key, pause });
+    return paused;
   }
 
-  /** Resumes a paused job. Resolves false when it was not paused. */
+  /**
+   * Resumes a paused job, and starts its count of failed occurrences (`pauseAfterFailures`) anew.
+   * Resolves false when it was not paused.
+   */
   async resume(job: string): Promise<boolean> {
     const key = await this.records.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
-    return (await this.client.hdel(lockKeys(this.keyPrefix, key).paused, job)) === 1;
+    const keys = lockKeys(this.keyPrefix, key);
+    const [resumed] = await Promise.all([
+      this.client.hdel(keys.paused, job),
+      this.client.hdel(keys.state, jobFailuresField(job)),
+    ]);
+    if (resumed === 1) this.onPauseChange?.({ type: 'resumed', job, key, pause: undefined });
+    return resumed === 1;
   }
 
   /**

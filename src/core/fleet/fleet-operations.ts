@@ -1,4 +1,5 @@
 import { describeError, DistributedLockError } from '../errors';
+import type { LockEvents, LockPauseEvent } from '../events/lock-events';
 import type { LockHandle } from '../locks/lock-handle';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
@@ -22,6 +23,7 @@ export class FleetOperations {
   constructor(
     private readonly options: ResolvedLockOptions,
     private readonly store: LockStore,
+    private readonly events: LockEvents,
   ) {}
 
   /** Whether `lock`'s run is recorded: operations on, and a job with a fixed lock name. */
@@ -90,6 +92,9 @@ export class FleetOperations {
 
   private inspectorOf(store: RedisStore): FleetInspector {
     const { keyPrefix, historyRetentionMs } = this.options;
-    return new FleetInspector(store.client, keyPrefix, { historyRetentionMs });
+    const onPauseChange = (event: LockPauseEvent): void => {
+      if (this.events.active) this.events.emit(event);
+    };
+    return new FleetInspector(store.client, keyPrefix, { historyRetentionMs, onPauseChange });
   }
 }

@@ -95,11 +95,18 @@ export function parseRunRecord(fields: readonly string[]): RunRecord {
   };
 }
 
-/** A job paused fleet-wide: by whom (free text) and when. */
+/** A job paused fleet-wide: by whom (free text), when, and why. */
 export interface PauseRecord {
   readonly by: string;
   readonly at: number;
+  /** Why, as the operator wrote it (`pause --note`); absent when none was given. */
+  readonly note?: string;
+  /** Set when the job paused itself (`pauseAfterFailures`): how many occurrences in a row failed. */
+  readonly afterFailures?: number;
 }
+
+/** The longest pause note kept. */
+export const MAX_PAUSE_NOTE_LENGTH = 1000;
 
 /** A job record as a replica wrote it; undefined for a value no replica wrote. */
 export function parseJobRecord(json: string | null): JobRecord | undefined {

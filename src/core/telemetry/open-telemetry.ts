@@ -179,7 +179,7 @@ function metricsListener(meter: Meter): LockEventListener {
 }
 
 /** The job, or the key of a lock taken outside a job: a key made per call (a tenant's) would multiply series. */
-function nameOf(event: Extract<LockEvent, { job: string | undefined }>): Attributes {
+function nameOf(event: Extract<LockEvent, { tick: number | undefined }>): Attributes {
   const attributes: Attributes =
     event.job === undefined ? { [LOCK_ATTRIBUTES.key]: event.key } : { [LOCK_ATTRIBUTES.job]: event.job };
   // What started the run, for jobs with a policy (a handful of values each: few series).
