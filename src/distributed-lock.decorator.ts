@@ -75,6 +75,12 @@ export interface DistributedLockDecoratorOptions {
    * table). For a `@Cron` job with a fixed `key`. @default as the `cron` package fires them
    */
   dst?: DaylightSavingPolicy;
+  /**
+   * Pause the job on every replica once this many occurrences in a row failed (each after its
+   * retries), with a note naming the last error, an error line and a `paused` event; a success
+   * counts anew, and so does `resume`. For a `@Cron` job with a fixed `key`. @default off
+   */
+  pauseAfterFailures?: number;
 }
 
 /** Where a guarded method keeps its job (Reflect metadata), for the explorer that declares it. */
@@ -127,9 +133,10 @@ export function DistributedLock(
     recoverCrashed,
     overlap,
     dst,
+    pauseAfterFailures,
   } = normalizeArguments(keyOrOptions, ttl);
   const options = { minHoldMs, autoExtend, fencing, lockContext };
-  const policies = { catchUp, retry, recoverCrashed, overlap, dst };
+  const policies = { catchUp, retry, recoverCrashed, overlap, dst, pauseAfterFailures };
   // Checked when the decorator is written, before it is applied (JobDefinition checks them again per method).
   if (typeof key === 'function') assertTtl(ttlMs);
   else assertLockArguments(key, ttlMs);

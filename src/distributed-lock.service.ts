@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from './core/events/lock-events';
-import type { FleetInspector, OverdueJob } from './core/fleet/fleet-inspector';
+import type { FleetInspector, OverdueJob, PausedJob } from './core/fleet/fleet-inspector';
 import type { JobDeclaration } from './core/fleet/fleet-records';
 import type { JobDefinition } from './core/jobs/job-definition';
 import { type LockedRun, LockEngine } from './core/lock-engine';
@@ -133,6 +133,11 @@ export class DistributedLockService {
   /** The `@Cron` jobs whose latest due occurrence ran nowhere; `undefined` where no records are kept. */
   overdueJobs(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
     return this.engine.overdueJobs(options);
+  }
+
+  /** The jobs paused fleet-wide, with who, when and why; `undefined` where no records are kept. */
+  pausedJobs(): Promise<PausedJob[] | undefined> {
+    return this.engine.pausedJobs();
   }
 
   /** Declares jobs run with `runJob` for the operations tools (decorated methods are declared at startup). */

@@ -55,6 +55,7 @@ export {
   type OpenTelemetryOptions,
   type OpenTelemetryTracerProvider,
   type OverdueJob,
+  type PausedJob,
   type PauseRecord,
   type RecordedRun,
   type RedisAddress,

@@ -16,6 +16,7 @@ export {
   type JobStatus,
   type MissedReport,
   type OverdueJob,
+  type PausedJob,
   type RecordedRun,
 } from './fleet/fleet-inspector';
 export {

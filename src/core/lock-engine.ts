@@ -2,18 +2,13 @@ import type { Cluster, Redis } from 'ioredis';
 import { assembleEngine, type EngineParts } from './engine-parts';
 import { DistributedLockError, InvalidLockArgumentError } from './errors';
 import type { LockEventListener } from './events/lock-events';
-import type { FleetInspector, OverdueJob } from './fleet/fleet-inspector';
+import type { FleetInspector, OverdueJob, PausedJob } from './fleet/fleet-inspector';
 import type { JobDeclaration } from './fleet/fleet-records';
 import { JobDefinition, NO_OCCURRENCE, plainOccurrence } from './jobs/job-definition';
 import { lockKeyOf, stateKeyOf } from './keys';
 import type { LockStore, ServerProbe } from './lock-store';
-import {
-  type AcquireOptions,
-  type AcquireSettings,
-  assertKey,
-  assertLockArguments,
-  checkAcquireOptions,
-} from './locks/acquire-options';
+import { type AcquireOptions, type AcquireSettings, assertKey, assertLockArguments } from './locks/acquire-options';
+import { checkAcquireOptions } from './locks/acquire-options';
 import { isLock } from './locks/attempt';
 import type { LockHandle } from './locks/lock-handle';
 import type { DistributedLockOptions } from './options/lock-options';
@@ -50,7 +45,7 @@ export class LockEngine {
 
   /**
    * Calls `listener` with every `LockEvent` of this engine (acquired, skipped, ran, extended, lost,
-   * outages, drained) and returns the function that stops it. With no listener, no event is built.
+   * outages, drained, paused…) and returns the function that stops it; no listener, no event built.
    *
    * @example
    * const stop = locks.onEvent((event) => {
@@ -95,6 +90,11 @@ export class LockEngine {
    */
   overdueJobs(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
     return this.parts.operations.overdue(options);
+  }
+
+  /** The jobs paused fleet-wide (`fleet.paused`) within `acquireTimeoutMs`; `undefined` as for `overdueJobs`. */
+  pausedJobs(): Promise<PausedJob[] | undefined> {
+    return this.parts.operations.paused();
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */

@@ -1,3 +1,4 @@
+import type { FailureCount, FailureStreak } from './policies/failure-streak';
 import type { LedgerQuery, LedgerRead, LedgerWrite, OccurrenceClaim } from './policies/ledger';
 
 /** One acquisition as the engine asks a store for it. */
@@ -116,6 +117,11 @@ export interface LockStore {
    * undefined when the store cannot answer in time.
    */
   readLedger(query: LedgerQuery): Promise<LedgerRead | undefined>;
+  /**
+   * Counts how an occurrence of a job with `pauseAfterFailures` ended into its failure streak, and
+   * pauses the job when the streak reaches the limit; undefined when the store cannot answer in time.
+   */
+  countFailures(write: FailureCount): Promise<FailureStreak | undefined>;
   /** Readies what job policies send (Redis: their scripts, loaded now and on each connection). */
   preparePolicies(): void;
   /** Sets `key` to `value` for `ttlMs`: a live instance's heartbeat. Never rejects. */

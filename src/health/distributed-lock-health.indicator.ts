@@ -53,9 +53,22 @@ export type DistributedLockHealthDetails = {
   readonly maxClockOffsetMs: number;
   /** The overdue jobs; absent when they were not checked, or could not be read. */
   overdue?: OverdueJobHealth[];
+  /** The jobs that paused themselves (`pauseAfterFailures`); absent when none did, or they could not be read. */
+  pausedAfterFailures?: PausedJobHealth[];
+  /** What needs an operator though the check is up: the jobs that paused themselves, in plain words. */
+  warning?: string;
   /** Why the check is down, in plain words; absent when up. */
   readonly message?: string;
 };
+
+/** A job that paused itself after failed occurrences in a row, as the health details report it. */
+export interface PausedJobHealth {
+  readonly job: string;
+  /** When it paused, as an ISO date. */
+  readonly at: string;
+  /** How many occurrences in a row failed, and the last error. */
+  readonly note: string;
+}
 
 export const DEFAULT_MAX_CLOCK_OFFSET_MS = 1000;
 export const DEFAULT_OVERDUE_GRACE_MS = 60_000;
@@ -109,9 +122,11 @@ export class DistributedLockHealthIndicator {
     }
     const indicator = this.healthIndicatorService.check(key);
     // Both within acquireTimeoutMs, side by side: the check answers within it too.
-    const [probes, overdue] = await Promise.all([
+    const [probes, overdue, paused] = await Promise.all([
       this.lockService.probe(),
       checkOverdue ? this.readOverdue(overdueGraceMs) : undefined,
+      // A job that paused itself needs an operator, not a restart: a warning, never down.
+      this.lockService.pausedJobs().catch(() => undefined),
     ]);
 
     const servers = probes.map(rounded);
@@ -128,6 +143,17 @@ export class DistributedLockHealthIndicator {
       // When Redis did not answer TIME either, that says it all: the failed read adds nothing.
     } else if (overdue && !redisDown) {
       problems.push(`The fleet's job records could not be read to look for overdue jobs: ${overdue.error}.`);
+    }
+    const selfPaused = (paused ?? []).filter(({ pause }) => pause.afterFailures !== undefined);
+    if (selfPaused.length > 0) {
+      details.pausedAfterFailures = selfPaused.map(({ name, pause }) => ({
+        job: name,
+        at: new Date(pause.at).toISOString(),
+        note: pause.note ?? '',
+      }));
+      details.warning = selfPaused
+        .map(({ name, pause }) => `${name} paused itself on every replica: ${pause.note}. Resume it once fixed.`)
+        .join(' ');
     }
     if (problems.length === 0) return indicator.up(details);
     return indicator.down({ ...details, message: problems.join(' ') });

@@ -5,5 +5,6 @@ export {
   type DistributedLockHealthDetails,
   type DistributedLockHealthOptions,
   type OverdueJobHealth,
+  type PausedJobHealth,
   type ServerHealth,
 } from './distributed-lock-health.indicator';

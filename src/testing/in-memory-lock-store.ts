@@ -1,13 +1,16 @@
-import type { LockEvent, LockRanEvent, LockSkippedEvent } from '../core/events/lock-events';
+import type { LockEvent } from '../core/events/lock-events';
 import { jobBufferedField } from '../core/keys';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, ServerProbe } from '../core/lock-store';
+import type { FailureCount, FailureStreak } from '../core/policies/failure-streak';
 import type { LedgerQuery, LedgerRead, LedgerWrite } from '../core/policies/ledger';
 import { InMemoryLedgers } from './in-memory-ledger';
 import {
   DeclaredJobs,
   type InMemoryLockStoreOptions,
   type LockState,
-  matches,
+  PausedJobs,
+  type RecordedOf,
+  recordedOf,
   type RecordedLockEvent,
   type StoredLock,
 } from './in-memory-records';
@@ -32,7 +35,7 @@ export class InMemoryLockStore implements LockStore {
   /** The occurrence ledgers of jobs with a policy, and the heartbeats of their instances. */
   private readonly ledgers: InMemoryLedgers;
   private readonly recorded: RecordedLockEvent[] = [];
-  private readonly paused = new Set<string>();
+  private readonly paused = new PausedJobs();
   private readonly declared = new DeclaredJobs();
   private down = false;
   private readonly now: () => number;
@@ -54,17 +57,13 @@ export class InMemoryLockStore implements LockStore {
   }
 
   /** The runs that settled (`ran` events), of one job (`Class.method`) or lock name if given. */
-  runs(jobOrKey?: string): (LockRanEvent & { readonly replica: string })[] {
-    return this.recorded.filter(
-      (event): event is LockRanEvent & { replica: string } => event.type === 'ran' && matches(event, jobOrKey),
-    );
+  runs(jobOrKey?: string): RecordedOf<'ran'>[] {
+    return recordedOf(this.recorded, 'ran', jobOrKey);
   }
 
   /** The acquisitions refused (`skipped` events, with their `reason`), of one job or lock name if given. */
-  skips(jobOrKey?: string): (LockSkippedEvent & { readonly replica: string })[] {
-    return this.recorded.filter(
-      (event): event is LockSkippedEvent & { replica: string } => event.type === 'skipped' && matches(event, jobOrKey),
-    );
+  skips(jobOrKey?: string): RecordedOf<'skipped'>[] {
+    return recordedOf(this.recorded, 'skipped', jobOrKey);
   }
 
   /** @internal Records an event of `replica` (the testing module subscribes each replica). */
@@ -97,11 +96,12 @@ export class InMemoryLockStore implements LockStore {
   /** Pauses a job (`Class.method`) fleet-wide until resumed; refuses one with a computed lock name, as Redis does. */
   pauseJob(job: string): void {
     this.declared.checkPausable(job);
-    this.paused.add(job);
+    this.paused.pause(job);
   }
 
+  /** Resumes a paused job, and starts its count of failed occurrences (`pauseAfterFailures`) anew. */
   resumeJob(job: string): void {
-    this.paused.delete(job);
+    this.paused.resume(job);
   }
 
   /** Lets every occurrence be served again (locks and fencing counters stay). */
@@ -143,15 +143,12 @@ export class InMemoryLockStore implements LockStore {
 
   cancel(request: LockRequest): Promise<void> {
     if (this.down) return RESOLVED;
-    const lock = this.liveLock(request.lockKey);
-    const ours = lock?.token === request.token;
+    const ours = this.liveLock(request.lockKey)?.token === request.token;
     if (ours) this.locks.delete(request.lockKey);
     const state = this.liveState(request.stateKey);
     if (request.claim) {
       this.ledgers.cancel(request.claim, jobBufferedField(request.pausableJob), ours);
-      return RESOLVED;
-    }
-    if (request.tick !== undefined && state?.ticks.get(request.tickField) === request.tick) {
+    } else if (request.tick !== undefined && state?.ticks.get(request.tickField) === request.tick) {
       state.ticks.set(request.tickField, request.tick - 1);
     }
     return RESOLVED;
@@ -184,6 +181,10 @@ export class InMemoryLockStore implements LockStore {
     if (this.down) return Promise.resolve(undefined);
     const state = this.stateFor(query.stateKey, query.keepMs);
     return Promise.resolve(this.ledgers.read(query, state.ticks.get(query.tickField)));
+  }
+
+  countFailures(write: FailureCount): Promise<FailureStreak | undefined> {
+    return Promise.resolve(this.down ? undefined : this.paused.countFailures(write));
   }
 
   /** Nothing to ready in memory. */

@@ -1,6 +1,7 @@
 import { ComputedLockNameError, NO_SINGLE_LOCK_TO_PAUSE } from '../core/errors';
 import type { LockEvent } from '../core/events/lock-events';
 import { parseJobRecord } from '../core/fleet/fleet-records';
+import { type FailureCount, type FailureStreak, nextStreak } from '../core/policies/failure-streak';
 
 // The shapes the in-memory store keeps and records.
 
@@ -27,9 +28,19 @@ export interface LockState {
   expiresAt: number;
 }
 
-/** Whether a recorded event is of `jobOrKey` (a job name or a lock name); every event when undefined. */
-export function matches(event: { key: string; job: string | undefined }, jobOrKey: string | undefined): boolean {
-  return jobOrKey === undefined || event.job === jobOrKey || event.key === jobOrKey;
+/** A recorded event of one type. */
+export type RecordedOf<T extends LockEvent['type']> = Extract<LockEvent, { type: T }> & { readonly replica: string };
+
+/** The recorded events of `type`, of `jobOrKey` (a job name or a lock name; every event when undefined). */
+export function recordedOf<T extends 'ran' | 'skipped'>(
+  events: readonly RecordedLockEvent[],
+  type: T,
+  jobOrKey: string | undefined,
+): RecordedOf<T>[] {
+  return events.filter((event): event is RecordedOf<T> => {
+    const { job, key } = event as { job?: string; key?: string };
+    return event.type === type && (jobOrKey === undefined || job === jobOrKey || key === jobOrKey);
+  });
 }
 
 /** The lock name of each job the engines declared (`Class.method` → its key; null when computed per call). */
@@ -47,5 +58,44 @@ export class DeclaredJobs {
   /** Refuses, as `fleet.pause` does over Redis, to pause a job whose lock name is computed per call. */
   checkPausable(job: string): void {
     if (this.keys.get(job) === null) throw new ComputedLockNameError(job, NO_SINGLE_LOCK_TO_PAUSE);
+  }
+}
+
+/** The jobs paused fleet-wide, and each job's failed occurrences in a row (`pauseAfterFailures`). */
+export class PausedJobs {
+  private readonly paused = new Set<string>();
+  private readonly streaks = new Map<string, { readonly count: number; readonly tick: number }>();
+
+  has(job: string): boolean {
+    return this.paused.has(job);
+  }
+
+  pause(job: string): void {
+    this.paused.add(job);
+  }
+
+  /** Resumes `job`, and starts its failure count anew, as `fleet.resume` does. */
+  resume(job: string): void {
+    this.paused.delete(job);
+    this.streaks.delete(job);
+  }
+
+  clear(): void {
+    this.paused.clear();
+    this.streaks.clear();
+  }
+
+  /** What `COUNT_FAILURES` does (`redis/scripts/ledger-scripts.ts`), by the same rule. */
+  countFailures({ job, tick, failed, limit }: FailureCount): FailureStreak {
+    const streak = nextStreak(this.streaks.get(job), tick, failed);
+    if (streak === undefined) {
+      this.streaks.delete(job);
+      return { count: 0, paused: false };
+    }
+    const counted = streak !== this.streaks.get(job);
+    this.streaks.set(job, streak);
+    const paused = counted && streak.count >= limit && !this.paused.has(job);
+    if (paused) this.paused.add(job);
+    return { count: streak.count, paused };
   }
 }

@@ -29,6 +29,7 @@ type Documented =
   | 'client'
   | 'fleet'
   | 'overdueJobs'
+  | 'pausedJobs'
   | 'declareJobs'
   | 'probe'
   | 'drain'

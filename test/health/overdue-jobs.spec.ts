@@ -72,6 +72,26 @@ describe('DistributedLockHealthIndicator and overdue @Cron jobs', () => {
     expect(body.info!.distributedLock).toMatchObject({ status: 'up', overdue: [] });
   });
 
+  it("stays up with a warning naming a job that paused itself (pauseAfterFailures); an operator's pause is not one", async () => {
+    const prefix = await keyPrefix();
+    app = await startHealthApp({ url: redis.url, keyPrefix: prefix }, {}, [HourlyJobs]);
+    const pausedKey = `${prefix}lock:{health:hourly}:paused`;
+    await redis.client().hset(pausedKey, 'HourlyJobs.report', JSON.stringify({ by: 'ops', at: 0, note: 'migration' }));
+    expect((await app.get()).body.info!.distributedLock).not.toHaveProperty('warning');
+
+    const note = '3 occurrence(s) in a row failed, the last (2026-12-07T04:00:00.000Z) with: disk full';
+    const pause = { by: 'pauseAfterFailures', at: Date.parse('2026-12-07T04:00:01Z'), note, afterFailures: 3 };
+    await redis.client().hset(pausedKey, 'HourlyJobs.report', JSON.stringify(pause));
+    const { status, body } = await app.get();
+
+    expect(status).toBe(200); // paused: not overdue, and not a reason to take the replica out
+    expect(body.info!.distributedLock).toMatchObject({
+      status: 'up',
+      pausedAfterFailures: [{ job: 'HourlyJobs.report', at: '2026-12-07T04:00:01.000Z', note }],
+      warning: `HourlyJobs.report paused itself on every replica: ${note}. Resume it once fixed.`,
+    });
+  });
+
   it('answers 200 once a replica has run that occurrence', async () => {
     app = await startHealthApp({ url: redis.url, keyPrefix: await keyPrefix() }, {}, [HourlyJobs]);
     expect((await app.get()).status).toBe(503);

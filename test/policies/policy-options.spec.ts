@@ -22,6 +22,8 @@ describe('job policy options', () => {
       [{ retry: { attempts: 1, backoffMs: 1_000 } }, 'retry.attempts'],
       [{ retry: { attempts: 3, backoffMs: -5 } }, 'retry.backoffMs'],
       [{ retry: { attempts: 3, backoffMs: 1_000, maxBackoffMs: 10 } }, 'retry.maxBackoffMs'],
+      [{ pauseAfterFailures: 0 }, 'pauseAfterFailures'],
+      [{ pauseAfterFailures: 2.5 }, 'pauseAfterFailures'],
     ])('%j is refused, naming %s', (options, option) => {
       expect(decorate(options)).toThrow(InvalidLockArgumentError);
       expect(decorate(options)).toThrow(new RegExp(`^${option.replace('.', '\\.')} must be`));
@@ -64,6 +66,19 @@ describe('job policy options', () => {
       expect(error).toBeInstanceOf(JobPolicyError);
       expect((error as Error).message).toMatch(
         /^catchUp on IntervalJob\.tick cannot be used: it applies to @Cron jobs only/,
+      );
+    });
+
+    @Injectable()
+    class IntervalPausingJob {
+      @Interval(60_000)
+      @DistributedLock({ key: 'policies:interval-pausing', ttlMs: 1_000, pauseAfterFailures: 3 })
+      tick(): void {}
+    }
+
+    it('an @Interval job: pauseAfterFailures counts @Cron occurrences', async () => {
+      await expect(boot(IntervalPausingJob)).rejects.toThrow(
+        /^pauseAfterFailures on IntervalPausingJob\.tick cannot be used: it applies to @Cron jobs only/,
       );
     });
 

@@ -6,6 +6,7 @@ import {
   JobDefinition,
   LockEngine,
 } from '../../src/core';
+import type { LockStore } from '../../src/core/lock-store';
 import { InMemoryLockStore } from '../../src/testing';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 
@@ -173,6 +174,34 @@ describe('the in-memory store decides as Redis does', () => {
     const [redisSaw, memorySaw] = await onBoth(withPolicy);
     expect(redisSaw).toEqual(['ran', 'skipped', 'skipped', true, 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(memorySaw).toEqual(redisSaw);
+  });
+
+  it('counts failed occurrences in a row and pauses at the limit as Redis does (pauseAfterFailures)', async () => {
+    const ends: [number, boolean][] = [[1_000, true], [2_000, true], [2_000, true], [1_500, false], [3_000, false],
+      [4_000, true], [5_000, true], [6_000, true], [7_000, true]]; // prettier-ignore
+    const count = (store: LockStore) => async () => {
+      const replies: unknown[] = [];
+      for (const [tick, failed] of ends) {
+        const end = { stateKey: 'p:lock:{x}:state', pauseKey: 'p:lock:{x}:paused', field: 'failures:Jobs.x' };
+        const write = { ...end, job: 'Jobs.x', tick, failed, limit: 3, pauseRecord: '{}', keepMs: 60_000 };
+        replies.push(await store.countFailures(write));
+      }
+      return replies;
+    };
+    const onRedisEngine = new LockEngine({ url: redis.url, logger: false });
+    const memory = new InMemoryLockStore();
+    try {
+      await onRedisEngine.waitUntilConnected();
+      const redisStore = (onRedisEngine as unknown as { parts: { store: LockStore } }).parts.store;
+      redisStore.preparePolicies();
+      const [redisSaw, memorySaw] = [await count(redisStore)(), await count(memory)()];
+      expect(redisSaw.map((reply) => reply && Object.values(reply as object))).toEqual([
+        [1, false], [2, false], [2, false], [2, false], [0, false], [1, false], [2, false], [3, true], [4, false],
+      ]); // prettier-ignore
+      expect(memorySaw).toEqual(redisSaw);
+    } finally {
+      await onRedisEngine.close();
+    }
   });
 
   it('refuses to pause a job whose lock name is computed per call, as fleet.pause over Redis does', async () => {

@@ -4,7 +4,7 @@ import { InvalidLockArgumentError, NO_SINGLE_LOCK_TO_PAUSE } from '../errors';
 import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { LockPauseEvent } from '../events/lock-events';
-import type { HeldLock, JobStatus, MissedReport, OverdueJob } from './fleet-reports';
+import type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob } from './fleet-reports';
 import {
   FENCE_FIELD,
   jobFailuresField,
@@ -27,7 +27,7 @@ import { JobRecordReader } from './job-record-reader';
 import { scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
-export type { HeldLock, JobStatus, MissedReport, OverdueJob, RecordedRun } from './fleet-reports';
+export type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob, RecordedRun } from './fleet-reports';
 export { MAX_CHECKED_OCCURRENCES } from './job-occurrences';
 
 /** Locks read concurrently by `locks()`. */
@@ -89,6 +89,19 @@ export class FleetInspector {
         return { name, record, pause, lastRun };
       }),
     );
+  }
+
+  /** The jobs paused fleet-wide, with their pause records, sorted by name: one read per job with a fixed lock name. */
+  async paused(): Promise<PausedJob[]> {
+    const records = await this.records.all();
+    const named = [...records].filter(([, record]) => record.key !== null).sort(([a], [b]) => (a < b ? -1 : 1));
+    const pauses = await Promise.all(
+      named.map(([name, record]) => this.client.hget(lockKeys(this.keyPrefix, record.key!).paused, name)),
+    );
+    return named.flatMap(([name], i) => {
+      const pause = parsePause(pauses[i]);
+      return pause ? [{ name, pause }] : [];
+    });
   }
 
   /** Every lock held now, sorted by name. */

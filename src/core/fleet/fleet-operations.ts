@@ -4,7 +4,7 @@ import type { LockHandle } from '../locks/lock-handle';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
 import { RedisStore } from '../redis/redis-store';
-import { FleetInspector, type OverdueJob } from './fleet-inspector';
+import { FleetInspector, type OverdueJob, type PausedJob } from './fleet-inspector';
 import { jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
 import { type JobDeclaration, type JobRecord, runRecordFields, type RunRecordOutcome } from './fleet-records';
 import { withDeadline } from './with-deadline';
@@ -88,6 +88,12 @@ export class FleetOperations {
   overdue(options: { graceMs: number }): Promise<OverdueJob[] | undefined> {
     if (!this.options.operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
     return withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs).overdue(options);
+  }
+
+  /** See `LockEngine.pausedJobs`. */
+  paused(): Promise<PausedJob[] | undefined> {
+    if (!this.options.operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
+    return withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs).paused();
   }
 
   private inspectorOf(store: RedisStore): FleetInspector {

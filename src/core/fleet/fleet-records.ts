@@ -29,6 +29,7 @@ export interface JobPoliciesRecord {
   readonly recoverCrashed?: true;
   readonly overlap?: 'buffer-one';
   readonly dst?: { readonly springForward?: 'run-at-end-of-gap' | 'skip'; readonly fallBack?: 'once' | 'twice' };
+  readonly pauseAfterFailures?: number;
 }
 
 /** A guarded job as code declares it (`JobRecord` without who declared it and when). */

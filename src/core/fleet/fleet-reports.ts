@@ -13,6 +13,12 @@ export interface JobStatus {
   readonly lastRun: RecordedRun | undefined;
 }
 
+/** A job paused fleet-wide, with who paused it, when and why. */
+export interface PausedJob {
+  readonly name: string;
+  readonly pause: PauseRecord;
+}
+
 /** A lock held right now. */
 export interface HeldLock {
   /** The lock name (`key` of `@DistributedLock`). */

@@ -43,6 +43,11 @@ export interface JobPolicies {
   readonly overlap?: 'skip' | 'buffer-one';
   /** The wall times a daylight-saving change skips or repeats in the schedule's zone (see `DaylightSavingPolicy`). */
   readonly dst?: DaylightSavingPolicy;
+  /**
+   * Pause the job fleet-wide once this many occurrences in a row failed (each after its retries),
+   * with a note naming the last error; a success starts the count anew, and so does `resume`.
+   */
+  readonly pauseAfterFailures?: number;
 }
 
 /** The policies of a job, checked, with their defaults. */
@@ -52,6 +57,7 @@ export interface ResolvedJobPolicies {
   readonly recoverCrashed: boolean;
   readonly overlap: 'skip' | 'buffer-one';
   readonly dst: DaylightSavingPolicy | undefined;
+  readonly pauseAfterFailures: number | undefined;
 }
 
 /** How many missed occurrences `runs: 'all'` runs per look by default. */
@@ -66,16 +72,25 @@ export function checkJobPolicies(policies: JobPolicies): ResolvedJobPolicies {
   if (overlap !== 'skip' && overlap !== 'buffer-one') {
     throw new InvalidLockArgumentError('overlap', overlap, "'skip' or 'buffer-one'");
   }
+  const { pauseAfterFailures } = policies;
+  if (
+    pauseAfterFailures !== undefined &&
+    (!Number.isSafeInteger(pauseAfterFailures) || pauseAfterFailures < 1 || pauseAfterFailures > 1_000)
+  ) {
+    throw new InvalidLockArgumentError('pauseAfterFailures', pauseAfterFailures, 'an integer from 1 to 1000');
+  }
   const dst = checkDaylightSaving(policies.dst);
-  return { catchUp: checkCatchUp(policies.catchUp), retry: checkRetry(policies.retry), recoverCrashed, overlap, dst };
+  const [catchUp, retry] = [checkCatchUp(policies.catchUp), checkRetry(policies.retry)];
+  return { catchUp, retry, recoverCrashed, overlap, dst, pauseAfterFailures };
 }
 
 /** The policies as a job record keeps them (`JobRecord.policies`), or undefined for a job without one. */
 export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord | undefined {
   if (!hasPolicies(policies)) return undefined;
-  const { catchUp, retry, recoverCrashed, overlap, dst } = policies;
+  const { catchUp, retry, recoverCrashed, overlap, dst, pauseAfterFailures } = policies;
   return {
     ...(dst && { dst }),
+    ...(pauseAfterFailures && { pauseAfterFailures }),
     ...(catchUp && { catchUp }),
     ...(retry && { retry }),
     ...(recoverCrashed && { recoverCrashed }),
@@ -85,9 +100,14 @@ export function policiesRecord(policies: ResolvedJobPolicies): JobPoliciesRecord
 
 /** Whether any policy is on: a job without one pays nothing for them. */
 export function hasPolicies(policies: ResolvedJobPolicies): boolean {
-  const { catchUp, retry, recoverCrashed, overlap, dst } = policies;
+  const { catchUp, retry, recoverCrashed, overlap, dst, pauseAfterFailures } = policies;
   return (
-    catchUp !== undefined || retry !== undefined || recoverCrashed || overlap === 'buffer-one' || dst !== undefined
+    catchUp !== undefined ||
+    retry !== undefined ||
+    recoverCrashed ||
+    overlap === 'buffer-one' ||
+    dst !== undefined ||
+    pauseAfterFailures !== undefined
   );
 }
 

@@ -8,6 +8,7 @@ import type { EngineOptions } from '../options/resolve-options';
 import type { LockEvents } from '../events/lock-events';
 import type { GuardedRuns } from '../runs/guarded-runs';
 import { backoffDelay } from '../waits';
+import { PauseAfterFailures } from './pause-after-failures';
 import { missedOccurrences, recoveryCandidates, retryDue } from './occurrence-rules';
 import type { LedgerQuery, LedgerRead, RunTrigger } from './ledger';
 
@@ -48,13 +49,16 @@ export class PolicyRunner {
   private readonly retryTimers = new Set<unknown>();
   private heartbeat: unknown | undefined;
   private closed = false;
+  private readonly failures: PauseAfterFailures;
 
   constructor(
     private readonly options: EngineOptions,
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
     private readonly events: LockEvents,
-  ) {}
+  ) {
+    this.failures = new PauseAfterFailures(options, store, events);
+  }
 
   /** Starts looking after `job`, whose runs call `handler`; its schedule and key were checked at boot. */
   adopt(job: JobDefinition, schedule: CronSchedule, handler: () => unknown): void {
@@ -116,6 +120,7 @@ export class PolicyRunner {
     const what = `${job.name} (occurrence ${new Date(tick).toISOString()}, ${trigger}, attempt ${attempt})`;
     if (!adopted || !retry) {
       if (trigger !== 'schedule') this.options.logger.error(`${what} failed: ${describeError(error)}`);
+      if (adopted) this.countEnd(adopted, tick, true, error);
       return;
     }
     const failedAt = this.options.clock.now();
@@ -139,6 +144,7 @@ export class PolicyRunner {
       this.options.logger.error(
         `${job.name} failed after ${attempt} attempt(s)${why}: ${describeError(error)} [${what}]`,
       );
+      this.countEnd(adopted, tick, true, error);
       return;
     }
     this.options.logger.warn(`${what} failed, attempting again in ${Math.round(delayMs)} ms: ${describeError(error)}`);
@@ -147,6 +153,16 @@ export class PolicyRunner {
       void this.runOccurrence(adopted, tick, 'retry', attempt + 1);
     }, delayMs);
     this.retryTimers.add(timer);
+  }
+
+  /** A run of a job with a policy succeeded: its count of failed occurrences (`pauseAfterFailures`) ends. */
+  succeeded(job: JobDefinition, tick: number): void {
+    const adopted = this.jobs.find((candidate) => candidate.job === job);
+    if (adopted) this.countEnd(adopted, tick, false, undefined);
+  }
+
+  private countEnd(adopted: AdoptedJob, tick: number, failed: boolean, error: unknown): void {
+    this.failures.count(adopted.job, adopted.lockName, adopted.query, { tick, failed, error });
   }
 
   /** Stops looking and retrying; runs in progress are the drain's. */
@@ -258,7 +274,8 @@ export class PolicyRunner {
         }
       : job.handler;
     try {
-      await this.runs.run(job.lockName, job.job.ttlMs, handler, job.job.settings, occurrence);
+      const run = await this.runs.run(job.lockName, job.job.ttlMs, handler, job.job.settings, occurrence);
+      if (run.ran) this.countEnd(job, tick, false, undefined);
     } catch (error) {
       this.failed(job.job, tick, attempt, trigger, error);
     }

@@ -12,7 +12,7 @@ import type { ResolvedLockOptions } from '../options/resolve-options';
  */
 export function policySchedule(job: JobDefinition, options: ResolvedLockOptions, store: LockStore): CronSchedule {
   const { catchUp } = job.policies;
-  const { retry, recoverCrashed, overlap } = job.policies;
+  const { retry, recoverCrashed, overlap, dst } = job.policies;
   const option = catchUp
     ? 'catchUp'
     : retry
@@ -21,7 +21,9 @@ export function policySchedule(job: JobDefinition, options: ResolvedLockOptions,
         ? 'recoverCrashed'
         : overlap === 'buffer-one'
           ? 'overlap'
-          : 'dst';
+          : dst
+            ? 'dst'
+            : 'pauseAfterFailures';
   const refuse = (reason: string, at = option): never => {
     throw new JobPolicyError(job.name, at, reason);
   };

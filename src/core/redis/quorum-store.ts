@@ -93,6 +93,11 @@ export class QuorumStore implements LockStore {
     return Promise.resolve(undefined);
   }
 
+  /** No policy over a quorum (see `settleOccurrence`). */
+  countFailures(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   preparePolicies(): void {}
 
   /** Heartbeats serve the ledger only: none over a quorum. */

@@ -3,6 +3,7 @@ import { monotonicNow } from '../clock';
 import type { LockEvents } from '../events/lock-events';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite, ServerProbe } from '../lock-store';
 import type { LockLogger } from '../logger';
+import type { FailureCount, FailureStreak } from '../policies/failure-streak';
 import type { LedgerQuery, LedgerRead, LedgerWrite } from '../policies/ledger';
 import type { ConnectionMonitor } from './connection/connection-monitor';
 import { NO_REPLY, REFUSED, type SettleReply } from './connection/connection-monitor';
@@ -10,6 +11,7 @@ import { FleetWrites } from './fleet-writes';
 import { RedisConnection } from './redis-connection';
 import {
   acquireReplyOf,
+  failureStreakOf,
   ledgerReadOf,
   POLICY_SCRIPTS,
   sendAcquire,
@@ -18,6 +20,7 @@ import {
   sendCancelClaim,
   sendClaimOccurrence,
   sendExtendIfOwner,
+  sendCountFailures,
   sendReadLedger,
   sendReleaseAndRecord,
   sendReleaseIfOwner,
@@ -211,6 +214,14 @@ export class RedisStore implements LockStore {
       (afterNoScript: boolean) => sendReadLedger(this.client, afterNoScript, query),
       (reply) => (reply === NO_REPLY || reply === REFUSED ? undefined : ledgerReadOf(reply, query.job)),
       query.stateKey,
+    );
+  }
+
+  countFailures(write: FailureCount): Promise<FailureStreak | undefined> {
+    return this.monitor.call(
+      (afterNoScript: boolean) => sendCountFailures(this.client, afterNoScript, write),
+      (reply) => (reply === NO_REPLY || reply === REFUSED ? undefined : failureStreakOf(reply)),
+      write.stateKey,
     );
   }
 

@@ -85,7 +85,9 @@ export class JobRuns {
   /** One run of `occurrence`; a failure of a job with a policy goes to its retry policy, and is rethrown. */
   private async runOnce<T>(job: JobDefinition, name: string, fn: () => T | Promise<T>, occurrence: Occurrence) {
     try {
-      return await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
+      const run = await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
+      if (run.ran && occurrence.ledger) this.policies.succeeded(job, occurrence.tick!);
+      return run;
     } catch (error) {
       if (occurrence.ledger) this.policies.failed(job, occurrence.tick!, occurrence.attempt, occurrence.trigger, error);
       throw error;

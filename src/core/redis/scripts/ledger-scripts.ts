@@ -9,6 +9,7 @@ import {
   type OccurrenceClaim,
   parseLedgerValue,
 } from '../../policies/ledger';
+import type { FailureCount, FailureStreak } from '../../policies/failure-streak';
 import { LuaScript } from './lua-script';
 
 /**
@@ -186,4 +187,60 @@ export function ledgerReadOf(reply: unknown, job: string): LedgerRead {
   }
   const served = values[2] === '' ? undefined : Number(values[2]);
   return { since: Number(values[0]), now: Number(values[1]), served, entries };
+}
+
+/**
+ * Counts an occurrence's end into its job's failure streak (`policies/failure-streak.ts`, the same
+ * rule), and pauses the job once the streak reaches the limit, unless it is paused already.
+ * Replies `{count, 1 when this call paused it}`.
+ */
+export const COUNT_FAILURES = new LuaScript(`
+local stateKey, pauseKey = KEYS[1], KEYS[2]
+local field, job, tick, failed, limit, record, keepMs =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6], ARGV[7]
+
+local stored = redis.call('HGET', stateKey, field)
+local count, latest = 0, nil
+if stored then
+  local c, t = string.match(stored, '^(%d+)|(%d+)$')
+  count, latest = tonumber(c), tonumber(t)
+end
+if latest and tick <= latest then return {count, 0} end
+if not failed then
+  if stored then redis.call('HDEL', stateKey, field) end
+  return {0, 0}
+end
+count = count + 1
+redis.call('HSET', stateKey, field, count .. '|' .. string.format('%d', tick))
+redis.call('PEXPIRE', stateKey, keepMs)
+if count >= limit and redis.call('HSETNX', pauseKey, job, record) == 1 then return {count, 1} end
+return {count, 0}
+`);
+
+export function sendCountFailures(
+  client: Redis | Cluster,
+  afterNoScript: boolean,
+  write: FailureCount,
+): Promise<unknown> {
+  const { stateKey, pauseKey, field, job, tick, failed, limit, pauseRecord, keepMs } = write;
+  return COUNT_FAILURES.send(
+    client,
+    afterNoScript,
+    2,
+    stateKey,
+    pauseKey,
+    field,
+    job,
+    tick,
+    failed ? '1' : '0',
+    limit,
+    pauseRecord,
+    keepMs,
+  );
+}
+
+/** A `COUNT_FAILURES` reply as a `FailureStreak`. */
+export function failureStreakOf(reply: unknown): FailureStreak {
+  const [count, paused] = reply as [number, number];
+  return { count, paused: paused === 1 };
 }
