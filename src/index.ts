@@ -21,6 +21,7 @@ export {
   LockServiceMissingError,
   MAX_CHECKED_OCCURRENCES,
   MAX_TIMER_MS,
+  TriggerRefusedError,
   UnknownJobError,
   UnscheduledJobError,
   type AcquireOptions,
@@ -66,6 +67,8 @@ export {
   type RunTrigger,
   type ServerProbe,
   type SkipReason,
+  type TriggeredRun,
+  type TriggerOptions,
 } from './core';
 export { distributedLockConfig } from './distributed-lock.config';
 export { DISTRIBUTED_LOCK_CONFIG_NAMESPACE } from './distributed-lock.constants';

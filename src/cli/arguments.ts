@@ -20,6 +20,13 @@ export type Command =
     }
   | { readonly name: 'release'; readonly key: string }
   | { readonly name: 'pause'; readonly job: string; readonly by: string | undefined; readonly note: string | undefined }
+  | {
+      readonly name: 'trigger';
+      readonly job: string;
+      readonly occurrence: number | undefined;
+      readonly force: boolean;
+      readonly by: string | undefined;
+    }
   | { readonly name: 'resume'; readonly job: string }
   | { readonly name: 'forget'; readonly job: string };
 
@@ -51,6 +58,10 @@ Commands:
                              stop every replica from running <job> until resume; the
                              note (why) is shown by status
   resume <job>               let the replicas run <job> again
+  trigger <job> [--occurrence ISO-8601] [--force] [--by NAME]
+                             run <job> now on one live replica that takes triggers
+                             (manualTriggers), or run a missed occurrence of it; exits 0
+                             once a replica started it, 1 when none did within --timeout
   forget <job>               drop the declaration of a job no replica runs any more
 
 Options:
@@ -67,7 +78,7 @@ A job is named Class.method; <key> is the lock name given to @DistributedLock. T
 and --until: a duration back from now (90s, 30m, 24h, 7d), an ISO date, or "now".
 Exit codes: 0 done, 1 failed (Redis unreachable, unknown job...), 2 bad command line.`;
 
-const COMMANDS = ['status', 'history', 'missed', 'release', 'pause', 'resume', 'forget'] as const;
+const COMMANDS = ['status', 'history', 'missed', 'release', 'pause', 'resume', 'trigger', 'forget'] as const;
 /** Options that take a value, and the commands they belong to (undefined: every command). */
 const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   url: undefined,
@@ -77,10 +88,11 @@ const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   key: ['history', 'missed'],
   since: ['missed'],
   until: ['missed'],
-  by: ['pause'],
+  by: ['pause', 'trigger'],
+  occurrence: ['trigger'],
   note: ['pause'],
 };
-const FLAGS = ['json', 'help'];
+const FLAGS = ['json', 'help', 'force'];
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** Reads the command line (without `node` and the script). Throws a `UsageError` naming the mistake. */
@@ -128,6 +140,7 @@ export function parseArguments(args: readonly string[]): Invocation {
   if (!(COMMANDS as readonly string[]).includes(name)) {
     throw new UsageError(`unknown command ${JSON.stringify(name)} (one of ${COMMANDS.join(', ')})`);
   }
+  if (flags.has('force') && name !== 'trigger') throw new UsageError(`--force does not apply to ${name}`);
   for (const option of values.keys()) {
     const only = VALUE_OPTIONS[option];
     if (only && !only.includes(name)) throw new UsageError(`--${option} does not apply to ${name}`);
@@ -139,10 +152,15 @@ export function parseArguments(args: readonly string[]): Invocation {
     throw new UsageError(`${name} takes ${what}, got ${got}`);
   }
   const [operand] = operands;
-  return { command: command(name as (typeof COMMANDS)[number], operand, values), ...common };
+  return { command: command(name as (typeof COMMANDS)[number], operand, values, flags), ...common };
 }
 
-function command(name: (typeof COMMANDS)[number], operand: string, values: Map<string, string>): Command {
+function command(
+  name: (typeof COMMANDS)[number],
+  operand: string,
+  values: Map<string, string>,
+  flags: Set<string>,
+): Command {
   switch (name) {
     case 'status':
       return { name };
@@ -165,6 +183,14 @@ function command(name: (typeof COMMANDS)[number], operand: string, values: Map<s
       return { name, key: operand };
     case 'pause':
       return { name, job: operand, by: values.get('by'), note: values.get('note') };
+    case 'trigger': {
+      const raw = values.get('occurrence');
+      const occurrence = raw === undefined ? undefined : /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : NaN;
+      if (Number.isNaN(occurrence)) {
+        throw new UsageError(`--occurrence must be an ISO-8601 date and time, got ${shown(raw!)}`);
+      }
+      return { name, job: operand, occurrence, force: flags.has('force'), by: values.get('by') };
+    }
     case 'resume':
     case 'forget':
       return { name, job: operand };

@@ -12,7 +12,7 @@ import { FleetInspector, MAX_CHECKED_OCCURRENCES } from '../core/fleet/fleet-ins
 import { ENVIRONMENT_VARIABLES } from '../core/options/environment';
 import { type Command, parseArguments, timeOf, USAGE, UsageError } from './arguments';
 import { connect, connectionSettings, RedisUnreachableError } from './connection';
-import { historyText, json, missedText, statusText } from './output';
+import { historyText, json, missedText, statusText, time } from './output';
 
 const PROGRAM = 'dpa-distributed-lock-cron';
 
@@ -61,7 +61,7 @@ export async function main(args: readonly string[], io: Io = processIo): Promise
     }
     client = await connect(settings.target, invocation.timeoutMs);
     const fleet = new FleetInspector(client, settings.keyPrefix, { historyRetentionMs: settings.historyRetentionMs });
-    io.out(await run(command, fleet, invocation.json));
+    io.out(await run(command, fleet, invocation.json, invocation.timeoutMs));
     return 0;
   } catch (error) {
     const [message, code] = describe(error);
@@ -76,6 +76,7 @@ async function run(
   command: Exclude<Command, { name: 'help' }>,
   fleet: FleetInspector,
   asJson: boolean,
+  timeoutMs: number,
 ): Promise<string> {
   const now = Date.now();
   switch (command.name) {
@@ -116,6 +117,13 @@ async function run(
       const paused = await fleet.pause(command.job, by, command.note);
       if (asJson) return json({ job: command.job, paused: true, wasPaused: !paused, by, note: command.note ?? null });
       return `Paused ${command.job} on every replica (by ${by})${paused ? '' : ', again'}: runs in progress go on, later ones are skipped until resume.`;
+    }
+    case 'trigger': {
+      const { job, occurrence, force } = command;
+      const started = await fleet.trigger(job, { occurrence, force, by: command.by ?? whoAmI(), timeoutMs });
+      if (asJson) return json(started);
+      const what = occurrence === undefined ? 'a run now' : `the occurrence ${time(occurrence)}`;
+      return `Started ${what} of ${job} on ${started.replica} (${time(started.startedAt)}).`;
     }
     case 'resume': {
       const resumed = await fleet.resume(command.job);

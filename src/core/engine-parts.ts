@@ -10,6 +10,8 @@ import { nextInstanceId } from './keys';
 import { GuardedRuns } from './runs/guarded-runs';
 import { JobRuns } from './runs/job-runs';
 import { LockRegistry } from './runs/lock-registry';
+import { TriggerListener } from './runs/trigger-listener';
+import { RedisStore } from './redis/redis-store';
 import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
 
 /** What a `LockEngine` is made of, wired once: each part is given only the parts it calls. */
@@ -48,7 +50,17 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   const acquirer = new LockAcquirer(options, store, registry, events);
   const operations = new FleetOperations(options, store, events);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
-  const jobs = new JobRuns(options, store, runs, registry, events);
+  const jobs = new JobRuns(options, store, runs, registry, events, triggerListener(options, store, runs));
   const inUrl = settingsInUrl(given);
   return { options, events, telemetry, store, registry, acquirer, operations, runs, jobs, inUrl };
+}
+
+/** The replica side of manual triggers, with `manualTriggers` on a single Redis or Cluster. */
+function triggerListener(options: EngineOptions, store: LockStore, runs: GuardedRuns): TriggerListener | undefined {
+  if (!options.manualTriggers) return undefined;
+  if (store instanceof RedisStore) return new TriggerListener(options, store.client, () => store.isReady(), runs);
+  options.logger.warn(
+    `manualTriggers needs a single Redis or Cluster; locks live in ${store.label}: no trigger is taken.`,
+  );
+  return undefined;
 }

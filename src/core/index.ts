@@ -19,6 +19,7 @@ export {
   type PausedJob,
   type RecordedRun,
 } from './fleet/fleet-inspector';
+export { TriggerRefusedError, type TriggeredRun, type TriggerOptions } from './fleet/fleet-trigger';
 export {
   type JobDeclaration,
   type JobRecord,

@@ -15,6 +15,9 @@ import { randomBytes } from 'node:crypto';
  *   <prefix>jobs                   hash: job → job record (JSON), the guarded jobs replicas declared
  *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
  *   <prefix>instances:<id>         a live process's heartbeat (jobs with a policy): its replica name
+ *   <prefix>triggers               stream: operators' manual triggers (`fleet.trigger`, CLI `trigger`)
+ *   <prefix>triggers:<id>          a trigger's status: which replica took it, started or refused it
+ *   <prefix>trigger-listeners:<id> a live process taking triggers (`manualTriggers`): its replica and jobs
  */
 
 const LOCK_KEY_START = 'lock:{';
@@ -89,6 +92,26 @@ export function jobTickField(jobName: string): string {
 /** The state hash field of when a job's current definition (schedule, zone) was first seen: `<definition>|<ms>`. */
 export function jobSinceField(jobName: string): string {
   return `since:${jobName}`;
+}
+
+/** The stream of manual triggers. */
+export function triggersKey(keyPrefix: string): string {
+  return `${keyPrefix}triggers`;
+}
+
+/** The status of the trigger `id` (a stream entry id). */
+export function triggerStatusKey(keyPrefix: string, id: string): string {
+  return `${keyPrefix}triggers:${id}`;
+}
+
+/** The listener record of a process taking triggers (`manualTriggers`). */
+export function triggerListenerKey(keyPrefix: string, instanceId: string): string {
+  return `${keyPrefix}trigger-listeners:${instanceId}`;
+}
+
+/** The SCAN pattern of every listener record. */
+export function triggerListenerPattern(keyPrefix: string): string {
+  return `${escapeGlob(`${keyPrefix}trigger-listeners:`)}*`;
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   scheduleOf,
   sortOccurrences,
 } from './job-occurrences';
+import { type TriggeredRun, triggerJob, type TriggerOptions } from './fleet-trigger';
 import { JobRecordReader } from './job-record-reader';
 import { scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
@@ -91,17 +92,9 @@ export class FleetInspector {
     );
   }
 
-  /** The jobs paused fleet-wide, with their pause records, sorted by name: one read per job with a fixed lock name. */
-  async paused(): Promise<PausedJob[]> {
-    const records = await this.records.all();
-    const named = [...records].filter(([, record]) => record.key !== null).sort(([a], [b]) => (a < b ? -1 : 1));
-    const pauses = await Promise.all(
-      named.map(([name, record]) => this.client.hget(lockKeys(this.keyPrefix, record.key!).paused, name)),
-    );
-    return named.flatMap(([name], i) => {
-      const pause = parsePause(pauses[i]);
-      return pause ? [{ name, pause }] : [];
-    });
+  /** The jobs paused fleet-wide, with their pause records, sorted by name. */
+  paused(): Promise<PausedJob[]> {
+    return this.records.paused();
   }
 
   /** Every lock held now, sorted by name. */
@@ -250,6 +243,17 @@ export class FleetInspector {
     ]);
     if (resumed === 1) this.onPauseChange?.({ type: 'resumed', job, key, pause: undefined });
     return resumed === 1;
+  }
+
+  /**
+   * Runs `job` now on one live replica that runs it and takes triggers (`manualTriggers`), or runs
+   * a missed occurrence of it (`occurrence`), and resolves once the run started there; a
+   * `TriggerRefusedError` says why none did (paused, its lock held, the occurrence ran, no live
+   * replica, `timeoutMs` passed). A run now serves no occurrence: the schedule's next one runs as usual.
+   */
+  trigger(job: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
+    const missed = (name: string, window: { from: number; to: number }) => this.missed(name, window);
+    return triggerJob(this.client, this.keyPrefix, this.records, missed, job, options);
   }
 
   /**

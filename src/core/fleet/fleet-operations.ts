@@ -81,7 +81,7 @@ export class FleetOperations {
       );
     }
     const deadlineMs = Math.max(FLEET_DEADLINE_MIN_MS, FLEET_DEADLINE_FACTOR * this.options.acquireTimeoutMs);
-    return (this.inspector ??= withDeadline(this.inspectorOf(this.store), deadlineMs));
+    return (this.inspector ??= withDeadline(this.inspectorOf(this.store), deadlineMs, ['trigger']));
   }
 
   /** See `LockEngine.overdueJobs`. */

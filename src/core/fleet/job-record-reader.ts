@@ -1,8 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ComputedLockNameError, InvalidLockArgumentError, UnknownJobError } from '../errors';
-import { jobsFirstDeclaredKey, jobsKey, jobTickField } from '../keys';
+import { jobsFirstDeclaredKey, jobsKey, jobTickField, lockKeys } from '../keys';
 import { expectations } from '../validation';
-import { type JobRecord, parseJobRecord } from './fleet-records';
+import { type JobRecord, parseJobRecord, parsePause } from './fleet-records';
+import type { PausedJob } from './fleet-reports';
 import { hashEntries } from './redis-scan';
 
 /** Reads what replicas declared of their jobs (`fleet-records.ts`), for the fleet's readers. */
@@ -44,6 +45,20 @@ export class JobRecordReader {
     }
     if (record.key === null) throw new ComputedLockNameError(job, advice);
     return record.key;
+  }
+
+  /** The jobs paused fleet-wide, with their pause records, sorted by name: one read per job with a fixed lock name. */
+  async paused(): Promise<PausedJob[]> {
+    const named = [...(await this.all())]
+      .filter(([, record]) => record.key !== null)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    const pauses = await Promise.all(
+      named.map(([name, record]) => this.client.hget(lockKeys(this.keyPrefix, record.key!).paused, name)),
+    );
+    return named.flatMap(([name], i) => {
+      const pause = parsePause(pauses[i]);
+      return pause ? [{ name, pause }] : [];
+    });
   }
 
   /** When each job was first declared. */

@@ -16,8 +16,9 @@ function unreachable(error: unknown): never {
  * `target` with every method that returns a promise bounded by `deadlineMs`: past it, the call
  * rejects with a `DistributedLockError` saying `Redis did not answer within <deadlineMs> ms`, instead of
  * waiting on a Redis that hangs; on a connection that is down, it rejects at once saying so.
+ * Methods named in `ownBound` wait as long as they say (a trigger's `timeoutMs`).
  */
-export function withDeadline<T extends object>(target: T, deadlineMs: number): T {
+export function withDeadline<T extends object>(target: T, deadlineMs: number, ownBound: readonly string[] = []): T {
   return new Proxy(target, {
     get(object, property, receiver) {
       const value: unknown = Reflect.get(object, property, receiver);
@@ -25,6 +26,7 @@ export function withDeadline<T extends object>(target: T, deadlineMs: number): T
       return (...args: unknown[]): unknown => {
         const result: unknown = value.apply(object, args);
         if (!(result instanceof Promise)) return result;
+        if (ownBound.includes(String(property))) return result.catch(unreachable);
         return raceDeadline(result.catch(unreachable), deadlineMs, () => {
           throw new DistributedLockError(`Redis did not answer within ${deadlineMs} ms`);
         });

@@ -41,6 +41,8 @@ export interface Occurrence {
   readonly replaces: string;
   /** `overlap: 'buffer-one'`: found held, the occurrence waits for the lock instead of being skipped. */
   readonly bufferOne: boolean;
+  /** A manual run forced past the job's pause flag. */
+  readonly ignoresPause?: boolean;
 }
 
 /** Plain acquisitions: no job, no scheduled occurrence. */
@@ -186,6 +188,15 @@ export class JobDefinition {
       replaces,
       bufferOne: this.unscheduled.bufferOne,
     };
+  }
+
+  /**
+   * @internal What a manual trigger runs: `tick`, a missed occurrence (claimed as the schedule's
+   * would be), or no occurrence at all (a run now, which serves none); `force` skips the pause flag.
+   */
+  triggeredOccurrence(tick: number | undefined, force: boolean): Occurrence {
+    const occurrence = this.occurrence(tick, 'manual', 1);
+    return force ? { ...occurrence, ignoresPause: true } : occurrence;
   }
 
   /** @internal The job's schedule, read on first use; null for a job without one. */

@@ -16,9 +16,9 @@ export function lockRequest(
   occurrence: Occurrence,
 ): LockRequest {
   const lockKey = lockKeyOf(options.keyPrefix, name);
-  const { tick, tickField, periodMs, job, tracked } = occurrence;
+  const { tick, tickField, periodMs, job, tracked, ignoresPause } = occurrence;
   const { operations } = options;
-  const pausableJob = operations && tracked && job !== undefined ? job : '';
+  const pausableJob = operations && tracked && job !== undefined && !ignoresPause ? job : '';
   const tickAheadLimitMs = options.tickAheadLimitMs ?? Math.max(ttlMs, MIN_TICK_AHEAD_LIMIT_MS);
   const stateRetentionMs = Math.max(options.stateRetentionMs, 2 * ttlMs, 2 * periodMs);
   const keepMs = stateRetentionMs + tickAheadLimitMs;

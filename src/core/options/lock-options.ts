@@ -122,6 +122,14 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
    * off: a job without schedule or fencing is then a plain `SET NX`. @default true
    */
   operations?: boolean;
+  /**
+   * Let operators run a guarded `@Cron`/`@Interval`/`@Timeout` job now, or fill a missed
+   * occurrence, from the CLI's `trigger` or `fleet.trigger`: this replica then reads the trigger
+   * stream and refreshes its listener record once a second (two commands a second on its
+   * connection, whatever the number of jobs), and one replica that runs the job takes each
+   * trigger. @default false
+   */
+  manualTriggers?: boolean;
   /** How many run records to keep per lock name (approximately: a capped stream). @default 100 */
   historyLength?: number;
   /** A lock name's run history expires this long after its last record. @default 604800000 (7 days) */
@@ -146,6 +154,7 @@ export const DEFAULT_LOCK_OPTIONS = {
   waitForReplicas: 0,
   skipLogLevel: 'verbose',
   operations: true,
+  manualTriggers: false,
   historyLength: 100,
   historyRetentionMs: 604_800_000,
 } as const satisfies DistributedLockOptions;
@@ -181,6 +190,7 @@ export const OPTION_NAMES: SettingNames = {
   openTelemetry: 'openTelemetry',
   skipLogLevel: 'skipLogLevel',
   operations: 'operations',
+  manualTriggers: 'manualTriggers',
   historyLength: 'historyLength',
   historyRetentionMs: 'historyRetentionMs',
   replicaName: 'replicaName',

@@ -35,6 +35,7 @@ export interface ResolvedLockOptions {
   readonly openTelemetry: true | OpenTelemetryOptions | undefined;
   readonly skipLogLevel: 'verbose' | 'debug' | 'log' | false;
   readonly operations: boolean;
+  readonly manualTriggers: boolean;
   readonly historyLength: number;
   readonly historyRetentionMs: number;
   readonly replicaName: string;
@@ -94,6 +95,7 @@ export function resolveLockOptions(
     openTelemetry: resolveOpenTelemetry(options.openTelemetry, names.openTelemetry),
     skipLogLevel: check('skipLogLevel', expectations.skipLogLevel) ?? DEFAULT_LOCK_OPTIONS.skipLogLevel,
     operations: check('operations', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.operations,
+    manualTriggers: check('manualTriggers', expectations.boolean) ?? DEFAULT_LOCK_OPTIONS.manualTriggers,
     historyLength: check('historyLength', expectations.positiveCount) ?? DEFAULT_LOCK_OPTIONS.historyLength,
     historyRetentionMs: check('historyRetentionMs', expectations.positiveMs) ?? DEFAULT_LOCK_OPTIONS.historyRetentionMs,
     replicaName: check('replicaName', expectations.nonEmptyString) ?? `${hostname()}:${process.pid}`,

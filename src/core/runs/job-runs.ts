@@ -8,6 +8,7 @@ import { PolicyRunner } from '../policies/policy-runner';
 import { policySchedule } from '../policies/policy-support';
 import type { GuardedRuns } from './guarded-runs';
 import type { LockRegistry } from './lock-registry';
+import type { TriggerListener } from './trigger-listener';
 import { logDaylightSavingSkip, logSkip } from './skip-log';
 
 /** How soon an occurrence waiting behind a run tries again, at first and at most. */
@@ -30,6 +31,8 @@ export class JobRuns {
     private readonly runs: GuardedRuns,
     private readonly registry: LockRegistry,
     events: LockEvents,
+    /** Takes operators' manual triggers (`manualTriggers`); unset when off. */
+    private readonly triggers: TriggerListener | undefined,
   ) {
     this.policies = new PolicyRunner(options, store, runs, events);
   }
@@ -99,6 +102,7 @@ export class JobRuns {
    * `JobPolicyError` when they cannot keep their promise here. A job without one is left alone.
    */
   adopt(job: JobDefinition, handler: () => unknown): void {
+    this.triggers?.offer(job, handler);
     if (!hasPolicies(job.policies)) return;
     this.policies.adopt(job, policySchedule(job, this.options, this.store), handler);
   }
@@ -107,5 +111,6 @@ export class JobRuns {
   stop(): void {
     this.stopping.abort();
     this.policies.close();
+    this.triggers?.close();
   }
 }

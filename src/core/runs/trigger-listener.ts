@@ -1,0 +1,136 @@
+import type { Cluster, Redis } from 'ioredis';
+import { describeError } from '../errors';
+import {
+  LISTENER_TTL_MS,
+  parseRequest,
+  statusValue,
+  TRIGGER_POLL_MS,
+  TRIGGER_STATUS_TTL_MS,
+  type TriggerRequest,
+  type TriggerStatus,
+} from '../fleet/manual-triggers';
+import type { JobDefinition } from '../jobs/job-definition';
+import { triggerListenerKey, triggersKey, triggerStatusKey } from '../keys';
+import type { SkipReason } from '../locks/attempt';
+import { logInfo } from '../logger';
+import type { EngineOptions } from '../options/resolve-options';
+import { raceDeadline } from '../waits';
+import type { GuardedRuns } from './guarded-runs';
+
+/** A trigger older than this when a replica first reads it is left alone: whoever asked gave up. */
+const STALE_TRIGGER_MS = 60_000;
+/** Requests read per look at the stream. */
+const READ_COUNT = 100;
+
+/** Why a triggered run did not start, in the words the operator reads. */
+const REFUSALS: { readonly [reason in SkipReason]: string } = {
+  held: 'a run of the job holds its lock now',
+  buffered: 'a run of the job holds its lock now',
+  'tick-served': 'that occurrence already ran',
+  paused: 'the job is paused (force runs it anyway)',
+  'clock-skew': 'the occurrence is outside what Redis accepts by its clock (tickAheadLimitMs, stateRetentionMs)',
+  refused: 'Redis refused the acquisition (see the replica log)',
+  unavailable: 'Redis was unreachable under failMode closed',
+  closed: 'the replica is shutting down',
+};
+
+/** A job this replica runs, as a trigger runs it. */
+interface TriggerableJob {
+  readonly job: JobDefinition;
+  readonly handler: () => unknown;
+}
+
+/**
+ * The replica side of manual triggers (`fleet/manual-triggers.ts`), on with `manualTriggers`:
+ * once a second, reads the trigger stream and sets this process's listener record; takes each
+ * request for a job it runs whose status key it sets first, and runs the job through the guarded
+ * runs (its lock, pause flag and records), attributed `trigger: 'manual'`.
+ */
+export class TriggerListener {
+  private readonly jobs = new Map<string, TriggerableJob>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readFrom = `${Date.now() - STALE_TRIGGER_MS}-0`;
+  private closed = false;
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly client: Redis | Cluster,
+    private readonly isReady: () => boolean,
+    private readonly runs: GuardedRuns,
+  ) {}
+
+  /** Lets triggers run `job` (one with a fixed lock name) on this replica by calling `handler`. */
+  offer(job: JobDefinition, handler: () => unknown): void {
+    if (job.key === undefined || this.closed) return;
+    this.jobs.set(job.name, { job, handler });
+    if (this.timer === undefined) this.lookSoon(0);
+  }
+
+  /** Stops reading, and removes this process's listener record (not waiting for Redis). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.jobs.size > 0 && this.isReady()) {
+      this.client.del(triggerListenerKey(this.options.keyPrefix, this.options.instanceId)).catch(() => undefined);
+    }
+  }
+
+  private lookSoon(delayMs: number): void {
+    this.timer = setTimeout(() => void this.look(), delayMs);
+    this.timer.unref();
+  }
+
+  private async look(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.isReady()) await raceDeadline(this.read(), this.options.acquireTimeoutMs, () => undefined);
+    } catch (error) {
+      this.options.logger.warn(`Reading manual triggers failed: ${describeError(error)}`);
+    }
+    if (!this.closed) this.lookSoon(TRIGGER_POLL_MS);
+  }
+
+  private async read(): Promise<void> {
+    const { keyPrefix, instanceId, replicaName } = this.options;
+    const listener = JSON.stringify({ replica: replicaName, jobs: [...this.jobs.keys()] });
+    const [read] = await Promise.all([
+      this.client.xread('COUNT', READ_COUNT, 'STREAMS', triggersKey(keyPrefix), this.readFrom),
+      this.client.set(triggerListenerKey(keyPrefix, instanceId), listener, 'PX', LISTENER_TTL_MS),
+    ]);
+    for (const [id, fields] of read?.[0]?.[1] ?? []) {
+      this.readFrom = id;
+      const request = parseRequest(fields);
+      const triggerable = request && this.jobs.get(request.job);
+      if (!request || !triggerable || this.closed) continue;
+      const taken = await this.setStatus(id, { state: 'taken', replica: replicaName }, true);
+      if (taken) void this.run(id, request, triggerable);
+    }
+  }
+
+  private async run(id: string, request: TriggerRequest, { job, handler }: TriggerableJob): Promise<void> {
+    const replica = this.options.replicaName;
+    const occurrence = job.triggeredOccurrence(request.occurrence, request.force);
+    const started = (): unknown => {
+      void this.setStatus(id, { state: 'started', replica, at: Date.now() }, false);
+      return handler();
+    };
+    const what = `${job.name} (manual run by ${request.by || '?'})`;
+    try {
+      const run = await this.runs.run(job.key!, job.ttlMs, started, job.settings, occurrence);
+      if (!run.ran) await this.setStatus(id, { state: 'refused', replica, reason: REFUSALS[run.reason] }, false);
+      else logInfo(this.options.logger, `${what} ran on this replica.`);
+    } catch (error) {
+      this.options.logger.error(`${what} failed: ${describeError(error)}`);
+    }
+  }
+
+  private async setStatus(id: string, status: TriggerStatus, onlyFirst: boolean): Promise<boolean> {
+    const key = triggerStatusKey(this.options.keyPrefix, id);
+    const value = statusValue(status);
+    const reply = onlyFirst
+      ? this.client.set(key, value, 'PX', TRIGGER_STATUS_TTL_MS, 'NX')
+      : this.client.set(key, value, 'PX', TRIGGER_STATUS_TTL_MS);
+    // Not written (Redis gone): whoever asked sees no start, and says so when its wait ends.
+    return (await reply.catch(() => null)) === 'OK';
+  }
+}
