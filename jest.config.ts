@@ -9,8 +9,9 @@ const config: Config = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
   // Suites that run the app as separate processes (the chaos runs, three replicas, libfaketime)
-  // are `npm run test:processes` (jest.processes.config.ts), which CI runs too.
-  testPathIgnorePatterns: ['/node_modules/', '\\.processes\\.spec\\.ts$'],
+  // are `npm run test:processes` (jest.processes.config.ts), and the dashboard in Chromium is
+  // `npm run test:browser` (jest.browser.config.ts); CI runs both.
+  testPathIgnorePatterns: ['/node_modules/', '\\.processes\\.spec\\.ts$', '\\.browser\\.spec\\.ts$'],
   setupFiles: ['reflect-metadata'],
   testTimeout: 30_000,
   // Each suite starts its own redis-server; two workers match the two cores CI has.

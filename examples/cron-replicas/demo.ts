@@ -10,7 +10,9 @@ import { type TallySummary, TickTally } from './tick-tally';
  * which replica ran each one-second cron tick, then a summary. Exits non-zero when a tick ran on
  * more than one replica.
  *
- * Usage: node examples/dist/cron-replicas/demo.js [--seconds N] [--app nest|fastify]
+ * Usage: node examples/dist/cron-replicas/demo.js [--seconds N] [--app nest|fastify] [--dashboard]
+ * With --dashboard, the replicas keep running after the watched ticks, and the operators'
+ * dashboard is served (read-only) at http://127.0.0.1:8700/ until Ctrl-C.
  * Redis: REDIS_URL or REDIS_HOST (+ REDIS_PORT) when set, otherwise a redis-server started here.
  */
 
@@ -36,6 +38,7 @@ const BOOT_TIMEOUT_MS = 60_000;
 /** A run reports 0.2–0.4 s after its tick; a tick with no report after this long is missed. */
 const SETTLE_MS = 2_000;
 const STOP_GRACE_MS = 3_000;
+const DASHBOARD_PORT = 8700;
 
 class Interrupted extends Error {}
 
@@ -56,7 +59,8 @@ const aborted = new Promise<never>((_, reject) => (abort = reject));
 aborted.catch(() => undefined); // observed through Promise.race below
 
 async function main(): Promise<void> {
-  const { seconds, app } = parseArguments(process.argv.slice(2));
+  const { seconds, app, dashboard } = parseArguments(process.argv.slice(2));
+  withDashboard = dashboard;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => abort(new Interrupted(signal)));
   }
@@ -66,6 +70,7 @@ async function main(): Promise<void> {
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   try {
     await Promise.race([run(seconds, app), aborted]);
+    if (dashboard) await serveDashboard();
   } catch (error) {
     outcome = error instanceof Interrupted ? 'interrupted' : 'failed';
     console.error(outcome === 'interrupted' ? '\nInterrupted.' : `\nDemo failed: ${(error as Error).message}`);
@@ -114,6 +119,28 @@ function cli(args: string[]): Promise<string> {
 
 /** The Redis variables the replicas (and the CLI) are given. */
 let redisEnv: NodeJS.ProcessEnv = {};
+/** `--dashboard`: replicas take manual triggers (so the dashboard lists them live), and keep running. */
+let withDashboard = false;
+
+/** Serves the dashboard over the demo's Redis while the replicas keep running; ends on Ctrl-C. */
+async function serveDashboard(): Promise<void> {
+  const main = join(dirname(require.resolve('dpa-distributed-lock-cron/package.json')), 'dist', 'cli', 'main.js');
+  const child = spawn(process.execPath, [main, 'dashboard', '--port', String(DASHBOARD_PORT)], {
+    env: { ...process.env, ...redisEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push({ name: 'dashboard', process: child });
+  createInterface({ input: child.stdout! }).on('line', (line) => console.log(`\n${line} The replicas keep running.`));
+  createInterface({ input: child.stderr! }).on('line', (line) => console.error(`[dashboard] ${line}`));
+  child.once('exit', (code) => {
+    if (!stopping) abort(new Error(`the dashboard exited (code ${code}); is port ${DASHBOARD_PORT} taken?`));
+  });
+  try {
+    await aborted;
+  } catch (error) {
+    if (!(error instanceof Interrupted)) throw error; // Ctrl-C is how this mode ends
+  }
+}
 
 async function run(seconds: number, app: AppName): Promise<void> {
   redisEnv = await prepareRedis();
@@ -164,7 +191,13 @@ async function prepareRedis(): Promise<NodeJS.ProcessEnv> {
 function startReplica(name: string, script: string, redisEnv: NodeJS.ProcessEnv): Replica {
   const child = spawn(process.execPath, [script], {
     // The replica's name is also its name in the fleet's records (lock holders, run history).
-    env: { ...process.env, ...redisEnv, REPLICA_NAME: name, DISTRIBUTED_LOCK_REPLICA_NAME: name },
+    env: {
+      ...process.env,
+      ...redisEnv,
+      REPLICA_NAME: name,
+      DISTRIBUTED_LOCK_REPLICA_NAME: name,
+      ...(withDashboard && { DISTRIBUTED_LOCK_MANUAL_TRIGGERS: 'true' }),
+    },
     // stdin stays open: the replica exits when it closes. Its own process group: Ctrl-C reaches
     // the launcher only, which then stops every replica by PID.
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -266,11 +299,16 @@ function kill(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function parseArguments(args: string[]): { seconds: number; app: AppName } {
+function parseArguments(args: string[]): { seconds: number; app: AppName; dashboard: boolean } {
   let seconds = DEFAULT_SECONDS;
   let app: AppName = 'nest';
+  let dashboard = false;
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i].split('=', 2);
+    if (flag === '--dashboard') {
+      dashboard = true;
+      continue;
+    }
     if (flag !== '--seconds' && flag !== '--app') usage(`unknown argument ${args[i]}`);
     const value = inline ?? args[++i];
     if (flag === '--seconds') {
@@ -283,12 +321,12 @@ function parseArguments(args: string[]): { seconds: number; app: AppName } {
       app = value as AppName;
     }
   }
-  return { seconds, app };
+  return { seconds, app, dashboard };
 }
 
 function usage(problem: string): never {
   console.error(
-    `${problem}\nUsage: npm run demo -- [--seconds N] [--app nest|fastify]   (default ${DEFAULT_SECONDS} s, nest)`,
+    `${problem}\nUsage: npm run demo -- [--seconds N] [--app nest|fastify] [--dashboard]   (default ${DEFAULT_SECONDS} s, nest)`,
   );
   process.exit(2);
 }

@@ -28,6 +28,7 @@ export type Command =
       readonly by: string | undefined;
     }
   | { readonly name: 'resume'; readonly job: string }
+  | { readonly name: 'dashboard'; readonly host: string; readonly port: number }
   | { readonly name: 'forget'; readonly job: string };
 
 /** A point in time as typed: a duration back from now (`24h`), or an ISO date. */
@@ -63,6 +64,9 @@ Commands:
                              (manualTriggers), or run a missed occurrence of it; exits 0
                              once a replica started it, 1 when none did within --timeout
   forget <job>               drop the declaration of a job no replica runs any more
+  dashboard [--port N] [--host ADDRESS]
+                             serve the dashboard, read-only, at http://127.0.0.1:N/
+                             (default port 8700) until Ctrl+C
 
 Options:
   --url redis://[user:password@]host:port/db
@@ -78,7 +82,17 @@ A job is named Class.method; <key> is the lock name given to @DistributedLock. T
 and --until: a duration back from now (90s, 30m, 24h, 7d), an ISO date, or "now".
 Exit codes: 0 done, 1 failed (Redis unreachable, unknown job...), 2 bad command line.`;
 
-const COMMANDS = ['status', 'history', 'missed', 'release', 'pause', 'resume', 'trigger', 'forget'] as const;
+const COMMANDS = [
+  'status',
+  'history',
+  'missed',
+  'release',
+  'pause',
+  'resume',
+  'trigger',
+  'forget',
+  'dashboard',
+] as const;
 /** Options that take a value, and the commands they belong to (undefined: every command). */
 const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   url: undefined,
@@ -90,6 +104,8 @@ const VALUE_OPTIONS: Record<string, readonly string[] | undefined> = {
   until: ['missed'],
   by: ['pause', 'trigger'],
   occurrence: ['trigger'],
+  port: ['dashboard'],
+  host: ['dashboard'],
   note: ['pause'],
 };
 const FLAGS = ['json', 'help', 'force'];
@@ -145,9 +161,9 @@ export function parseArguments(args: readonly string[]): Invocation {
     const only = VALUE_OPTIONS[option];
     if (only && !only.includes(name)) throw new UsageError(`--${option} does not apply to ${name}`);
   }
-  const expected = name === 'status' ? 0 : 1;
+  const expected = name === 'status' || name === 'dashboard' ? 0 : 1;
   if (operands.length !== expected) {
-    const what = name === 'status' ? 'no argument' : name === 'release' ? 'one lock name' : 'one job name';
+    const what = expected === 0 ? 'no argument' : name === 'release' ? 'one lock name' : 'one job name';
     const got = operands.length === 0 ? 'none' : operands.map(shown).join(' ');
     throw new UsageError(`${name} takes ${what}, got ${got}`);
   }
@@ -164,6 +180,13 @@ function command(
   switch (name) {
     case 'status':
       return { name };
+    case 'dashboard': {
+      const port = values.has('port') ? Number(values.get('port')) : 8700;
+      if (!/^\d+$/.test(values.get('port') ?? '8700') || port > 65_535) {
+        throw new UsageError(`--port must be a port number (0 to 65535), got ${shown(values.get('port')!)}`);
+      }
+      return { name, host: values.get('host') ?? '127.0.0.1', port };
+    }
     case 'history':
       return {
         name,

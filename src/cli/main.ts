@@ -12,6 +12,7 @@ import { FleetInspector, MAX_CHECKED_OCCURRENCES } from '../core/fleet/fleet-ins
 import { ENVIRONMENT_VARIABLES } from '../core/options/environment';
 import { type Command, parseArguments, timeOf, USAGE, UsageError } from './arguments';
 import { connect, connectionSettings, RedisUnreachableError } from './connection';
+import { serveDashboard } from './dashboard-server';
 import { historyText, json, missedText, statusText, time } from './output';
 
 const PROGRAM = 'dpa-distributed-lock-cron';
@@ -61,6 +62,7 @@ export async function main(args: readonly string[], io: Io = processIo): Promise
     }
     client = await connect(settings.target, invocation.timeoutMs);
     const fleet = new FleetInspector(client, settings.keyPrefix, { historyRetentionMs: settings.historyRetentionMs });
+    if (command.name === 'dashboard') return await serveDashboard(fleet, command, (line) => io.out(line));
     io.out(await run(command, fleet, invocation.json, invocation.timeoutMs));
     return 0;
   } catch (error) {
@@ -73,7 +75,7 @@ export async function main(args: readonly string[], io: Io = processIo): Promise
 }
 
 async function run(
-  command: Exclude<Command, { name: 'help' }>,
+  command: Exclude<Command, { name: 'help' | 'dashboard' }>,
   fleet: FleetInspector,
   asJson: boolean,
   timeoutMs: number,

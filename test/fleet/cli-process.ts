@@ -22,7 +22,7 @@ export function compileCli(outDir: string): string {
     readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
       entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
     );
-  for (const file of [...walk(join(ROOT, 'src', 'core')), ...walk(join(ROOT, 'src', 'cli'))]) {
+  for (const file of ['core', 'cli', 'dashboard'].flatMap((dir) => walk(join(ROOT, 'src', dir)))) {
     const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), {
       fileName: file,
       compilerOptions: {

@@ -23,7 +23,8 @@ import {
   scheduleOf,
   sortOccurrences,
 } from './job-occurrences';
-import { type TriggeredRun, triggerJob, type TriggerOptions } from './fleet-trigger';
+import { liveListeners, type TriggeredRun, triggerJob, type TriggerOptions } from './fleet-trigger';
+import type { TriggerListener } from './manual-triggers';
 import { JobRecordReader } from './job-record-reader';
 import { scanKeys } from './redis-scan';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
@@ -246,14 +247,17 @@ export class FleetInspector {
   }
 
   /**
-   * Runs `job` now on one live replica that runs it and takes triggers (`manualTriggers`), or runs
-   * a missed occurrence of it (`occurrence`), and resolves once the run started there; a
-   * `TriggerRefusedError` says why none did (paused, its lock held, the occurrence ran, no live
-   * replica, `timeoutMs` passed). A run now serves no occurrence: the schedule's next one runs as usual.
+   * Runs `job` now (serving no occurrence), or a missed `occurrence` of it, on one live replica with
+   * `manualTriggers`, resolving once it started there; a `TriggerRefusedError` says why none did.
    */
   trigger(job: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
     const missed = (name: string, window: { from: number; to: number }) => this.missed(name, window);
     return triggerJob(this.client, this.keyPrefix, this.records, missed, job, options);
+  }
+
+  /** The replicas taking manual triggers now (`manualTriggers`): name, jobs, clock offset from Redis. */
+  replicas(): Promise<TriggerListener[]> {
+    return liveListeners(this.client, this.keyPrefix);
   }
 
   /**

@@ -106,17 +106,23 @@ function notMissed(job: string, occurrence: number, report: MissedReport): strin
   return `The occurrence ${at} of ${job} already ran (or is running).`;
 }
 
-/** Throws when no live replica takes triggers for `job`. */
-async function liveListener(client: Redis | Cluster, keyPrefix: string, job: string): Promise<void> {
+/** The replicas taking triggers now (their listener records), sorted by name. */
+export async function liveListeners(client: Redis | Cluster, keyPrefix: string): Promise<TriggerListener[]> {
   const keys = await scanKeys(client, triggerListenerPattern(keyPrefix), 'string');
-  const listeners = await Promise.all(keys.map((key) => client.get(key)));
-  const live = listeners.flatMap((value) => {
+  const values = await Promise.all(keys.map((key) => client.get(key)));
+  const live = values.flatMap((value) => {
     try {
       return value === null ? [] : [JSON.parse(value) as TriggerListener];
     } catch {
-      return [];
+      return []; // expired since the scan, or not written by a replica
     }
   });
+  return live.sort((a, b) => (a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : 0));
+}
+
+/** Throws when no live replica takes triggers for `job`. */
+async function liveListener(client: Redis | Cluster, keyPrefix: string, job: string): Promise<void> {
+  const live = await liveListeners(client, keyPrefix);
   if (live.some((listener) => listener.jobs.includes(job))) return;
   const seen = live.length === 0 ? 'none is' : `${live.map((listener) => listener.replica).join(', ')} are, without it`;
   throw new TriggerRefusedError(

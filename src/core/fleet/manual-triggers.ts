@@ -29,6 +29,8 @@ export interface TriggerRequest {
 export interface TriggerListener {
   readonly replica: string;
   readonly jobs: readonly string[];
+  /** How far the replica's clock is ahead of Redis's (`TIME`, every tenth read), in ms; absent until measured. */
+  readonly clockOffsetMs?: number;
 }
 
 /** Where a trigger stands: taken by a replica, started there, or refused there with the reason. */

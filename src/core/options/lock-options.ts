@@ -124,10 +124,10 @@ export interface DistributedLockOptions extends RedisConnectionOptions {
   operations?: boolean;
   /**
    * Let operators run a guarded `@Cron`/`@Interval`/`@Timeout` job now, or fill a missed
-   * occurrence, from the CLI's `trigger` or `fleet.trigger`: this replica then reads the trigger
-   * stream and refreshes its listener record once a second (two commands a second on its
-   * connection, whatever the number of jobs), and one replica that runs the job takes each
-   * trigger. @default false
+   * occurrence (`fleet.trigger`, the CLI's `trigger`, the dashboard): this replica then reads the
+   * trigger stream and sets its listener record once a second, and reads `TIME` every ten seconds
+   * (the dashboard's clock offsets), on its connection, whatever the number of jobs; one replica
+   * that runs the job takes each trigger. @default false
    */
   manualTriggers?: boolean;
   /** How many run records to keep per lock name (approximately: a capped stream). @default 100 */

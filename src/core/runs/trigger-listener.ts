@@ -21,6 +21,8 @@ import type { GuardedRuns } from './guarded-runs';
 const STALE_TRIGGER_MS = 60_000;
 /** Requests read per look at the stream. */
 const READ_COUNT = 100;
+/** The clock offset from Redis is measured once every this many looks. */
+const LOOKS_PER_CLOCK_READ = 10;
 
 /** Why a triggered run did not start, in the words the operator reads. */
 const REFUSALS: { readonly [reason in SkipReason]: string } = {
@@ -51,6 +53,8 @@ export class TriggerListener {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readFrom = `${Date.now() - STALE_TRIGGER_MS}-0`;
   private closed = false;
+  private looks = 0;
+  private clockOffsetMs: number | undefined;
 
   constructor(
     private readonly options: EngineOptions,
@@ -92,7 +96,9 @@ export class TriggerListener {
 
   private async read(): Promise<void> {
     const { keyPrefix, instanceId, replicaName } = this.options;
-    const listener = JSON.stringify({ replica: replicaName, jobs: [...this.jobs.keys()] });
+    if (this.looks++ % LOOKS_PER_CLOCK_READ === 0) await this.readClockOffset();
+    const { clockOffsetMs } = this;
+    const listener = JSON.stringify({ replica: replicaName, jobs: [...this.jobs.keys()], clockOffsetMs });
     const [read] = await Promise.all([
       this.client.xread('COUNT', READ_COUNT, 'STREAMS', triggersKey(keyPrefix), this.readFrom),
       this.client.set(triggerListenerKey(keyPrefix, instanceId), listener, 'PX', LISTENER_TTL_MS),
@@ -105,6 +111,14 @@ export class TriggerListener {
       const taken = await this.setStatus(id, { state: 'taken', replica: replicaName }, true);
       if (taken) void this.run(id, request, triggerable);
     }
+  }
+
+  /** This process's clock against Redis's `TIME`, read at the middle of the round trip (for the dashboard). */
+  private async readClockOffset(): Promise<void> {
+    const sentAt = performance.now();
+    const [seconds, micros] = await this.client.time();
+    const middle = Date.now() - (performance.now() - sentAt) / 2;
+    this.clockOffsetMs = Math.round(middle - (Number(seconds) * 1000 + Number(micros) / 1000));
   }
 
   private async run(id: string, request: TriggerRequest, { job, handler }: TriggerableJob): Promise<void> {
