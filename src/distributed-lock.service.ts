@@ -1,7 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import type { LockEventListener } from './core/events/lock-events';
-import type { FleetInspector, OverdueJob, PausedJob } from './core/fleet/fleet-inspector';
+import type { FleetInspector, OverdueJob } from './core/fleet/fleet-inspector';
+import type { FleetNotices } from './core/fleet/fleet-operations';
 import type { JobDeclaration } from './core/fleet/fleet-records';
 import type { JobDefinition } from './core/jobs/job-definition';
 import { type LockedRun, LockEngine } from './core/lock-engine';
@@ -135,9 +136,9 @@ export class DistributedLockService {
     return this.engine.overdueJobs(options);
   }
 
-  /** The jobs paused fleet-wide, with who, when and why; `undefined` where no records are kept. */
-  pausedJobs(): Promise<PausedJob[] | undefined> {
-    return this.engine.pausedJobs();
+  /** The jobs paused fleet-wide (who, when, why) and schedule drift; `undefined` where no records are kept. */
+  fleetNotices(): Promise<FleetNotices | undefined> {
+    return this.engine.fleetNotices();
   }
 
   /** Declares jobs run with `runJob` for the operations tools (decorated methods are declared at startup). */

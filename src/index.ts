@@ -68,6 +68,9 @@ export {
   type ServerProbe,
   type SkipReason,
   type TriggeredRun,
+  type JobDrift,
+  type JobDefinitionSeen,
+  type FleetNotices,
   type TriggerOptions,
 } from './core';
 export { distributedLockConfig } from './distributed-lock.config';

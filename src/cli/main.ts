@@ -13,7 +13,7 @@ import { ENVIRONMENT_VARIABLES } from '../core/options/environment';
 import { type Command, parseArguments, timeOf, USAGE, UsageError } from './arguments';
 import { connect, connectionSettings, RedisUnreachableError } from './connection';
 import { serveDashboard } from './dashboard-server';
-import { historyText, json, missedText, statusText, time } from './output';
+import { driftText, historyText, json, missedText, statusText, time } from './output';
 
 const PROGRAM = 'dpa-distributed-lock-cron';
 
@@ -83,8 +83,8 @@ async function run(
   const now = Date.now();
   switch (command.name) {
     case 'status': {
-      const [jobs, locks] = await Promise.all([fleet.jobs(), fleet.locks()]);
-      return asJson ? json({ jobs, locks }) : statusText(jobs, locks, fleet.keyPrefix, now);
+      const [jobs, locks, drift] = await Promise.all([fleet.jobs(), fleet.locks(), fleet.drift()]);
+      return asJson ? json({ jobs, locks, drift }) : statusText(jobs, locks, fleet.keyPrefix, now) + driftText(drift);
     }
     case 'history': {
       const runs = await fleet.runs(command.job, { limit: command.limit, key: command.key });

@@ -1,4 +1,5 @@
 import type { HeldLock, JobStatus, MissedReport, RecordedRun } from '../core/fleet/fleet-inspector';
+import type { JobDrift } from '../core/fleet/definition-drift';
 import type { JobRecord, PauseRecord } from '../core/fleet/fleet-records';
 import { isOneOff } from '../core/fleet/job-occurrences';
 
@@ -126,6 +127,19 @@ function scheduleText(record: JobRecord): string {
 /** An ISO time, without milliseconds when they are 0. */
 export function time(ms: number): string {
   return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** `status`'s closing part: the jobs live replicas run with different definitions; nothing when none. */
+export function driftText(drifts: readonly JobDrift[]): string {
+  if (drifts.length === 0) return '';
+  const lines = drifts.flatMap(({ job, definitions }) =>
+    definitions.map(
+      (seen, i) =>
+        `${job}  ${seen.cron ?? '-'}${seen.timeZone ? ` (${seen.timeZone})` : ''}  on ${seen.replicas.join(', ')}  ` +
+        (i === 0 ? 'runs it (the newest definition)' : 'skips it (drift)'),
+    ),
+  );
+  return `\n\nSchedule drift: live replicas run different definitions of ${count(drifts.length, 'job')}\n${lines.join('\n')}`;
 }
 
 /** Who paused a job, when, and the note that says why. */

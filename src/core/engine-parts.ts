@@ -11,6 +11,7 @@ import { GuardedRuns } from './runs/guarded-runs';
 import { JobRuns } from './runs/job-runs';
 import { LockRegistry } from './runs/lock-registry';
 import { TriggerListener } from './runs/trigger-listener';
+import { DriftWatch } from './runs/drift-watch';
 import { RedisStore } from './redis/redis-store';
 import { createLockTelemetry, type LockTelemetry } from './telemetry/open-telemetry';
 
@@ -48,9 +49,13 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   if (telemetry) events.subscribe(telemetry.listener);
   store ??= createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events });
   const acquirer = new LockAcquirer(options, store, registry, events);
-  const operations = new FleetOperations(options, store, events);
+  const drift =
+    options.operations && store instanceof RedisStore
+      ? new DriftWatch(options, store.client, () => store!.isReady())
+      : undefined;
+  const operations = new FleetOperations(options, store, events, drift);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
-  const jobs = new JobRuns(options, store, runs, registry, events, triggerListener(options, store, runs));
+  const jobs = new JobRuns(options, store, runs, registry, events, triggerListener(options, store, runs), drift);
   const inUrl = settingsInUrl(given);
   return { options, events, telemetry, store, registry, acquirer, operations, runs, jobs, inUrl };
 }

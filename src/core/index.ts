@@ -19,6 +19,8 @@ export {
   type PausedJob,
   type RecordedRun,
 } from './fleet/fleet-inspector';
+export type { JobDefinitionSeen, JobDrift } from './fleet/definition-drift';
+export type { FleetNotices } from './fleet/fleet-operations';
 export { TriggerRefusedError, type TriggeredRun, type TriggerOptions } from './fleet/fleet-trigger';
 export {
   type JobDeclaration,

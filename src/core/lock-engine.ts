@@ -2,7 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { assembleEngine, type EngineParts } from './engine-parts';
 import { DistributedLockError, InvalidLockArgumentError } from './errors';
 import type { LockEventListener } from './events/lock-events';
-import type { FleetInspector, OverdueJob, PausedJob } from './fleet/fleet-inspector';
+import type { FleetInspector, OverdueJob } from './fleet/fleet-inspector';
+import type { FleetNotices } from './fleet/fleet-operations';
 import type { JobDeclaration } from './fleet/fleet-records';
 import { JobDefinition, NO_OCCURRENCE, plainOccurrence } from './jobs/job-definition';
 import { lockKeyOf, stateKeyOf } from './keys';
@@ -92,9 +93,9 @@ export class LockEngine {
     return this.parts.operations.overdue(options);
   }
 
-  /** The jobs paused fleet-wide (`fleet.paused`) within `acquireTimeoutMs`; `undefined` as for `overdueJobs`. */
-  pausedJobs(): Promise<PausedJob[] | undefined> {
-    return this.parts.operations.paused();
+  /** Paused jobs and schedule drift (`fleet.paused`, `fleet.drift`) within `acquireTimeoutMs`; `undefined` as above. */
+  fleetNotices(): Promise<FleetNotices | undefined> {
+    return this.parts.operations.notices();
   }
 
   /** True while Redis is up and ready for commands (for a quorum: a majority of its nodes). */

@@ -22,6 +22,10 @@ export function dashboardPage(base: string): string {
 <p id="note-bar" hidden><label for="pause-note">Note for a pause</label> <input id="pause-note" type="text" maxlength="1000"></p>
 <table id="jobs"><thead><tr><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Next</th><th scope="col">Last run</th><th scope="col">Paused</th><th scope="col">Overdue</th><th scope="col">Actions</th></tr></thead><tbody></tbody></table>
 </section>
+<section id="drift-section" aria-labelledby="drift-title" hidden><h2 id="drift-title">Schedule drift</h2>
+<p>Live replicas run different definitions of these jobs; the newest runs them, the others skip (reason drift).</p>
+<table id="drift"><thead><tr><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Replicas</th><th scope="col">Runs it</th></tr></thead><tbody></tbody></table>
+</section>
 <section aria-labelledby="timeline-title"><h2 id="timeline-title">Timeline</h2>
 <p>Runs by replica, oldest on the left: ok, error, lost, abandoned; C catch-up, R retry, X recovery, M manual. Missed occurrences on their own line.</p>
 <div id="timeline"></div>
@@ -164,6 +168,13 @@ export const DASHBOARD_SCRIPT = `'use strict';
     ])));
   }
 
+  function renderDrift(snapshot) {
+    $('drift-section').hidden = snapshot.drift.length === 0;
+    $('drift').tBodies[0].replaceChildren(...snapshot.drift.flatMap((drift) => drift.definitions.map((seen, i) => row([
+      drift.job, (seen.cron || '-') + (seen.timeZone ? ' (' + seen.timeZone + ')' : ''), seen.replicas.join(', '), i === 0 ? 'yes (newest)' : 'no, skips (drift)',
+    ]))));
+  }
+
   async function refresh() {
     try {
       const response = await fetch(base + '/data', { headers: { accept: 'application/json' } });
@@ -174,6 +185,7 @@ export const DASHBOARD_SCRIPT = `'use strict';
       renderTimeline(snapshot);
       renderLocks(snapshot);
       renderReplicas(snapshot);
+      renderDrift(snapshot);
       $('updated').textContent = 'Updated ' + iso(snapshot.generatedAt) + (snapshot.keyPrefix ? ', key prefix ' + snapshot.keyPrefix : '') + (allowed.length ? '' : ' (read-only)');
     } catch (error) {
       $('updated').textContent = 'Could not read the fleet: ' + String(error.message || error);

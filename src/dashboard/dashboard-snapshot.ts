@@ -1,3 +1,4 @@
+import type { JobDrift } from '../core/fleet/definition-drift';
 import type { FleetInspector, HeldLock, RecordedRun } from '../core/fleet/fleet-inspector';
 import type { JobRecord, PauseRecord } from '../core/fleet/fleet-records';
 import { scheduleOf } from '../core/fleet/job-occurrences';
@@ -11,6 +12,8 @@ export interface DashboardSnapshot {
   readonly jobs: DashboardJob[];
   readonly locks: HeldLock[];
   readonly replicas: DashboardReplica[];
+  /** Jobs whose live replicas run different definitions (a rolling deploy), and which one owns each. */
+  readonly drift: JobDrift[];
 }
 
 /** One job as the dashboard shows it. */
@@ -49,11 +52,12 @@ const OVERDUE_GRACE_MS = 60_000;
 /** Reads the snapshot: a few commands per job, one SCAN for the locks and one for the replicas. */
 export async function readSnapshot(fleet: FleetInspector, now: number): Promise<DashboardSnapshot> {
   const from = now - TIMELINE_MS;
-  const [statuses, locks, overdue, replicas] = await Promise.all([
+  const [statuses, locks, overdue, replicas, drift] = await Promise.all([
     fleet.jobs(),
     fleet.locks(),
     fleet.overdue({ graceMs: OVERDUE_GRACE_MS, now }),
     fleet.replicas(),
+    fleet.drift(),
   ]);
   const jobs = await Promise.all(
     statuses.map(async ({ name, record, pause, lastRun }): Promise<DashboardJob> => {
@@ -83,7 +87,7 @@ export async function readSnapshot(fleet: FleetInspector, now: number): Promise<
     jobs: names,
     clockOffsetMs: clockOffsetMs ?? null,
   }));
-  return { generatedAt: now, keyPrefix: fleet.keyPrefix, windowMs: TIMELINE_MS, jobs, locks, replicas: live };
+  return { generatedAt: now, keyPrefix: fleet.keyPrefix, windowMs: TIMELINE_MS, jobs, locks, replicas: live, drift };
 }
 
 function nextOccurrence(name: string, record: JobRecord, now: number): number | null {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { describeError, InvalidLockArgumentError } from '../core/errors';
+import type { JobDrift } from '../core/fleet/definition-drift';
 import type { OverdueJob } from '../core/fleet/fleet-inspector';
 import type { ServerProbe } from '../core/lock-store';
 import { expectations } from '../core/validation';
@@ -53,6 +54,8 @@ export type DistributedLockHealthDetails = {
   readonly maxClockOffsetMs: number;
   /** The overdue jobs; absent when they were not checked, or could not be read. */
   overdue?: OverdueJobHealth[];
+  /** Jobs whose live replicas run different definitions (a rolling deploy), and which one owns each. */
+  drift?: JobDrift[];
   /** The jobs that paused themselves (`pauseAfterFailures`); absent when none did, or they could not be read. */
   pausedAfterFailures?: PausedJobHealth[];
   /** What needs an operator though the check is up: the jobs that paused themselves, in plain words. */
@@ -126,7 +129,7 @@ export class DistributedLockHealthIndicator {
       this.lockService.probe(),
       checkOverdue ? this.readOverdue(overdueGraceMs) : undefined,
       // A job that paused itself needs an operator, not a restart: a warning, never down.
-      this.lockService.pausedJobs().catch(() => undefined),
+      this.lockService.fleetNotices().catch(() => undefined),
     ]);
 
     const servers = probes.map(rounded);
@@ -144,17 +147,22 @@ export class DistributedLockHealthIndicator {
     } else if (overdue && !redisDown) {
       problems.push(`The fleet's job records could not be read to look for overdue jobs: ${overdue.error}.`);
     }
-    const selfPaused = (paused ?? []).filter(({ pause }) => pause.afterFailures !== undefined);
+    const selfPaused = (paused?.paused ?? []).filter(({ pause }) => pause.afterFailures !== undefined);
     if (selfPaused.length > 0) {
       details.pausedAfterFailures = selfPaused.map(({ name, pause }) => ({
         job: name,
         at: new Date(pause.at).toISOString(),
         note: pause.note ?? '',
       }));
-      details.warning = selfPaused
-        .map(({ name, pause }) => `${name} paused itself on every replica: ${pause.note}. Resume it once fixed.`)
-        .join(' ');
     }
+    const warnings = [
+      ...selfPaused.map(
+        ({ name, pause }) => `${name} paused itself on every replica: ${pause.note}. Resume it once fixed.`,
+      ),
+      ...(paused?.drift ?? []).map(describeDrift),
+    ];
+    if (paused?.drift.length) details.drift = paused.drift;
+    if (warnings.length > 0) details.warning = warnings.join(' ');
     if (problems.length === 0) return indicator.up(details);
     return indicator.down({ ...details, message: problems.join(' ') });
   }
@@ -180,6 +188,15 @@ function problemOf(probe: ServerProbe, maxClockOffsetMs: number): string | undef
     `clock of Redis at ${probe.server}, beyond maxClockOffsetMs (${maxClockOffsetMs} ms): the cron occurrences it ` +
     `serves run that much ${ahead ? 'early' : 'late, when another replica has not served them already'}. ` +
     'Synchronize its clock (NTP).'
+  );
+}
+
+function describeDrift({ job, definitions }: JobDrift): string {
+  const [owner, ...others] = definitions;
+  const other = others.map((seen) => `${seen.cron ?? 'no schedule'} on ${seen.replicas.join(', ')}`).join('; ');
+  return (
+    `${job} runs with different definitions on live replicas: ${owner.cron ?? 'no schedule'} on ` +
+    `${owner.replicas.join(', ')} (the newest, which runs it) and ${other} (skipping it).`
   );
 }
 

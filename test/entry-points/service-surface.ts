@@ -29,7 +29,7 @@ type Documented =
   | 'client'
   | 'fleet'
   | 'overdueJobs'
-  | 'pausedJobs'
+  | 'fleetNotices'
   | 'declareJobs'
   | 'probe'
   | 'drain'

@@ -5,16 +5,7 @@ import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { LockPauseEvent } from '../events/lock-events';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob } from './fleet-reports';
-import {
-  FENCE_FIELD,
-  jobFailuresField,
-  jobsFirstDeclaredKey,
-  jobsKey,
-  lockKeyPattern,
-  lockKeys,
-  lockNameOfKey,
-  tokenOwner,
-} from '../keys';
+import { jobFailuresField, jobsFirstDeclaredKey, jobsKey, lockKeys } from '../keys';
 import { type JobRecord, MAX_PAUSE_NOTE_LENGTH, parsePause, type PauseRecord } from './fleet-records';
 import {
   checkedWindow,
@@ -26,14 +17,13 @@ import {
 import { liveListeners, type TriggeredRun, triggerJob, type TriggerOptions } from './fleet-trigger';
 import type { TriggerListener } from './manual-triggers';
 import { JobRecordReader } from './job-record-reader';
-import { scanKeys } from './redis-scan';
+import { heldLocks } from './held-locks';
+import { exchangePresence, type JobDrift } from './definition-drift';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
 export type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob, RecordedRun } from './fleet-reports';
 export { MAX_CHECKED_OCCURRENCES } from './job-occurrences';
 
-/** Locks read concurrently by `locks()`. */
-const READ_BATCH = 100;
 /**
  * How long before its occurrence a run record may be written, by the Redis clock: a replica's
  * timer may fire a little early, and its clock run ahead of Redis's.
@@ -99,18 +89,13 @@ export class FleetInspector {
   }
 
   /** Every lock held now, sorted by name. */
-  async locks(): Promise<HeldLock[]> {
-    const keys = await scanKeys(this.client, lockKeyPattern(this.keyPrefix), 'string');
-    const named = keys.flatMap((key) => {
-      const name = lockNameOfKey(this.keyPrefix, key);
-      return name === undefined ? [] : [{ key, name }];
-    });
-    const held: HeldLock[] = [];
-    for (let i = 0; i < named.length; i += READ_BATCH) {
-      const batch = await Promise.all(named.slice(i, i + READ_BATCH).map((lock) => this.readLock(lock.key, lock.name)));
-      for (const lock of batch) if (lock) held.push(lock);
-    }
-    return held.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  locks(): Promise<HeldLock[]> {
+    return heldLocks(this.client, this.keyPrefix);
+  }
+
+  /** The jobs whose live replicas run different definitions (schedule drift), and which one owns each. */
+  drift(): Promise<JobDrift[]> {
+    return exchangePresence(this.client, this.keyPrefix, undefined);
   }
 
   /**
@@ -277,23 +262,5 @@ export class FleetInspector {
   /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
   jobRecord(job: string): Promise<JobRecord> {
     return this.records.one(job);
-  }
-
-  private async readLock(key: string, name: string): Promise<HeldLock | undefined> {
-    const [token, ttl, fence] = await Promise.all([
-      this.client.get(key),
-      this.client.pttl(key),
-      this.client.hget(lockKeys(this.keyPrefix, name).state, FENCE_FIELD),
-    ]);
-    if (token === null) return undefined; // released or expired since the scan
-    const { replica, since } = tokenOwner(token);
-    return {
-      name,
-      key,
-      replica,
-      since,
-      ttlLeftMs: ttl >= 0 ? ttl : undefined,
-      fencingToken: fence === null ? undefined : Number(fence),
-    };
   }
 }

@@ -1,13 +1,21 @@
 import { describeError, DistributedLockError } from '../errors';
 import type { LockEvents, LockPauseEvent } from '../events/lock-events';
 import type { LockHandle } from '../locks/lock-handle';
+import type { DriftWatch } from '../runs/drift-watch';
 import type { ResolvedLockOptions } from '../options/resolve-options';
 import type { LockStore, RunHistoryWrite } from '../lock-store';
 import { RedisStore } from '../redis/redis-store';
+import type { JobDrift } from './definition-drift';
 import { FleetInspector, type OverdueJob, type PausedJob } from './fleet-inspector';
 import { jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
 import { type JobDeclaration, type JobRecord, runRecordFields, type RunRecordOutcome } from './fleet-records';
 import { withDeadline } from './with-deadline';
+
+/** What the fleet's records say needs an operator: paused jobs, and jobs whose live replicas disagree. */
+export interface FleetNotices {
+  readonly paused: PausedJob[];
+  readonly drift: JobDrift[];
+}
 
 /** A fleet query may take this many lock deadlines (`acquireTimeoutMs`), and at least the minimum. */
 const FLEET_DEADLINE_FACTOR = 5;
@@ -24,6 +32,8 @@ export class FleetOperations {
     private readonly options: ResolvedLockOptions,
     private readonly store: LockStore,
     private readonly events: LockEvents,
+    /** Publishes the declared definitions, for schedule drift; unset without operations or a single Redis. */
+    private readonly drift?: DriftWatch,
   ) {}
 
   /** Whether `lock`'s run is recorded: operations on, and a job with a fixed lock name. */
@@ -44,6 +54,7 @@ export class FleetOperations {
       return [name, JSON.stringify(record)];
     });
     const firstDeclared = jobs.flatMap(({ name }) => [name, String(declaredAt)]);
+    this.drift?.declared(jobs);
     return Promise.all([
       this.store.declare(jobsKey(keyPrefix), fields),
       this.store.declare(jobsFirstDeclaredKey(keyPrefix), firstDeclared, true),
@@ -90,10 +101,12 @@ export class FleetOperations {
     return withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs).overdue(options);
   }
 
-  /** See `LockEngine.pausedJobs`. */
-  paused(): Promise<PausedJob[] | undefined> {
-    if (!this.options.operations || !(this.store instanceof RedisStore)) return Promise.resolve(undefined);
-    return withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs).paused();
+  /** See `LockEngine.fleetNotices`. */
+  async notices(): Promise<FleetNotices | undefined> {
+    if (!this.options.operations || !(this.store instanceof RedisStore)) return undefined;
+    const fleet = withDeadline(this.inspectorOf(this.store), this.options.acquireTimeoutMs);
+    const [paused, drift] = await Promise.all([fleet.paused(), fleet.drift()]);
+    return { paused, drift };
   }
 
   private inspectorOf(store: RedisStore): FleetInspector {

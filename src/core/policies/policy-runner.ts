@@ -56,6 +56,8 @@ export class PolicyRunner {
     private readonly store: LockStore,
     private readonly runs: GuardedRuns,
     private readonly events: LockEvents,
+    /** Whether another definition of the job owns its occurrences now (schedule drift): nothing is run for it. */
+    private readonly drifted: (job: string) => boolean = () => false,
   ) {
     this.failures = new PauseAfterFailures(options, store, events);
   }
@@ -193,7 +195,7 @@ export class PolicyRunner {
       return this.lookSoon(job, AFTER_RECONNECT_MS);
     }
     try {
-      await this.runOwed(job);
+      if (!this.drifted(job.job.name)) await this.runOwed(job);
     } catch (error) {
       this.options.logger.error(`${job.job.name}: looking for missed occurrences failed: ${describeError(error)}`);
     }

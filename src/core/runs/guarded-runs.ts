@@ -26,6 +26,7 @@ const NOT_RUN: { readonly [reason in SkipReason]: NotRun } = {
   refused: notRun('refused'),
   unavailable: notRun('unavailable'),
   closed: notRun('closed'),
+  drift: notRun('drift'),
 };
 
 /** A guarded run between its start and its release. */

@@ -9,6 +9,7 @@ import { policySchedule } from '../policies/policy-support';
 import type { GuardedRuns } from './guarded-runs';
 import type { LockRegistry } from './lock-registry';
 import type { TriggerListener } from './trigger-listener';
+import type { DriftWatch } from './drift-watch';
 import { logDaylightSavingSkip, logSkip } from './skip-log';
 
 /** How soon an occurrence waiting behind a run tries again, at first and at most. */
@@ -21,6 +22,7 @@ const BUFFERED_MAX_RETRY_MS = 1_000;
  */
 export class JobRuns {
   private readonly policies: PolicyRunner;
+  private readonly events: LockEvents;
   private readonly heldHere = (name: string): boolean => this.registry.isBusy(name);
   /** Aborted when closing starts: occurrences waiting behind a run stop waiting. */
   private readonly stopping = new AbortController();
@@ -33,8 +35,11 @@ export class JobRuns {
     events: LockEvents,
     /** Takes operators' manual triggers (`manualTriggers`); unset when off. */
     private readonly triggers: TriggerListener | undefined,
+    /** Which jobs another definition owns now (schedule drift); unset without operations or a single Redis. */
+    private readonly drift: DriftWatch | undefined,
   ) {
-    this.policies = new PolicyRunner(options, store, runs, events);
+    this.events = events;
+    this.policies = new PolicyRunner(options, store, runs, events, (job) => drift?.skips(job) ?? false);
   }
 
   /**
@@ -48,6 +53,7 @@ export class JobRuns {
     lockName: string | undefined,
   ): Promise<Awaited<T> | undefined> {
     const name = job.lockName(lockName);
+    if (this.drift?.skips(job.name)) return this.skippedForDrift(job, name);
     const occurrence = job.occurrenceNow(this.options.clock);
     if (occurrence === undefined) {
       logDaylightSavingSkip(this.options, job.name);
@@ -107,10 +113,19 @@ export class JobRuns {
     this.policies.adopt(job, policySchedule(job, this.options, this.store), handler);
   }
 
+  /** Another definition of `job` owns its occurrences now: said as any skip is, Redis not asked. */
+  private skippedForDrift(job: JobDefinition, name: string): undefined {
+    logSkip(this.options, job.name, name, 'drift', this.heldHere);
+    if (this.events.active)
+      this.events.emit({ type: 'skipped', key: name, job: job.name, tick: undefined, reason: 'drift' });
+    return undefined;
+  }
+
   /** No policy starts a run from now on (closing). */
   stop(): void {
     this.stopping.abort();
     this.policies.close();
     this.triggers?.close();
+    this.drift?.close();
   }
 }

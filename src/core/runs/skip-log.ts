@@ -10,6 +10,7 @@ const SKIP_DESCRIPTIONS: { readonly [reason in SkipReason]: string } = {
   refused: 'was refused by Redis (see the error logged)',
   unavailable: 'could not be taken: Redis is unavailable (fail-closed)',
   closed: 'is not taken: the application is shutting down',
+  drift: 'is not asked for: live replicas run a newer definition of the job, which owns its occurrences',
 };
 
 /** What a lock `held` by this very replica says: another run of the job, or another job sharing its name. */

@@ -1,3 +1,4 @@
+import { clearTimeout, setTimeout } from 'node:timers';
 import type { Cluster, Redis } from 'ioredis';
 import { describeError } from '../errors';
 import {
@@ -34,6 +35,7 @@ const REFUSALS: { readonly [reason in SkipReason]: string } = {
   refused: 'Redis refused the acquisition (see the replica log)',
   unavailable: 'Redis was unreachable under failMode closed',
   closed: 'the replica is shutting down',
+  drift: 'live replicas run a newer definition of the job',
 };
 
 /** A job this replica runs, as a trigger runs it. */
@@ -50,6 +52,7 @@ interface TriggerableJob {
  */
 export class TriggerListener {
   private readonly jobs = new Map<string, TriggerableJob>();
+  /** On node:timers, which Jest's fake timers leave alone: this loop talks to a real Redis. */
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readFrom = `${Date.now() - STALE_TRIGGER_MS}-0`;
   private closed = false;
