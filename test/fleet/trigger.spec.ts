@@ -40,6 +40,13 @@ class Reports {
     runs.push({ replica: this.replica, job: 'hourly', trigger: lock.trigger, tick: lock.tick });
   }
 
+  @Cron('0 0 4 * * *', { timeZone: 'UTC' })
+  @DistributedLock({ key: 'trigger:buffered', ttlMs: 30_000, overlap: 'buffer-one' })
+  buffered(): void {
+    const lock = currentLock()!;
+    runs.push({ replica: this.replica, job: 'buffered', trigger: lock.trigger, tick: lock.tick });
+  }
+
   @Cron('0 0 2 * * *', { timeZone: 'UTC' })
   @DistributedLock({ key: 'trigger:daily', ttlMs: 30_000, retry: { attempts: 2, backoffMs: 1_000 } })
   daily(): void {
@@ -127,6 +134,19 @@ describe('running a job now, or a missed occurrence of it: fleet.trigger and the
     }
     await sleep(1_500);
     expect(runs).toEqual([]);
+  });
+
+  it("with overlap: 'buffer-one', waits for the run holding the lock, then runs once", async () => {
+    const locks = apps[1].get(DistributedLockService);
+    expect(await locks.acquireLock('trigger:buffered', 10_000)).toBe(true);
+    const trigger = fleet().trigger('Reports.buffered', { timeoutMs: 10_000 });
+    await sleep(1_500);
+    expect(runs).toEqual([]); // still held: the run waits
+    await locks.releaseLock('trigger:buffered');
+
+    const started = await trigger;
+    await sleep(1_000);
+    expect(runs).toEqual([{ replica: started.replica, job: 'buffered', trigger: 'manual', tick: undefined }]);
   });
 
   it('runs a missed occurrence once, counted as its run; a second trigger of it is refused', async () => {

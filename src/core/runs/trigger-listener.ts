@@ -15,11 +15,14 @@ import { triggerListenerKey, triggersKey, triggerStatusKey } from '../keys';
 import type { SkipReason } from '../locks/attempt';
 import { logInfo } from '../logger';
 import type { EngineOptions } from '../options/resolve-options';
-import { raceDeadline } from '../waits';
+import { backoffDelay, raceDeadline, sleep } from '../waits';
 import type { GuardedRuns } from './guarded-runs';
 
 /** A trigger older than this when a replica first reads it is left alone: whoever asked gave up. */
 const STALE_TRIGGER_MS = 60_000;
+/** How soon a run now waiting behind a run in progress (`overlap: 'buffer-one'`) tries again, at first and at most. */
+const BUFFERED_RETRY_MS = 100;
+const BUFFERED_MAX_RETRY_MS = 1_000;
 /** Requests read per look at the stream. */
 const READ_COUNT = 100;
 /** The clock offset from Redis is measured once every this many looks. */
@@ -28,7 +31,7 @@ const LOOKS_PER_CLOCK_READ = 10;
 /** Why a triggered run did not start, in the words the operator reads. */
 const REFUSALS: { readonly [reason in SkipReason]: string } = {
   held: 'a run of the job holds its lock now',
-  buffered: 'a run of the job holds its lock now',
+  buffered: "a run of the job holds its lock now; the occurrence runs once it ends (overlap: 'buffer-one')",
   'tick-served': 'that occurrence already ran',
   paused: 'the job is paused (force runs it anyway)',
   'clock-skew': 'the occurrence is outside what Redis accepts by its clock (tickAheadLimitMs, stateRetentionMs)',
@@ -133,7 +136,14 @@ export class TriggerListener {
     };
     const what = `${job.name} (manual run by ${request.by || '?'})`;
     try {
-      const run = await this.runs.run(job.key!, job.ttlMs, started, job.settings, occurrence);
+      const once = () => this.runs.run(job.key!, job.ttlMs, started, job.settings, occurrence);
+      let run = await once();
+      // overlap: 'buffer-one': a run now that finds the lock held waits for the run in progress, as a due occurrence would.
+      const waits = request.occurrence === undefined && job.policies.overlap === 'buffer-one';
+      for (let retry = 0; waits && !run.ran && run.reason === 'held' && !this.closed; retry++) {
+        await sleep(backoffDelay(retry, BUFFERED_RETRY_MS, BUFFERED_MAX_RETRY_MS));
+        run = await once();
+      }
       if (!run.ran) await this.setStatus(id, { state: 'refused', replica, reason: REFUSALS[run.reason] }, false);
       else logInfo(this.options.logger, `${what} ran on this replica.`);
     } catch (error) {
