@@ -3,6 +3,8 @@ import type { JobDeclaration } from './core/fleet/fleet-records';
 
 /** Where `@nestjs/schedule` keeps a `@Cron` handler's settings (the same key in versions 4 to 12). */
 const CRON_METADATA = 'SCHEDULE_CRON_OPTIONS';
+/** Where it keeps the name `@Cron({ name })`, `@Interval(name, …)` or `@Timeout(name, …)` gives a job. */
+const NAME_METADATA = 'SCHEDULER_NAME';
 
 /** What `@Cron` stores: its expression (or date) and the zone it is read in. */
 interface CronMetadata {
@@ -45,7 +47,9 @@ export function cronDeclarationOf(
   const cron = cronOf(method);
   if (cron?.disabled) return undefined;
   const cronTime = cron?.cronTime;
+  const scheduleName: unknown = Reflect.getOwnMetadata(NAME_METADATA, method);
   return {
+    ...(typeof scheduleName === 'string' && scheduleName !== '' && scheduleName !== name && { scheduleName }),
     name,
     key,
     ttlMs,

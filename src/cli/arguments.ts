@@ -78,8 +78,9 @@ Options:
   --timeout MS     give up on Redis after this long (default 5000)
   --help           print this help
 
-A job is named Class.method; <key> is the lock name given to @DistributedLock. Times in --since
-and --until: a duration back from now (90s, 30m, 24h, 7d), an ISO date, or "now".
+A job is named Class.method, or by its schedule's name (@Cron({ name })); <key> is the lock name
+given to @DistributedLock. Times in --since and --until: a duration back from now (90s, 30m, 24h,
+7d), an ISO date, or "now".
 Exit codes: 0 done, 1 failed (Redis unreachable, unknown job...), 2 bad command line.`;
 
 const COMMANDS = [

@@ -33,7 +33,7 @@ export function statusText(
         table(
           ['JOB', 'LOCK', 'SCHEDULE', 'PAUSED', 'LAST RUN', 'REPLICA', 'OUTCOME'],
           jobs.map(({ name, record, pause, lastRun }) => [
-            name,
+            record.scheduleName ? `${record.scheduleName} (${name})` : name,
             record.key ?? '(per call)',
             scheduleText(record),
             pause ? pauseText(pause, now) : 'no',

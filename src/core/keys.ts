@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
  *   <prefix>lock:{<name>}:attempts hash: `<tick>|<job>` → its latest attempt (see `policies/ledger.ts`)
  *   <prefix>jobs                   hash: job → job record (JSON), the guarded jobs replicas declared
  *   <prefix>jobs:first-declared    hash: job → when a replica first declared it (ms since the epoch)
+ *   <prefix>jobs:names             hash: the name a schedule gives a job → its `Class.method`
  *   <prefix>instances:<id>         a live process's heartbeat (jobs with a policy): its replica name
  *   <prefix>triggers               stream: operators' manual triggers (`fleet.trigger`, CLI `trigger`)
  *   <prefix>triggers:<id>          a trigger's status: which replica took it, started or refused it
@@ -74,6 +75,10 @@ export function jobsKey(keyPrefix: string): string {
 }
 
 /** The hash of when each job was first declared (ms since the epoch): occurrences before it are not its. */
+export function jobNamesKey(keyPrefix: string): string {
+  return `${keyPrefix}jobs:names`;
+}
+
 export function jobsFirstDeclaredKey(keyPrefix: string): string {
   return `${keyPrefix}jobs:first-declared`;
 }

@@ -119,7 +119,7 @@ export const DASHBOARD_SCRIPT = `'use strict';
       const paused = job.pause ? el('span', 'by ' + (job.pause.by || '?') + ', ' + ago(job.pause.at, snapshot.generatedAt) + (job.pause.note ? ': ' + job.pause.note : ''), 'paused') : 'no';
       const overdue = job.overdue ? el('span', iso(job.overdue.occurrence) + ', ' + Math.round(job.overdue.lateMs / 1000) + ' s late', 'overdue') : 'no';
       const schedule = job.cron === null ? '-' : job.cron + (job.timeZone ? ' (' + job.timeZone + ')' : '');
-      return row([job.name, schedule, job.nextOccurrence === null ? '-' : iso(job.nextOccurrence), lastText, paused, overdue, jobActions(job)]);
+      return row([job.scheduleName ? job.scheduleName + ' (' + job.name + ')' : job.name, schedule, job.nextOccurrence === null ? '-' : iso(job.nextOccurrence), lastText, paused, overdue, jobActions(job)]);
     }));
     $('note-bar').hidden = !allowed.includes('pause');
   }

@@ -18,7 +18,10 @@ export interface DashboardSnapshot {
 
 /** One job as the dashboard shows it. */
 export interface DashboardJob {
+  /** `Class.method`, what its keys are stored under. */
   readonly name: string;
+  /** The name its schedule gives it (`@Cron({ name })`), when it has one. */
+  readonly scheduleName: string | null;
   /** Its lock name; null when computed per call. */
   readonly key: string | null;
   readonly cron: string | null;
@@ -70,6 +73,7 @@ export async function readSnapshot(fleet: FleetInspector, now: number): Promise<
       ]);
       return {
         name,
+        scheduleName: record.scheduleName ?? null,
         key: record.key,
         cron: record.cron,
         timeZone: record.timeZone,

@@ -5,7 +5,8 @@ import { DEFAULT_LOCK_OPTIONS } from '../options/lock-options';
 import { expectations } from '../validation';
 import type { LockPauseEvent } from '../events/lock-events';
 import type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob } from './fleet-reports';
-import { jobFailuresField, jobsFirstDeclaredKey, jobsKey, lockKeys } from '../keys';
+import { jobFailuresField, jobNamesKey, jobsFirstDeclaredKey, jobsKey, lockKeys } from '../keys';
+import { hashEntries } from './redis-scan';
 import { type JobRecord, MAX_PAUSE_NOTE_LENGTH, parsePause, type PauseRecord } from './fleet-records';
 import {
   checkedWindow,
@@ -103,6 +104,7 @@ export class FleetInspector {
    * name of the call as `key`.
    */
   async runs(job: string, options: { limit?: number; key?: string } = {}): Promise<RecordedRun[]> {
+    job = await this.records.storedName(job);
     const limit = options.limit ?? 20;
     if (!expectations.count.test(limit) || limit === 0) {
       throw new InvalidLockArgumentError('limit', limit, 'a positive integer');
@@ -126,6 +128,7 @@ export class FleetInspector {
    * process's zone: run it in the replicas' zone.
    */
   async missed(job: string, window: { from?: number | Date; to?: number | Date; key?: string }): Promise<MissedReport> {
+    job = await this.records.storedName(job);
     const { asked, to } = checkedWindow(window);
     const record = await this.records.one(job);
     const schedule = scheduleOf(job, record);
@@ -205,6 +208,7 @@ export class FleetInspector {
    * Resolves false when it was already paused (the record is then replaced).
    */
   async pause(job: string, by: string, note?: string): Promise<boolean> {
+    job = await this.records.storedName(job);
     if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
     if (note !== undefined && (typeof note !== 'string' || note.length > MAX_PAUSE_NOTE_LENGTH)) {
       throw new InvalidLockArgumentError('note', note, `a string of at most ${MAX_PAUSE_NOTE_LENGTH} characters`);
@@ -221,6 +225,7 @@ export class FleetInspector {
    * Resolves false when it was not paused.
    */
   async resume(job: string): Promise<boolean> {
+    job = await this.records.storedName(job);
     const key = await this.records.lockNameOf(job, undefined, NO_SINGLE_LOCK_TO_PAUSE);
     const keys = lockKeys(this.keyPrefix, key);
     const [resumed] = await Promise.all([
@@ -235,9 +240,9 @@ export class FleetInspector {
    * Runs `job` now (serving no occurrence), or a missed `occurrence` of it, on one live replica with
    * `manualTriggers`, resolving once it started there; a `TriggerRefusedError` says why none did.
    */
-  trigger(job: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
+  async trigger(job: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
     const missed = (name: string, window: { from: number; to: number }) => this.missed(name, window);
-    return triggerJob(this.client, this.keyPrefix, this.records, missed, job, options);
+    return triggerJob(this.client, this.keyPrefix, this.records, missed, await this.records.storedName(job), options);
   }
 
   /** The replicas taking manual triggers now (`manualTriggers`): name, jobs, clock offset from Redis. */
@@ -251,16 +256,19 @@ export class FleetInspector {
    * when it starts. Its history and state stay until they expire. Resolves false when not declared.
    */
   async forget(job: string): Promise<boolean> {
+    job = await this.records.storedName(job);
     if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
+    const names = (await hashEntries(this.client, jobNamesKey(this.keyPrefix))).filter(([, stored]) => stored === job);
     const [removed] = await Promise.all([
       this.client.hdel(jobsKey(this.keyPrefix), job),
       this.client.hdel(jobsFirstDeclaredKey(this.keyPrefix), job),
+      ...names.map(([name]) => this.client.hdel(jobNamesKey(this.keyPrefix), name)),
     ]);
     return removed === 1;
   }
 
   /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
-  jobRecord(job: string): Promise<JobRecord> {
-    return this.records.one(job);
+  async jobRecord(job: string): Promise<JobRecord> {
+    return this.records.one(await this.records.storedName(job));
   }
 }

@@ -7,7 +7,7 @@ import type { LockStore, RunHistoryWrite } from '../lock-store';
 import { RedisStore } from '../redis/redis-store';
 import type { JobDrift } from './definition-drift';
 import { FleetInspector, type OverdueJob, type PausedJob } from './fleet-inspector';
-import { jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
+import { jobNamesKey, jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
 import { type JobDeclaration, type JobRecord, runRecordFields, type RunRecordOutcome } from './fleet-records';
 import { withDeadline } from './with-deadline';
 
@@ -54,10 +54,13 @@ export class FleetOperations {
       return [name, JSON.stringify(record)];
     });
     const firstDeclared = jobs.flatMap(({ name }) => [name, String(declaredAt)]);
+    // Schedule names in a hash of their own: a replica of an older version, declaring again, keeps them.
+    const names = jobs.flatMap(({ name, scheduleName }) => (scheduleName ? [scheduleName, name] : []));
     this.drift?.declared(jobs);
     return Promise.all([
       this.store.declare(jobsKey(keyPrefix), fields),
       this.store.declare(jobsFirstDeclaredKey(keyPrefix), firstDeclared, true),
+      names.length > 0 ? this.store.declare(jobNamesKey(keyPrefix), names) : undefined,
     ]).then(() => undefined);
   }
 

@@ -17,6 +17,11 @@ export interface JobRecord {
   readonly utcOffset: number | null;
   /** The job's policies (`catchUp`, `retry`, `recoverCrashed`), when it has any. */
   readonly policies?: JobPoliciesRecord;
+  /**
+   * The name the schedule gives the job (`@Cron({ name })`, `@Interval(name, …)`): shown by the
+   * operators' tools, which accept it wherever a job is named. Its keys stay under `Class.method`.
+   */
+  readonly scheduleName?: string;
   /** The replica that wrote this record last, and when (ms since the epoch). */
   readonly declaredBy: string;
   readonly declaredAt: number;

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ComputedLockNameError, InvalidLockArgumentError, UnknownJobError } from '../errors';
-import { jobsFirstDeclaredKey, jobsKey, jobTickField, lockKeys } from '../keys';
+import { jobNamesKey, jobsFirstDeclaredKey, jobsKey, jobTickField, lockKeys } from '../keys';
 import { expectations } from '../validation';
 import { type JobRecord, parseJobRecord, parsePause } from './fleet-records';
 import type { PausedJob } from './fleet-reports';
@@ -13,12 +13,28 @@ export class JobRecordReader {
     private readonly keyPrefix: string,
   ) {}
 
-  /** The declared record of `job`; an `UnknownJobError` listing the known jobs if none. */
+  /**
+   * The name `job` is stored under: itself when declared so (`Class.method`), else the job a
+   * schedule names `job` (`@Cron({ name })`); `job` as given when neither (`one` then says unknown).
+   */
+  async storedName(job: string): Promise<string> {
+    if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
+    const [declared, named] = await Promise.all([
+      this.client.hexists(jobsKey(this.keyPrefix), job),
+      this.client.hget(jobNamesKey(this.keyPrefix), job),
+    ]);
+    return declared === 1 || named === null ? job : named;
+  }
+
+  /** The declared record of `job` (by its stored name); an `UnknownJobError` listing the known jobs if none. */
   async one(job: string): Promise<JobRecord> {
     if (!expectations.nonEmptyString.test(job)) throw new InvalidLockArgumentError('job', job, 'a non-empty string');
     const record = parseJobRecord(await this.client.hget(jobsKey(this.keyPrefix), job));
     if (record) return record;
-    throw new UnknownJobError(job, [...(await this.all()).keys()].sort(), this.keyPrefix);
+    const known = [...(await this.all())].map(([name, { scheduleName }]) =>
+      scheduleName ? `${scheduleName} (${name})` : name,
+    );
+    throw new UnknownJobError(job, known.sort(), this.keyPrefix);
   }
 
   /** Every job declared, by name. */
