@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Cron } from '@nestjs/schedule';
-import { DistributedLock, DistributedLockModule, DistributedLockService, UnknownJobError } from '../../src';
+import {
+  DistributedLock,
+  DistributedLockModule,
+  DistributedLockService,
+  type LockEvent,
+  UnknownJobError,
+} from '../../src';
 import { cronTick, LockEngine } from '../../src/core';
 import { createReplica } from '../support/create-replica';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
@@ -11,6 +17,7 @@ import { compileCli, runCli } from './cli-process';
 
 const HOURLY = '0 0 * * * *';
 let newRuns = 0;
+const events: LockEvent[] = [];
 
 /** The new version: the job is named by its schedule, as @nestjs/schedule and ShedLock users name jobs. */
 @Injectable()
@@ -47,7 +54,14 @@ describe('job names: a @Cron({ name }) job is shown and found by its name, Class
     oldReplica = new LockEngine({ url: redis.url, replicaName: 'old', logger: false });
     await oldReplica.declareJobs([OLD_DECLARATION]);
     newReplica = await createReplica(
-      [DistributedLockModule.forRoot({ url: redis.url, replicaName: 'new', logger: false })],
+      [
+        DistributedLockModule.forRoot({
+          url: redis.url,
+          replicaName: 'new',
+          logger: false,
+          onEvent: (event) => events.push(event),
+        }),
+      ],
       [Reports],
     );
     buildDir = mkdtempSync(join(tmpdir(), 'job-names-'));
@@ -64,6 +78,7 @@ describe('job names: a @Cron({ name }) job is shown and found by its name, Class
   it('an old and a new replica side by side serve each occurrence once: the keys stay under Class.method', async () => {
     await newReplica.get(Reports).build();
     expect(newRuns).toBe(1);
+    expect(events.find((event) => event.type === 'ran')).toMatchObject({ job: 'Reports.build', name: 'hourly-report' });
     expect(await oldRun()).toBeUndefined(); // the same occurrence, already served by the new replica
   });
 

@@ -18,6 +18,8 @@ interface LockEventBase {
   readonly trigger?: RunTrigger;
   /** The attempt at the occurrence, from 1, for a job with a policy; absent means 1. */
   readonly attempt?: number;
+  /** The name the job's schedule gives it (`@Cron({ name })`), when it has one; `job` stays `Class.method`. */
+  readonly name?: string;
 }
 
 /** The lock was granted: by Redis, or without it by the fail-open mode (`withoutRedis`). */
@@ -124,6 +126,8 @@ export type LockEventListener = (event: LockEvent) => void;
  */
 export class LockEvents {
   private listeners: LockEventListener[] = [];
+  /** `Class.method` → the name its schedule gives it, for the jobs that have one. */
+  private readonly scheduleNames = new Map<string, string>();
   active = false;
 
   constructor(private readonly logger: LockLogger) {}
@@ -138,7 +142,14 @@ export class LockEvents {
     };
   }
 
+  /** Events of `job` (`Class.method`) carry `name` from now on. */
+  nameJob(job: string, name: string): void {
+    this.scheduleNames.set(job, name);
+  }
+
   emit(event: LockEvent): void {
+    const name = 'job' in event && event.job !== undefined ? this.scheduleNames.get(event.job) : undefined;
+    if (name !== undefined) event = { ...event, name } as LockEvent;
     for (const listener of this.listeners) {
       try {
         listener(event);

@@ -44,6 +44,7 @@ export class FleetOperations {
   /** See `LockEngine.declareJobs`. */
   declare(jobs: readonly JobDeclaration[]): Promise<void> {
     const { operations, replicaName, keyPrefix } = this.options;
+    for (const { name, scheduleName } of jobs) if (scheduleName) this.events.nameJob(name, scheduleName);
     if (!operations || jobs.length === 0) return Promise.resolve();
     const declaredAt = Date.now();
     // A schedule without a zone is read in this process's zone: record which, for readers elsewhere.
