@@ -81,7 +81,7 @@ const thousands = (value: number | undefined): string =>
   value === undefined || !Number.isFinite(value) ? '–' : Math.round(value).toLocaleString('en-US');
 const times = (value: number | undefined): string => (value === undefined ? '–' : `${fixed(value, 2)}×`);
 
-/** The Markdown tables printed to stdout and written to latest.md, ready for the README. */
+/** The Markdown tables printed to stdout and written to latest.md, ready for docs/performance.md. */
 export function renderMarkdown(results: BenchResults): string {
   const { machine, config } = results;
   const lines: string[] = [];

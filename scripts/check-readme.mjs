@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Type-checks every TypeScript block of README.md against the built package (dist/), so the README
-// cannot drift from the code. `npm run check:readme` builds first; `node scripts/check-readme.mjs`
-// checks against whatever dist/ holds. `node scripts/check-readme.mjs other.md` checks another file.
+// Type-checks every TypeScript block of README.md and of the pages in docs/ against the built
+// package (dist/), so the documentation cannot drift from the code, and checks that every relative
+// link of those pages leads to a file that exists and, with a #fragment, to one of its headings.
+// `npm run check:readme` builds first; `node scripts/check-readme.mjs` checks against whatever dist/
+// holds. `node scripts/check-readme.mjs other.md` checks other files only.
 //
 // Which blocks: every fenced block whose info string is `ts` or `typescript`, indented ones (in a
 // list) included. Every one must compile; there is no skip list. A block that is not TypeScript of
@@ -40,9 +42,22 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
-const MARKDOWN = resolve(process.argv[2] ?? join(REPO_DIR, 'README.md'));
-/** How positions name the file: relative to the working directory when inside it (`README.md:42:7`). */
-const SHOWN = MARKDOWN.startsWith(process.cwd() + sep) ? relative(process.cwd(), MARKDOWN) : MARKDOWN;
+const DOCS_DIR = join(REPO_DIR, 'docs');
+const README = join(REPO_DIR, 'README.md');
+/** The pages checked: those named on the command line, else README.md and every page of docs/. */
+const PAGES =
+  process.argv.length > 2
+    ? process.argv.slice(2).map((page) => resolve(page))
+    : [
+        join(REPO_DIR, 'README.md'),
+        ...readdirSync(DOCS_DIR)
+          .filter((name) => name.endsWith('.md'))
+          .sort()
+          .map((name) => join(DOCS_DIR, name)),
+      ];
+/** The page being checked, and how positions name it (relative to the working directory: `README.md:42:7`). */
+let MARKDOWN = PAGES[0];
+let SHOWN = '';
 const PACKAGE_NAME = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')).name;
 const ts = createRequire(join(REPO_DIR, 'package.json'))('typescript');
 
@@ -81,27 +96,73 @@ class CheckError extends Error {}
 main();
 
 function main() {
-  try {
-    check();
-  } catch (error) {
-    if (!(error instanceof CheckError)) throw error;
-    console.error(error.message);
-    process.exitCode = 1;
+  for (const page of PAGES) {
+    MARKDOWN = page;
+    SHOWN = page.startsWith(process.cwd() + sep) ? relative(process.cwd(), page) : page;
+    try {
+      checkLinks();
+      check();
+    } catch (error) {
+      if (!(error instanceof CheckError)) throw error;
+      console.error(error.message);
+      process.exitCode = 1;
+    }
   }
+}
+
+/** Every relative link of the page leads to a file that exists, and a #fragment to one of its headings. */
+function checkLinks() {
+  const markdown = readFileSync(MARKDOWN, 'utf8');
+  const broken = [];
+  markdown.split(/\r?\n/).forEach((line, index) => {
+    for (const [, target] of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^(https?:|mailto:)/.test(target)) continue;
+      const [path, fragment] = target.split('#');
+      const file = path === '' ? MARKDOWN : resolve(dirname(MARKDOWN), path);
+      if (!existsSync(file)) broken.push(`${SHOWN}:${index + 1}  ${target}: no such file`);
+      else if (fragment && file.endsWith('.md') && !headingAnchors(readFileSync(file, 'utf8')).has(fragment)) {
+        broken.push(`${SHOWN}:${index + 1}  ${target}: no such heading`);
+      }
+    }
+  });
+  if (broken.length > 0) fail(`Broken links:\n${broken.join('\n')}`);
+}
+
+/** The anchors GitHub gives a page's headings (lower case, punctuation dropped, spaces as hyphens, repeats numbered). */
+function headingAnchors(markdown) {
+  const anchors = new Set();
+  const seen = new Map();
+  let fenced = false;
+  for (const line of markdown.split(/\r?\n/)) {
+    if (line.trimStart().startsWith('```')) fenced = !fenced;
+    if (fenced || !/^#{1,6} /.test(line)) continue;
+    const slug = line.replace(/^#+\s*/, '').trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+  }
+  return anchors;
 }
 
 function check() {
   if (!existsSync(join(REPO_DIR, 'dist', 'index.d.ts'))) {
     fail('dist/index.d.ts is missing: run `npm run build` first (or `npm run check:readme`, which builds).');
   }
-  const blocks = extractBlocks(readFileSync(MARKDOWN, 'utf8'));
-  if (blocks.length === 0) fail(`${SHOWN} has no \`\`\`ts block: the fence parser or the file changed.`);
-  assignFiles(blocks);
+  const own = extractBlocks(readFileSync(MARKDOWN, 'utf8'));
+  if (own.length === 0) {
+    console.log(`${SHOWN}: no TypeScript block; its links lead where they say.`);
+    return;
+  }
+  assignFiles(own);
+  // A page of docs/ extends the README's app: its files may import the README's (`./my.service`).
+  const named = new Set(own.map((block) => block.fileName).filter(Boolean));
+  const borrowed = MARKDOWN === README ? [] : readmeAppFiles().filter((block) => !named.has(block.fileName));
+  const blocks = [...own, ...borrowed];
 
   const workDir = mkdtempSync(join(tmpdir(), 'readme-check-'));
   try {
     writeProject(workDir, blocks);
-    for (const block of blocks) {
+    for (const block of own) {
       const label = block.fileName ? `${block.fileName} (app file)` : 'module of its own';
       console.log(`${SHOWN}:${block.fenceLine}  ${label}`);
     }
@@ -112,7 +173,7 @@ function check() {
       process.exitCode = 1;
     } else {
       console.log(
-        `\nAll ${blocks.length} TypeScript blocks of ${SHOWN} compile (${PASSES.map((p) => p.name).join(', ')}).`,
+        `\nAll ${own.length} TypeScript blocks of ${SHOWN} compile (${PASSES.map((p) => p.name).join(', ')}).`,
       );
     }
   } finally {
@@ -152,15 +213,22 @@ function stripIndent(line, width) {
 }
 
 /** Names each block's file: its `// name.ts` line, else readme-L<fence line>.ts in a folder of its own. */
-function assignFiles(blocks) {
+/** The README's app files (`// app.module.ts` blocks), which pages of docs/ build on. */
+function readmeAppFiles() {
+  const blocks = extractBlocks(readFileSync(README, 'utf8'));
+  assignFiles(blocks, 'README.md');
+  return blocks.filter((block) => block.fileName);
+}
+
+function assignFiles(blocks, shown = SHOWN) {
   const seen = new Map();
   for (const block of blocks) {
     const named = FILE_NAME_LINE.exec(block.text.split('\n', 1)[0]);
     if (named) {
       const fileName = named[1];
-      if (fileName.split('/').includes('..')) fail(`${SHOWN}:${block.fenceLine}: "${fileName}" leaves the app folder.`);
+      if (fileName.split('/').includes('..')) fail(`${shown}:${block.fenceLine}: "${fileName}" leaves the app folder.`);
       if (seen.has(fileName)) {
-        fail(`${SHOWN}:${block.fenceLine}: "${fileName}" already names the block at line ${seen.get(fileName)}.`);
+        fail(`${shown}:${block.fenceLine}: "${fileName}" already names the block at line ${seen.get(fileName)}.`);
       }
       seen.set(fileName, block.fenceLine);
       block.fileName = fileName;

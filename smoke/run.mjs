@@ -27,7 +27,7 @@ const APPS = {
 };
 /**
  * What the Jest app installs, each with its own `npm install` as a user types it: npm picks every
- * version, except what the README's "Compatibility and build" tells a Jest user on Node 20 to pin
+ * version, except what docs/compatibility.md tells a Jest user on Node 20 to pin
  * (`@nestjs/schedule` 6 or lower, `@nestjs/config` 4 or lower, TypeScript below 7 for ts-jest).
  */
 const JEST_APP_INSTALLS = {
@@ -42,10 +42,10 @@ const JEST_APP_INSTALLS = {
     'ioredis',
   ],
   // ioredis 6.1's declarations import redis-errors, which ships no types of its own: a strict
-  // consumer (skipLibCheck off) needs @types/redis-errors, as the README's Compatibility says.
+  // consumer (skipLibCheck off) needs @types/redis-errors, as docs/compatibility.md says.
   devDependencies: ['jest', 'ts-jest', '@types/jest', 'typescript@<7', '@types/node', '@types/redis-errors'],
 };
-/** The README's files that the Jest app runs as written (`// <file>` on a block's first line). */
+/** The documentation's files that the Jest app runs as written (`// <file>` on a block's first line). */
 const README_TEST_FILES = ['app.module.ts', 'my.service.ts', 'my.service.spec.ts', 'fleet.spec.ts'];
 /** The spec files the Jest app must run: its own, and the README's. */
 const JEST_APP_SPECS = [
@@ -336,24 +336,29 @@ async function smokeNodeApp(major, tarball, options, report) {
 }
 
 /**
- * The README's ```ts blocks whose first line names one of `files` (`// my.service.spec.ts`, the
- * convention of scripts/check-readme.mjs), by file name, each exactly as written.
+ * The ```ts blocks of the README and of docs/testing.md whose first line names one of `files`
+ * (`// my.service.spec.ts`, the convention of scripts/check-readme.mjs), by file name, each exactly
+ * as written: the app's files are the README's quick start, its tests those of the testing page.
  */
 function readmeFiles(files) {
-  const lines = readFileSync(join(REPO_DIR, 'README.md'), 'utf8').split('\n');
   const found = new Map();
-  for (let i = 0; i < lines.length; i++) {
-    const fence = /^(\s*)```(?:ts|typescript)\s*$/.exec(lines[i]);
-    if (!fence) continue;
-    const body = [];
-    for (i++; i < lines.length && lines[i].trim() !== '```'; i++) body.push(lines[i].slice(fence[1].length));
-    const file = /^\/\/\s*(\S+\.ts)\s*$/.exec(body[0] ?? '')?.[1];
-    if (!file || !files.includes(file)) continue;
-    if (found.has(file)) throw new Error(`README.md has two ts blocks named // ${file}`);
-    found.set(file, `${body.join('\n')}\n`);
+  for (const page of ['README.md', join('docs', 'testing.md')]) {
+    const lines = readFileSync(join(REPO_DIR, page), 'utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const fence = /^(\s*)```(?:ts|typescript)\s*$/.exec(lines[i]);
+      if (!fence) continue;
+      const body = [];
+      for (i++; i < lines.length && lines[i].trim() !== '```'; i++) body.push(lines[i].slice(fence[1].length));
+      const file = /^\/\/\s*(\S+\.ts)\s*$/.exec(body[0] ?? '')?.[1];
+      if (!file || !files.includes(file)) continue;
+      if (found.has(file)) throw new Error(`${page}: a second ts block named // ${file}`);
+      found.set(file, `${body.join('\n')}\n`);
+    }
   }
   const missing = files.filter((file) => !found.has(file));
-  if (missing.length > 0) throw new Error(`README.md has no ts block whose first line is // ${missing.join(', // ')}`);
+  if (missing.length > 0) {
+    throw new Error(`README.md and docs/testing.md have no ts block whose first line is // ${missing.join(', // ')}`);
+  }
   return found;
 }
 

@@ -71,7 +71,7 @@ export interface DistributedLockDecoratorOptions {
   overlap?: 'skip' | 'buffer-one';
   /**
    * The wall times a daylight-saving change skips or repeats in the schedule's zone:
-   * `springForward: 'run-at-end-of-gap' | 'skip'`, `fallBack: 'once' | 'twice'` (see the README's
+   * `springForward: 'run-at-end-of-gap' | 'skip'`, `fallBack: 'once' | 'twice'` (see docs/policies.md's
    * table). For a `@Cron` job with a fixed `key`. @default as the `cron` package fires them
    */
   dst?: DaylightSavingPolicy;

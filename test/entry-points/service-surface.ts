@@ -11,7 +11,7 @@ void service.adoptJobs;
 // @ts-expect-error the Nest lifecycle hooks belong to an internal provider, not to the injected service.
 void service.onModuleInit;
 
-/** The members the README's `DistributedLockService` table documents. */
+/** The members docs/api.md's `DistributedLockService` table documents. */
 type Documented =
   | 'acquireLock'
   | 'releaseLock'

@@ -66,7 +66,7 @@ class AppModule {}
 })
 class NightlyModule {}
 
-/** The README's `MyService.heartbeat`: every 10 seconds. */
+/** The README's `MyService.heartbeat` (its quick start): every 10 seconds. */
 @Injectable()
 class HeartbeatJobs {
   @Cron(CronExpression.EVERY_10_SECONDS)
@@ -255,7 +255,7 @@ describe('FleetSimulator', () => {
     ]);
   });
 
-  it("passes the README's example: one replica killed, another with its clock 4 s ahead", async () => {
+  it("passes docs/testing.md's example: one replica killed, another with its clock 4 s ahead", async () => {
     fleet = await FleetSimulator.start({
       replicas: 3,
       app: () => Test.createTestingModule({ imports: [HeartbeatModule] }),

@@ -3,7 +3,7 @@ import { InvalidLockArgumentError } from '../errors';
 
 /**
  * What a `@Cron` job does with the wall times a daylight-saving change skips or repeats, in its
- * schedule's zone. Left out, a job runs as the `cron` package fires it (see the README).
+ * schedule's zone. Left out, a job runs as the `cron` package fires it (see docs/policies.md).
  */
 export interface DaylightSavingPolicy {
   /**
