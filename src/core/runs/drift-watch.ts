@@ -1,4 +1,3 @@
-import { clearTimeout, setTimeout } from 'node:timers';
 import type { Cluster, Redis } from 'ioredis';
 import { describeError } from '../errors';
 import {
@@ -10,6 +9,7 @@ import {
 } from '../fleet/definition-drift';
 import type { JobDeclaration } from '../fleet/fleet-records';
 import type { EngineOptions } from '../options/resolve-options';
+import { RepeatingTask } from './repeating-task';
 
 /**
  * This replica's side of schedule drift (`fleet/definition-drift.ts`): publishes the fingerprint
@@ -22,15 +22,23 @@ export class DriftWatch {
   /** Definitions declared since the last exchange Redis acknowledged, to record as first declared. */
   private readonly unsent = new Map<string, string>();
   private notOwned = new Set<string>();
-  /** On node:timers, which Jest's fake timers leave alone: this loop talks to a real Redis. */
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly exchanges: RepeatingTask;
   private closed = false;
 
   constructor(
     private readonly options: EngineOptions,
     private readonly client: Redis | Cluster,
     private readonly isReady: () => boolean,
-  ) {}
+  ) {
+    const failed = (error: unknown): void =>
+      options.logger.warn(`Publishing this replica's job definitions failed: ${describeError(error)}`);
+    this.exchanges = new RepeatingTask(
+      async () => this.learn(await this.send()),
+      PRESENCE_INTERVAL_MS,
+      isReady,
+      failed,
+    );
+  }
 
   /** Starts publishing `jobs`' definitions (those with a fixed lock name). */
   declared(jobs: readonly JobDeclaration[]): void {
@@ -44,7 +52,7 @@ export class DriftWatch {
         JSON.stringify({ firstDeclaredAt: Date.now(), cron, timeZone, key, ttlMs }),
       );
     }
-    if (this.mine.size > 0 && this.timer === undefined && !this.closed) this.exchangeSoon(0);
+    if (this.mine.size > 0 && !this.closed) this.exchanges.start();
   }
 
   /** Whether another definition of `job` owns its occurrences now. */
@@ -55,25 +63,10 @@ export class DriftWatch {
   /** Stops publishing, and withdraws this replica's presence: a replica that shuts down is gone at once, not after PRESENCE_LIVE_S. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.exchanges.stop();
     if (this.mine.size > 0 && this.isReady()) {
       this.client.hdel(presenceKey(this.options.keyPrefix), this.options.instanceId).catch(() => undefined);
     }
-  }
-
-  private exchangeSoon(delayMs: number): void {
-    this.timer = setTimeout(() => void this.exchange(), delayMs);
-    this.timer.unref();
-  }
-
-  private async exchange(): Promise<void> {
-    if (this.closed) return;
-    try {
-      if (this.isReady()) this.learn(await this.send());
-    } catch (error) {
-      this.options.logger.warn(`Publishing this replica's job definitions failed: ${describeError(error)}`);
-    }
-    if (!this.closed) this.exchangeSoon(PRESENCE_INTERVAL_MS);
   }
 
   private async send(): Promise<JobDrift[]> {

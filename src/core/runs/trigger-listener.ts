@@ -1,4 +1,3 @@
-import { clearTimeout, setTimeout } from 'node:timers';
 import type { Cluster, Redis } from 'ioredis';
 import { describeError } from '../errors';
 import {
@@ -17,6 +16,7 @@ import { logInfo } from '../logger';
 import type { EngineOptions } from '../options/resolve-options';
 import { backoffDelay, raceDeadline, sleep } from '../waits';
 import type { GuardedRuns } from './guarded-runs';
+import { RepeatingTask } from './repeating-task';
 
 /** A trigger older than this when a replica first reads it is left alone: whoever asked gave up. */
 const STALE_TRIGGER_MS = 60_000;
@@ -55,8 +55,7 @@ interface TriggerableJob {
  */
 export class TriggerListener {
   private readonly jobs = new Map<string, TriggerableJob>();
-  /** On node:timers, which Jest's fake timers leave alone: this loop talks to a real Redis. */
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly reads: RepeatingTask;
   private readFrom = `${Date.now() - STALE_TRIGGER_MS}-0`;
   private closed = false;
   private looks = 0;
@@ -67,37 +66,27 @@ export class TriggerListener {
     private readonly client: Redis | Cluster,
     private readonly isReady: () => boolean,
     private readonly runs: GuardedRuns,
-  ) {}
+  ) {
+    const failed = (error: unknown): void =>
+      options.logger.warn(`Reading manual triggers failed: ${describeError(error)}`);
+    const look = () => raceDeadline(this.read(), options.acquireTimeoutMs, () => undefined);
+    this.reads = new RepeatingTask(look, TRIGGER_POLL_MS, isReady, failed);
+  }
 
   /** Lets triggers run `job` (one with a fixed lock name) on this replica by calling `handler`. */
   offer(job: JobDefinition, handler: () => unknown): void {
     if (job.key === undefined || this.closed) return;
     this.jobs.set(job.name, { job, handler });
-    if (this.timer === undefined) this.lookSoon(0);
+    this.reads.start();
   }
 
   /** Stops reading, and removes this process's listener record (not waiting for Redis). */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.reads.stop();
     if (this.jobs.size > 0 && this.isReady()) {
       this.client.del(triggerListenerKey(this.options.keyPrefix, this.options.instanceId)).catch(() => undefined);
     }
-  }
-
-  private lookSoon(delayMs: number): void {
-    this.timer = setTimeout(() => void this.look(), delayMs);
-    this.timer.unref();
-  }
-
-  private async look(): Promise<void> {
-    if (this.closed) return;
-    try {
-      if (this.isReady()) await raceDeadline(this.read(), this.options.acquireTimeoutMs, () => undefined);
-    } catch (error) {
-      this.options.logger.warn(`Reading manual triggers failed: ${describeError(error)}`);
-    }
-    if (!this.closed) this.lookSoon(TRIGGER_POLL_MS);
   }
 
   private async read(): Promise<void> {
