@@ -121,7 +121,7 @@ export function triggerListenerPattern(keyPrefix: string): string {
 
 /**
  * The state hash field counting a job's failed occurrences in a row (`pauseAfterFailures`):
- * `<count>|<latest failed tick>`; deleted by a later success, and by `resume`.
+ * `<count>|<latest tick counted>`; a later success sets it to 0, `resume` deletes it.
  */
 export function jobFailuresField(jobName: string): string {
   return `failures:${jobName}`;

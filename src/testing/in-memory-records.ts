@@ -88,10 +88,7 @@ export class PausedJobs {
   /** What `COUNT_FAILURES` does (`redis/scripts/ledger-scripts.ts`), by the same rule. */
   countFailures({ job, tick, failed, limit }: FailureCount): FailureStreak {
     const streak = nextStreak(this.streaks.get(job), tick, failed);
-    if (streak === undefined) {
-      this.streaks.delete(job);
-      return { count: 0, paused: false };
-    }
+    if (streak === undefined) return { count: 0, paused: false };
     const counted = streak !== this.streaks.get(job);
     this.streaks.set(job, streak);
     const paused = counted && streak.count >= limit && !this.paused.has(job);

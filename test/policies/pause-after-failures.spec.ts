@@ -109,7 +109,9 @@ describe('the failure count: an occurrence counted once, an older end changes no
     ['the same occurrence failing again', { count: 2, tick: 20 }, 20, true, { count: 2, tick: 20 }],
     ['an older occurrence failing late', { count: 2, tick: 20 }, 15, true, { count: 2, tick: 20 }],
     ['an older occurrence succeeding late', { count: 2, tick: 20 }, 15, false, { count: 2, tick: 20 }],
-    ['a later success', { count: 2, tick: 20 }, 30, false, undefined],
+    ['a later success', { count: 2, tick: 20 }, 30, false, { count: 0, tick: 30 }],
+    ['an older occurrence failing after a later success', { count: 0, tick: 30 }, 25, true, { count: 0, tick: 30 }],
+    ['a failure after a success', { count: 0, tick: 30 }, 40, true, { count: 1, tick: 40 }],
   ])('%s', (_case, stored, tick, failed, expected) => {
     expect(nextStreak(stored, tick, failed)).toEqual(expected);
   });

@@ -1,10 +1,10 @@
 /**
  * `pauseAfterFailures`: a job's failed occurrences in a row, kept in its lock name's state hash
- * (`jobFailuresField`) as `<count>|<latest failed tick>`, so every replica counts into one.
+ * (`jobFailuresField`) as `<count>|<latest tick counted>`, so every replica counts into one.
  *
  * Occurrences end in any order (a retry ends after the next occurrence's run began): an end older
- * than the latest failure counted changes nothing, a failure of an occurrence already counted is
- * not counted twice, and a later success ends the streak.
+ * than the latest one counted (failed or, once a streak began, succeeded) changes nothing, a failure
+ * of an occurrence already counted is not counted twice, and a later success ends the streak.
  */
 
 /** One occurrence's end, counted against its job's streak (`LockStore.countFailures`). */
@@ -30,12 +30,13 @@ export interface FailureStreak {
   readonly paused: boolean;
 }
 
-/** The streak after `tick` ended (`failed` or not), from the stored one; undefined: none is left. */
+/** The streak after `tick` ended (`failed` or not), from the stored one (count 0: ended by a success at its tick). */
 export function nextStreak(
   stored: { readonly count: number; readonly tick: number } | undefined,
   tick: number,
   failed: boolean,
 ): { readonly count: number; readonly tick: number } | undefined {
   if (stored && tick <= stored.tick) return stored;
-  return failed ? { count: (stored?.count ?? 0) + 1, tick } : undefined;
+  if (failed) return { count: (stored?.count ?? 0) + 1, tick };
+  return stored ? { count: 0, tick } : undefined;
 }

@@ -207,7 +207,8 @@ if stored then
 end
 if latest and tick <= latest then return {count, 0} end
 if not failed then
-  if stored then redis.call('HDEL', stateKey, field) end
+  -- The success's tick stays: a failure of an older occurrence, ending late, does not start a streak.
+  if stored then redis.call('HSET', stateKey, field, '0|' .. string.format('%d', tick)) end
   return {0, 0}
 end
 count = count + 1
