@@ -55,15 +55,22 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
       : undefined;
   const operations = new FleetOperations(options, store, events, drift);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);
-  const jobs = new JobRuns(options, store, runs, registry, events, triggerListener(options, store, runs), drift);
+  const skips = (job: string): boolean => drift?.skips(job) ?? false;
+  const jobs = new JobRuns(options, store, runs, registry, events, triggerListener(options, store, runs, skips), drift);
   const inUrl = settingsInUrl(given);
   return { options, events, telemetry, store, registry, acquirer, operations, runs, jobs, inUrl };
 }
 
 /** The replica side of manual triggers, with `manualTriggers` on a single Redis or Cluster. */
-function triggerListener(options: EngineOptions, store: LockStore, runs: GuardedRuns): TriggerListener | undefined {
+function triggerListener(
+  options: EngineOptions,
+  store: LockStore,
+  runs: GuardedRuns,
+  skips: (job: string) => boolean,
+): TriggerListener | undefined {
   if (!options.manualTriggers) return undefined;
-  if (store instanceof RedisStore) return new TriggerListener(options, store.client, () => store.isReady(), runs);
+  if (store instanceof RedisStore)
+    return new TriggerListener(options, store.client, () => store.isReady(), runs, skips);
   options.logger.warn(
     `manualTriggers needs a single Redis or Cluster; locks live in ${store.label}: no trigger is taken.`,
   );

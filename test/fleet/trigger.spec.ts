@@ -149,6 +149,20 @@ describe('running a job now, or a missed occurrence of it: fleet.trigger and the
     expect(runs).toEqual([{ replica: started.replica, job: 'buffered', trigger: 'manual', tick: undefined }]);
   });
 
+  it('never starts after whoever asked stopped waiting: a buffered run past its deadline is dropped', async () => {
+    const locks = apps[1].get(DistributedLockService);
+    expect(await locks.acquireLock('trigger:buffered', 10_000)).toBe(true);
+    try {
+      await expect(fleet().trigger('Reports.buffered', { timeoutMs: 1_000 })).rejects.toThrow(
+        /^([ab] did not run Reports\.buffered: .*|No replica started Reports\.buffered within 1000 ms \([ab] took it, and did not say it started\)\.)$/,
+      );
+    } finally {
+      await locks.releaseLock('trigger:buffered');
+    }
+    await sleep(2_500); // the lock is free: a run that had not given up would start now
+    expect(runs).toEqual([]);
+  });
+
   it('runs a missed occurrence once, counted as its run; a second trigger of it is refused', async () => {
     const occurrence = lastTwoAm();
     expect((await fleet().missed('Reports.daily', { from: occurrence, to: occurrence })).missed).toEqual([occurrence]);

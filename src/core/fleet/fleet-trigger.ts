@@ -2,15 +2,15 @@ import type { Cluster, Redis } from 'ioredis';
 import { DistributedLockError, InvalidLockArgumentError } from '../errors';
 import { jobTickField, lockKeys, triggerListenerPattern, triggersKey, triggerStatusKey } from '../keys';
 import { expectations } from '../validation';
-import { sleep } from '../waits';
+import { raceDeadline, sleep } from '../waits';
 import { parsePause } from './fleet-records';
 import type { MissedReport } from './fleet-reports';
 import type { JobRecordReader } from './job-record-reader';
 import {
   parseStatus,
   requestFields,
+  START_GRACE_MS,
   statusValue,
-  TRIGGER_POLL_MS,
   TRIGGER_STATUS_TTL_MS,
   TRIGGER_STREAM_LENGTH,
   type TriggerListener,
@@ -46,6 +46,9 @@ export class TriggerRefusedError extends DistributedLockError {}
 
 /** How often the triggering side looks at the trigger's status. */
 const STATUS_POLL_MS = 100;
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** What the Redis calls around the wait may take, at most, before the call fails. */
+const REDIS_ALLOWANCE_MS = 5_000;
 
 /**
  * Asks one live replica that runs `job` to run it (`manual-triggers.ts`), and resolves once it
@@ -53,7 +56,7 @@ const STATUS_POLL_MS = 100;
  * has one lock name, is not paused (unless `force`), a replica takes triggers for it, and the
  * occurrence asked for is a missed one.
  */
-export async function triggerJob(
+export function triggerJob(
   client: Redis | Cluster,
   keyPrefix: string,
   reader: JobRecordReader,
@@ -61,12 +64,29 @@ export async function triggerJob(
   job: string,
   options: TriggerOptions,
 ): Promise<TriggeredRun> {
-  const { force = false, by = '', timeoutMs = 10_000 } = options;
-  if (!expectations.boolean.test(force)) throw new InvalidLockArgumentError('force', force, 'true or false');
-  if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!expectations.positiveMs.test(timeoutMs)) {
     throw new InvalidLockArgumentError('timeoutMs', timeoutMs, expectations.positiveMs.expected);
   }
+  // Every wait is bounded: a Redis that stops answering fails the call instead of hanging it.
+  const boundMs = timeoutMs + START_GRACE_MS + REDIS_ALLOWANCE_MS;
+  return raceDeadline(trigger(client, keyPrefix, reader, missed, job, options, timeoutMs), boundMs, () => {
+    throw new DistributedLockError(`Redis did not answer within ${boundMs} ms; the trigger may not have reached it`);
+  });
+}
+
+async function trigger(
+  client: Redis | Cluster,
+  keyPrefix: string,
+  reader: JobRecordReader,
+  missed: (job: string, window: { from: number; to: number }) => Promise<MissedReport>,
+  job: string,
+  options: TriggerOptions,
+  timeoutMs: number,
+): Promise<TriggeredRun> {
+  const { force = false, by = '' } = options;
+  if (!expectations.boolean.test(force)) throw new InvalidLockArgumentError('force', force, 'true or false');
+  if (typeof by !== 'string') throw new InvalidLockArgumentError('by', by, 'a string');
   const occurrence = options.occurrence instanceof Date ? options.occurrence.getTime() : options.occurrence;
   if (occurrence !== undefined && !Number.isSafeInteger(occurrence)) {
     throw new InvalidLockArgumentError('occurrence', options.occurrence, 'a Date or ms since the epoch');
@@ -92,7 +112,9 @@ export async function triggerJob(
     }
   }
   await liveListener(client, keyPrefix, job);
-  const fields = requestFields({ job, occurrence, force, by });
+  const [seconds, micros] = await client.time();
+  const deadline = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + timeoutMs;
+  const fields = requestFields({ job, occurrence, force, by, deadline });
   const id = (await client.xadd(triggersKey(keyPrefix), 'MAXLEN', '~', TRIGGER_STREAM_LENGTH, '*', ...fields))!;
   return awaitStart(client, triggerStatusKey(keyPrefix, id), job, occurrence, timeoutMs);
 }
@@ -130,7 +152,10 @@ async function liveListener(client: Redis | Cluster, keyPrefix: string, job: str
   );
 }
 
-/** Waits for the trigger's status to say started (resolves) or refused (throws); at the deadline, withdraws it. */
+/**
+ * Waits for the trigger's status to say started (resolves) or refused (throws). At the deadline it
+ * withdraws a trigger no replica took; one a replica took gets `START_GRACE_MS` more for its word.
+ */
 async function awaitStart(
   client: Redis | Cluster,
   statusKey: string,
@@ -138,18 +163,36 @@ async function awaitStart(
   occurrence: number | undefined,
   timeoutMs: number,
 ): Promise<TriggeredRun> {
-  const deadline = performance.now() + timeoutMs;
+  const read = (untilMs: number) => statusUntil(client, statusKey, job, occurrence, performance.now() + untilMs);
+  const started = await read(timeoutMs);
+  if (started) return started;
+  const withdrawn = { state: 'refused', replica: '', reason: 'withdrawn: no replica started it in time' } as const;
+  if ((await client.set(statusKey, statusValue(withdrawn), 'PX', TRIGGER_STATUS_TTL_MS, 'NX')) === 'OK') {
+    throw new TriggerRefusedError(`No replica started ${job} within ${timeoutMs} ms.`);
+  }
+  // Taken: the replica starts the run only before the deadline, and says so.
+  const late = await read(START_GRACE_MS);
+  if (late) return late;
+  const taken = parseStatus(await client.get(statusKey))?.replica ?? '?';
+  throw new TriggerRefusedError(
+    `No replica started ${job} within ${timeoutMs} ms (${taken} took it, and did not say it started).`,
+  );
+}
+
+/** The run once the status says started; a `TriggerRefusedError` once it says refused; undefined at `until`. */
+async function statusUntil(
+  client: Redis | Cluster,
+  statusKey: string,
+  job: string,
+  occurrence: number | undefined,
+  until: number,
+): Promise<TriggeredRun | undefined> {
   for (;;) {
     const status = parseStatus(await client.get(statusKey));
     if (status?.state === 'started') return { job, replica: status.replica, startedAt: status.at, occurrence };
     if (status?.state === 'refused')
       throw new TriggerRefusedError(`${status.replica} did not run ${job}: ${status.reason}.`);
-    if (performance.now() >= deadline) break;
-    await sleep(Math.min(STATUS_POLL_MS, TRIGGER_POLL_MS));
+    if (performance.now() >= until) return undefined;
+    await sleep(STATUS_POLL_MS);
   }
-  // Withdrawn, unless a replica took it meanwhile: a trigger nobody waits for must not run later.
-  const withdrawn = { state: 'refused', replica: '', reason: 'withdrawn: no replica started it in time' } as const;
-  const taken = await client.set(statusKey, statusValue(withdrawn), 'PX', TRIGGER_STATUS_TTL_MS, 'NX');
-  const by = taken === 'OK' ? '' : ` (${parseStatus(await client.get(statusKey))?.replica ?? '?'} took it)`;
-  throw new TriggerRefusedError(`No replica started ${job} within ${timeoutMs} ms${by}.`);
 }

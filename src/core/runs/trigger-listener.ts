@@ -56,7 +56,8 @@ interface TriggerableJob {
 export class TriggerListener {
   private readonly jobs = new Map<string, TriggerableJob>();
   private readonly reads: RepeatingTask;
-  private readFrom = `${Date.now() - STALE_TRIGGER_MS}-0`;
+  /** The stream entry read last; first, a time by Redis's clock (stream ids are Redis times). */
+  private readFrom: string | undefined;
   private closed = false;
   private looks = 0;
   private clockOffsetMs: number | undefined;
@@ -66,6 +67,8 @@ export class TriggerListener {
     private readonly client: Redis | Cluster,
     private readonly isReady: () => boolean,
     private readonly runs: GuardedRuns,
+    /** Whether another definition of the job owns its occurrences now (schedule drift): a replica running it takes the trigger. */
+    private readonly skips: (job: string) => boolean,
   ) {
     const failed = (error: unknown): void =>
       options.logger.warn(`Reading manual triggers failed: ${describeError(error)}`);
@@ -93,6 +96,7 @@ export class TriggerListener {
     const { keyPrefix, instanceId, replicaName } = this.options;
     if (this.looks++ % LOOKS_PER_CLOCK_READ === 0) await this.readClockOffset();
     const { clockOffsetMs } = this;
+    this.readFrom ??= `${this.redisNow() - STALE_TRIGGER_MS}-0`;
     const listener = JSON.stringify({ replica: replicaName, jobs: [...this.jobs.keys()], clockOffsetMs });
     const [read] = await Promise.all([
       this.client.xread('COUNT', READ_COUNT, 'STREAMS', triggersKey(keyPrefix), this.readFrom),
@@ -102,10 +106,16 @@ export class TriggerListener {
       this.readFrom = id;
       const request = parseRequest(fields);
       const triggerable = request && this.jobs.get(request.job);
-      if (!request || !triggerable || this.closed) continue;
+      if (!request || !triggerable || this.closed || this.skips(request.job)) continue;
+      if (this.redisNow() > request.deadline) continue; // whoever asked has stopped waiting
       const taken = await this.setStatus(id, { state: 'taken', replica: replicaName }, true);
       if (taken) void this.run(id, request, triggerable);
     }
+  }
+
+  /** Now by Redis's clock, as this process estimates it from its last `TIME`. */
+  private redisNow(): number {
+    return Date.now() - (this.clockOffsetMs ?? 0);
   }
 
   /** This process's clock against Redis's `TIME`, read at the middle of the round trip (for the dashboard). */
@@ -131,6 +141,8 @@ export class TriggerListener {
       const waits = request.occurrence === undefined && job.policies.overlap === 'buffer-one';
       for (let retry = 0; waits && !run.ran && run.reason === 'held' && !this.closed; retry++) {
         await sleep(backoffDelay(retry, BUFFERED_RETRY_MS, BUFFERED_MAX_RETRY_MS));
+        // Past the deadline whoever asked reports it not started: it must not start later.
+        if (this.redisNow() > request.deadline) break;
         run = await once();
       }
       if (!run.ran) await this.setStatus(id, { state: 'refused', replica, reason: REFUSALS[run.reason] }, false);
