@@ -55,7 +55,7 @@ describe('schedule drift: two versions of one app side by side during a rolling 
     await redis.dispose();
   });
 
-  it('the newest definition owns the occurrences while both run: old and new schedules never run side by side', async () => {
+  it('the newest definition owns the occurrences while both run: after one exchange (3 s) only the new schedule runs', async () => {
     const v1 = reportsVersion('v1', '* * * * * *');
     await start('old-1', v1);
     await start('old-2', v1);

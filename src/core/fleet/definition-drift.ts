@@ -8,7 +8,8 @@ import type { JobDeclaration } from './fleet-records';
  * fingerprint of each job it runs (`<prefix>{fleet}:replicas`, with Redis's time), and when it
  * first declared each definition (`<prefix>{fleet}:definitions`). While live replicas disagree,
  * the definition most recently first declared owns the job's occurrences; the others skip with
- * reason `drift`, so an old and a new schedule never run side by side.
+ * reason `drift`, so an old and a new schedule do not run side by side once every replica has
+ * exchanged (within 3 s of the newer one's start).
  */
 
 /** A replica's presence record counts as live this long after it was written (Redis time). */
@@ -48,15 +49,21 @@ export function fingerprintOf({ cron, timeZone, utcOffset, key, ttlMs, policies 
 }
 
 /**
- * Writes this replica's presence (`fields`: its record, or none to only read), the definitions it
- * declared first (HSETNX), forgets long-gone replicas, and replies Redis's time (s), then both
- * hashes as flat field/value lists.
+ * Writes this replica's presence (its record, stamped with Redis's time in s), the definitions it
+ * declares, each set only where absent and stamped `firstDeclaredAt` with Redis's time in ms (in
+ * place of `"@now"`), forgets long-gone replicas, and replies Redis's time (s), then both hashes as
+ * flat field/value lists.
  */
 const PRESENCE_SCRIPT = `
 local replicasKey, definitionsKey = KEYS[1], KEYS[2]
-local now = tonumber(redis.call('TIME')[1])
-if ARGV[1] ~= '' then redis.call('HSET', replicasKey, ARGV[1], ARGV[2] .. '|' .. now) end
-for i = 3, #ARGV, 2 do redis.call('HSETNX', definitionsKey, ARGV[i], ARGV[i + 1]) end
+local time = redis.call('TIME')
+local now = tonumber(time[1])
+local nowMs = string.format('%d', now * 1000 + math.floor(tonumber(time[2]) / 1000))
+redis.call('HSET', replicasKey, ARGV[1], ARGV[2] .. '|' .. now)
+for i = 3, #ARGV, 2 do
+  local definition = string.gsub(ARGV[i + 1], '"@now"', nowMs)
+  redis.call('HSETNX', definitionsKey, ARGV[i], definition)
+end
 local replicas = redis.call('HGETALL', replicasKey)
 for i = 1, #replicas, 2 do
   local at = tonumber(string.match(replicas[i + 1], '|(%d+)$'))
@@ -74,25 +81,30 @@ export interface Presence {
   readonly declared: ReadonlyMap<string, string>;
 }
 
-/** Writes `presence` (when given) and reads the jobs whose live replicas disagree. */
+/** Writes `presence` and reads the jobs whose live replicas disagree (a replica's exchange, every 3 s). */
 export async function exchangePresence(
   client: Redis | Cluster,
   keyPrefix: string,
-  presence: Presence | undefined,
+  presence: Presence,
 ): Promise<JobDrift[]> {
-  const args = presence
-    ? [
-        presence.instanceId,
-        JSON.stringify({ replica: presence.replica, jobs: presence.jobs }),
-        ...[...presence.declared].flat(),
-      ]
-    : ['', ''];
+  const record = JSON.stringify({ replica: presence.replica, jobs: presence.jobs });
+  const args = [presence.instanceId, record, ...[...presence.declared].flat()];
   const reply = (await client.eval(PRESENCE_SCRIPT, 2, presenceKey(keyPrefix), definitionsKey(keyPrefix), ...args)) as [
     number,
     string[],
     string[],
   ];
   return driftOf(reply[0], reply[1], reply[2]);
+}
+
+/** Reads the jobs whose live replicas disagree, writing nothing (the operators' tools: `status`, health, the dashboard). */
+export async function readDrift(client: Redis | Cluster, keyPrefix: string): Promise<JobDrift[]> {
+  const [[seconds], replicas, definitions] = await Promise.all([
+    client.time(),
+    client.hgetall(presenceKey(keyPrefix)),
+    client.hgetall(definitionsKey(keyPrefix)),
+  ]);
+  return driftOf(Number(seconds), Object.entries(replicas).flat(), Object.entries(definitions).flat());
 }
 
 /** The jobs live replicas disagree on, from Redis's time (s) and the two hashes' field/value lists. */

@@ -19,7 +19,7 @@ import { liveListeners, type TriggeredRun, triggerJob, type TriggerOptions } fro
 import type { TriggerListener } from './manual-triggers';
 import { JobRecordReader } from './job-record-reader';
 import { heldLocks } from './held-locks';
-import { exchangePresence, type JobDrift } from './definition-drift';
+import { type JobDrift, readDrift } from './definition-drift';
 import { historyLostUntil, newestRuns, type RecordedRun, runsWrittenSince } from './run-history';
 
 export type { HeldLock, JobStatus, MissedReport, OverdueJob, PausedJob, RecordedRun } from './fleet-reports';
@@ -96,7 +96,7 @@ export class FleetInspector {
 
   /** The jobs whose live replicas run different definitions (schedule drift), and which one owns each. */
   drift(): Promise<JobDrift[]> {
-    return exchangePresence(this.client, this.keyPrefix, undefined);
+    return readDrift(this.client, this.keyPrefix);
   }
 
   /**

@@ -47,10 +47,9 @@ export class DriftWatch {
       const fingerprint = fingerprintOf(job);
       this.mine.set(job.name, fingerprint);
       const { cron, timeZone, key, ttlMs } = job;
-      this.unsent.set(
-        `${job.name}|${fingerprint}`,
-        JSON.stringify({ firstDeclaredAt: Date.now(), cron, timeZone, key, ttlMs }),
-      );
+      // Stamped with Redis's time by the script: replicas' clocks do not decide which definition is newer.
+      const definition = JSON.stringify({ firstDeclaredAt: '@now', cron, timeZone, key, ttlMs });
+      this.unsent.set(`${job.name}|${fingerprint}`, definition);
     }
     if (this.mine.size > 0 && !this.closed) this.exchanges.start();
   }
