@@ -15,7 +15,14 @@ export function serveDashboard(
   say: (line: string) => void,
 ): Promise<number> {
   const handler = new DashboardHandler(() => fleet, { base: '' });
+  const hosts = new Set<string>();
   const server = createServer((request, response) => {
+    // Only under the names it was reached by on this machine: a page whose DNS name is rebound to
+    // 127.0.0.1 sends its own name as Host, and is refused.
+    if (!hosts.has(request.headers.host ?? '')) {
+      response.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' }).end('Misdirected request.\n');
+      return;
+    }
     void readBody(request).then(async (body) => {
       const path = (request.url ?? '/').split('?')[0].replace(/^\/+/, '');
       const answer = await handler.handle({
@@ -34,6 +41,7 @@ export function serveDashboard(
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : at.port;
       const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+      for (const name of [host, 'localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${port}`);
       say(`Dashboard (read-only) at http://${host}:${port}/ — Ctrl+C stops it.`);
       const stop = (): void => {
         process.off('SIGINT', stop).off('SIGTERM', stop);

@@ -41,6 +41,11 @@ export interface DashboardHandlerOptions {
   readonly authorize?: DashboardAuthorize;
   /** How long one read of the fleet serves every viewer. @default 3000 */
   readonly refreshMs?: number;
+  /**
+   * Origins (`https://ops.example.com`) whose pages may post actions, besides the host the request
+   * names (`Host`, or `X-Forwarded-Host` behind a proxy). @default []
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /** Sent with every action by the page: a cross-site form cannot set it without a CORS preflight. */
@@ -104,7 +109,7 @@ export class DashboardHandler {
   }
 
   private async act(request: DashboardRequest): Promise<DashboardResponse> {
-    const crossSite = crossSiteReason(request);
+    const crossSite = crossSiteReason(request, this.options.allowedOrigins ?? []);
     if (crossSite) return json(403, { error: crossSite });
     const body = (request.body ?? {}) as {
       action?: unknown;
@@ -172,20 +177,25 @@ async function perform(
   }
 }
 
-/** Why a POST looks cross-site: no action header, not JSON, or an `Origin` other than the page's host. */
-function crossSiteReason({ headers }: DashboardRequest): string | undefined {
+/**
+ * Why a POST looks cross-site: no action header (a cross-site page cannot send it without a CORS
+ * preflight, which the dashboard does not answer), not JSON, or an `Origin` that is neither the
+ * host the request names (`Host`, `X-Forwarded-Host`) nor an allowed origin.
+ */
+function crossSiteReason({ headers }: DashboardRequest, allowedOrigins: readonly string[]): string | undefined {
   const header = (name: string) => [headers[name]].flat()[0];
   if (header(ACTION_HEADER) !== '1') return `Refused: an action needs the ${ACTION_HEADER} header the page sends.`;
   if (!/^application\/json\b/.test(header('content-type') ?? '')) return 'Refused: an action is a JSON request.';
   const origin = header('origin');
-  if (origin === undefined) return undefined;
+  if (origin === undefined || allowedOrigins.includes(origin)) return undefined;
   let originHost: string;
   try {
     originHost = new URL(origin).host;
   } catch {
     return 'Refused: the Origin header is not a URL.';
   }
-  return originHost === header('host') ? undefined : 'Refused: a cross-site request (its Origin is not this host).';
+  const hosts = [header('host'), header('x-forwarded-host')?.split(',')[0].trim()];
+  return hosts.includes(originHost) ? undefined : 'Refused: a cross-site request (its Origin is not this host).';
 }
 
 function json(status: number, value: unknown): DashboardResponse {

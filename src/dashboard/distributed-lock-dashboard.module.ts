@@ -16,6 +16,11 @@ export interface DistributedLockDashboardOptions {
   authorize?: DashboardAuthorize;
   /** How long one read of the fleet serves every viewer, in ms. @default 3000 */
   refreshMs?: number;
+  /**
+   * Origins whose pages may post actions besides the host a request names (`Host`, or
+   * `X-Forwarded-Host` behind a proxy), e.g. `['https://ops.example.com']`. @default []
+   */
+  allowedOrigins?: string[];
 }
 
 type Native = { headers: Record<string, string | string[] | undefined>; body?: unknown };
@@ -57,6 +62,7 @@ export class DistributedLockDashboardModule {
           base,
           authorize: options.authorize,
           refreshMs: options.refreshMs,
+          allowedOrigins: options.allowedOrigins,
         });
       }
 

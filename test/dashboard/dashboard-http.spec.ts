@@ -100,6 +100,9 @@ describe.each(['express', 'fastify'] as const)(
       const fleet = app.nest.get(DistributedLockService).fleet;
       expect((await fleet.jobs())[0].pause).toBeUndefined();
 
+      // Behind a proxy that names the app by another host: the Origin matches X-Forwarded-Host.
+      const proxied = { origin: 'https://ops.example.com', 'x-forwarded-host': 'ops.example.com' };
+      expect((await post({ action: 'resume', job: 'Reports.hourly' }, proxied)).status).toBe(200);
       const done = await post({ action: 'pause', job: 'Reports.hourly', note: 'db work' }, { origin: app.origin });
       expect(done.status).toBe(200);
       expect((await fleet.jobs())[0].pause).toEqual({ by: 'alice', at: expect.any(Number), note: 'db work' });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +57,20 @@ describe('the standalone dashboard: npx dpa-distributed-lock-cron dashboard (a p
       });
       expect(action.status).toBe(403);
       expect(JSON.stringify(data)).not.toContain(redis.url.replace(/^redis:\/\//, ''));
+      // A page of another site whose name is rebound to 127.0.0.1 sends its own name as Host.
+      const port = new URL(origin).port;
+      const rebound = await new Promise<number | undefined>((resolve, reject) =>
+        request(
+          { host: '127.0.0.1', port, path: '/data', headers: { host: `attacker.example:${port}` } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode);
+          },
+        )
+          .on('error', reject)
+          .end(),
+      );
+      expect(rebound).toBe(421);
     } finally {
       child.kill('SIGTERM');
     }
