@@ -26,6 +26,7 @@ export interface DistributedLockDetails {
   servers: { server: string; latencyMs?: number; clockOffsetMs?: number; error?: string }[];
   maxClockOffsetMs: number;
   overdue?: { job: string; occurrence: string; lateMs: number }[];
+  warning?: string;
   message?: string;
 }
 
