@@ -5,7 +5,9 @@ import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common
 import { Cron } from '@nestjs/schedule';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { DistributedLock, DistributedLockModule, DistributedLockService } from '../../src';
+import { LockEngine } from '../../src/core';
 import { createNamedReplicas, REPLICA } from '../support/create-replica';
+import { sleep } from '../support/real-time';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 import { compileCli, runCli } from '../fleet/cli-process';
 import { type DashboardApp, startDashboardApp } from './dashboard-app';
@@ -216,5 +218,39 @@ describe('the dashboard in a real headless Chromium (real Redis, a replica, the 
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await page.context().close();
+  });
+  it('shows schedule drift: which definition of a job runs it, and which replicas skip it', async () => {
+    const engines: LockEngine[] = [];
+    try {
+      for (const [replicaName, cron] of [
+        ['old-pod', '0 0 3 * * *'],
+        ['new-pod', '0 0 4 * * *'],
+      ]) {
+        const engine = new LockEngine({ url: redis.url, keyPrefix: PREFIX, replicaName, logger: false });
+        engines.push(engine);
+        await engine.waitUntilConnected();
+        const job = {
+          name: 'Exports.daily',
+          key: 'browser:export',
+          ttlMs: 30_000,
+          cron,
+          timeZone: 'UTC',
+          utcOffset: null,
+        };
+        await engine.declareJobs([job]);
+        while ((await redis.client().hlen(`${PREFIX}{fleet}:definitions`)) < engines.length) await sleep(20);
+      }
+      const page = await open();
+      const drift = page.locator('#drift-section');
+      await drift.waitFor({ state: 'visible', timeout: 15_000 });
+      const rows = await drift.getByRole('row').allTextContents();
+      expect(rows.slice(1)).toEqual([
+        'Exports.daily0 0 4 * * * (UTC)new-podyes (newest)',
+        'Exports.daily0 0 3 * * * (UTC)old-podno, skips (drift)',
+      ]);
+      await page.context().close();
+    } finally {
+      await Promise.all(engines.map((engine) => engine.close()));
+    }
   });
 });
