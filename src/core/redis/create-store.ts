@@ -25,6 +25,9 @@ const CONNECTION_TUNING: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
   connectTimeout: 5000,
+  // close() sends QUIT and waits for the socket first: past that, ioredis's own wait before it
+  // destroys the socket (2 s by default) would only keep a timer alive after close() resolved.
+  disconnectTimeout: 100,
   retryStrategy: reconnectDelay,
   sentinelRetryStrategy: reconnectDelay,
 };
