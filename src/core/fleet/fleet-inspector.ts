@@ -242,7 +242,8 @@ export class FleetInspector {
    */
   async trigger(job: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
     const missed = (name: string, window: { from: number; to: number }) => this.missed(name, window);
-    return triggerJob(this.client, this.keyPrefix, this.records, missed, await this.records.storedName(job), options);
+    const fleet = { client: this.client, keyPrefix: this.keyPrefix, reader: this.records, missed };
+    return triggerJob(fleet, await this.records.storedName(job), options);
   }
 
   /** The replicas taking manual triggers now (`manualTriggers`): name, jobs, clock offset from Redis. */

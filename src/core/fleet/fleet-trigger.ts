@@ -44,6 +44,14 @@ export interface TriggeredRun {
 /** A trigger no replica could start: the job is paused, a run holds its lock, the occurrence ran… */
 export class TriggerRefusedError extends DistributedLockError {}
 
+/** What a trigger reads and writes through: the fleet's connection, its declared jobs, its `missed`. */
+export interface TriggerContext {
+  readonly client: Redis | Cluster;
+  readonly keyPrefix: string;
+  readonly reader: JobRecordReader;
+  readonly missed: (job: string, window: { from: number; to: number }) => Promise<MissedReport>;
+}
+
 /** How often the triggering side looks at the trigger's status. */
 const STATUS_POLL_MS = 100;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -56,30 +64,20 @@ const REDIS_ALLOWANCE_MS = 5_000;
  * has one lock name, is not paused (unless `force`), a replica takes triggers for it, and the
  * occurrence asked for is a missed one.
  */
-export function triggerJob(
-  client: Redis | Cluster,
-  keyPrefix: string,
-  reader: JobRecordReader,
-  missed: (job: string, window: { from: number; to: number }) => Promise<MissedReport>,
-  job: string,
-  options: TriggerOptions,
-): Promise<TriggeredRun> {
+export function triggerJob(fleet: TriggerContext, job: string, options: TriggerOptions): Promise<TriggeredRun> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!expectations.positiveMs.test(timeoutMs)) {
     throw new InvalidLockArgumentError('timeoutMs', timeoutMs, expectations.positiveMs.expected);
   }
   // Every wait is bounded: a Redis that stops answering fails the call instead of hanging it.
   const boundMs = timeoutMs + START_GRACE_MS + REDIS_ALLOWANCE_MS;
-  return raceDeadline(trigger(client, keyPrefix, reader, missed, job, options, timeoutMs), boundMs, () => {
+  return raceDeadline(trigger(fleet, job, options, timeoutMs), boundMs, () => {
     throw new DistributedLockError(`Redis did not answer within ${boundMs} ms; the trigger may not have reached it`);
   });
 }
 
 async function trigger(
-  client: Redis | Cluster,
-  keyPrefix: string,
-  reader: JobRecordReader,
-  missed: (job: string, window: { from: number; to: number }) => Promise<MissedReport>,
+  { client, keyPrefix, reader, missed }: TriggerContext,
   job: string,
   options: TriggerOptions,
   timeoutMs: number,
