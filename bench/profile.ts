@@ -71,7 +71,8 @@ function top(map: Map<string, number>, count: number): [string, number][] {
 
 /**
  * An ioredis stand-in that answers at once: every script 1 (an acquisition granted without a
- * fencing token, a release done), SET OK, and the job declaration at startup (HSET) 1.
+ * fencing token, a release done), SET OK, and the job declaration at startup and its removal at
+ * close (HSET, HSETNX, HDEL) 1.
  */
 function stubClient(): Redis {
   const stub = {
@@ -81,6 +82,8 @@ function stubClient(): Redis {
     set: () => Promise.resolve('OK'),
     evalsha: () => Promise.resolve(1),
     hset: () => Promise.resolve(1),
+    hsetnx: () => Promise.resolve(1),
+    hdel: () => Promise.resolve(1),
     script: () => Promise.resolve('sha'),
     on: () => stub,
     off: () => stub,
