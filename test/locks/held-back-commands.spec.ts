@@ -14,8 +14,9 @@ function stall(ms: number): void {
 }
 
 /**
- * Commands sent in one tick leave in one write at its end. A stall in between delays each command
- * by as long as it waited: only that long is added to its deadline.
+ * A command sent while no other call is in flight leaves at once; commands sent in one tick while
+ * others are in flight leave in one write at its end. A stall in between delays each held-back
+ * command by as long as it waited: only that long is added to its deadline.
  */
 describeWithOwnRedis('deadlines of commands held back for one write', () => {
   let redis: TestRedis;
@@ -32,28 +33,44 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
     await redis.dispose();
   });
 
+  it('writes a lone command at once, not at the end of the tick', async () => {
+    const taken = engine.acquireLock('held-back:lone', 10_000);
+    stall(1_000); // Redis runs the SET meanwhile only if it was written before the stall
+    expect(await taken).toBe(true);
+    const remainingMs = await redis.client().pttl('lock:{held-back:lone}');
+    expect(remainingMs).toBeLessThan(9_500);
+    await engine.releaseLock('held-back:lone');
+  });
+
   it('gives a command sent just before a stalled flush its own deadline, not the stall added to it', async () => {
     redis.pause(); // no reply comes: each decision is made by its deadline
-    const sentFirstAt = performance.now();
-    const first = engine.acquireLock('held-back:first', 5_000).then(() => performance.now());
+    const sentAt = performance.now();
+    const decidedAfter = (key: string, since: number) =>
+      engine.acquireLock(key, 5_000).then(() => performance.now() - since);
+    const lone = decidedAfter('held-back:lone-write', sentAt); // nothing else in flight: written at once
+    const first = decidedAfter('held-back:first', sentAt); // held back for the tick's write
     stall(2_000);
     const sentSecondAt = performance.now();
-    const second = engine.acquireLock('held-back:second', 5_000).then(() => performance.now());
+    const second = decidedAfter('held-back:second', sentSecondAt);
 
-    const [firstDecidedAt, secondDecidedAt] = await Promise.all([first, second]);
+    const [loneMs, firstMs, secondMs] = await Promise.all([lone, first, second]);
     redis.resume();
 
+    // Written before the stall, the lone command's second of waiting ran during it: decided once the loop runs again.
+    expect(loneMs).toBeGreaterThanOrEqual(1_950);
+    expect(loneMs).toBeLessThan(2_900);
     // The first waited 2 s in the process before Redis could see it: its second of waiting starts then.
-    expect(firstDecidedAt - sentFirstAt).toBeGreaterThanOrEqual(2_900);
+    expect(firstMs).toBeGreaterThanOrEqual(2_900);
     // The second left at once: it gets its own second, not three.
-    expect(secondDecidedAt - sentSecondAt).toBeGreaterThanOrEqual(950);
-    expect(secondDecidedAt - sentSecondAt).toBeLessThan(2_000);
+    expect(secondMs).toBeGreaterThanOrEqual(950);
+    expect(secondMs).toBeLessThan(2_000);
   });
 
   it("never holds back the user's own commands on the library's connection", async () => {
     const shared = new LockEngine({ url: redis.url, logger: false });
     try {
       await shared.waitUntilConnected();
+      const lone = shared.acquireLock('held-back:user-lone', 5_000); // nothing else in flight: written at once
       const taking = shared.acquireLock('held-back:user', 5_000); // the library's command, held for this tick's write
       const client = shared.client as Redis; // handed out: from now on nothing is held back
       const sentAt = Date.now();
@@ -62,7 +79,7 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
       const [seconds, micros] = await executed;
       const executedAt = Number(seconds) * 1_000 + Number(micros) / 1_000;
       expect(executedAt - sentAt).toBeLessThan(500); // Redis ran it during the stall, not after
-      expect(await taking).toBe(true);
+      expect(await Promise.all([lone, taking])).toEqual([true, true]);
     } finally {
       await shared.close();
     }

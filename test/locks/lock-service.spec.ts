@@ -83,7 +83,8 @@ describe('DistributedLockService on a real Redis', () => {
     expect(await Promise.all(keys.map((key) => locks.acquireLock(key, 10_000)))).toEqual(keys.map(() => true));
     const reads = (await readsByServer()) - before - 1; // less the INFO that asked
 
-    expect(reads).toBeLessThanOrEqual(2); // one write of 64 SETs, however the kernel splits it
+    // The first SET alone (nothing else was in flight), the other 63 in one write, however the kernel splits it.
+    expect(reads).toBeLessThanOrEqual(3);
     await Promise.all(keys.map((key) => locks.releaseLock(key)));
   });
 

@@ -7,8 +7,9 @@ const LATE_FLUSH_MS = 5;
 
 /**
  * Holds back a socket's writes until the current tick's work is done, so the commands of many
- * locks taken at once leave in one write instead of one system call each. A lone command leaves
- * at the end of the tick, before any I/O: no added round trip.
+ * locks taken at once leave in one write instead of one system call each. A command sent while no
+ * other call is in flight leaves at once: the usual sequential call pays no cork, no buffered
+ * write and no deferred flush, and a burst costs one write more (its first command).
  */
 export class WriteCoalescer {
   private corked: Socket | undefined;
@@ -27,6 +28,7 @@ export class WriteCoalescer {
   holdBack(call: Deadlined): void {
     if (!this.enabled) return;
     if (!this.corked) {
+      if (this.deadlines.holdsOnly(call)) return; // a lone command: nothing to share its write with
       const socket = this.socketOf();
       if (!socket || typeof socket.cork !== 'function') return;
       this.corked = socket;
