@@ -8,8 +8,8 @@ import type { JobDeclaration } from './fleet/fleet-records';
 import { JobDefinition, NO_OCCURRENCE, plainOccurrence } from './jobs/job-definition';
 import { lockKeyOf, stateKeyOf } from './keys';
 import type { LockStore, ServerProbe } from './lock-store';
-import { type AcquireOptions, type AcquireSettings, assertKey, assertLockArguments } from './locks/acquire-options';
-import { checkAcquireOptions } from './locks/acquire-options';
+import { ACQUIRE_DEFAULTS, type AcquireOptions, assertKey, assertLockArguments } from './locks/acquire-options';
+import { checkAcquireOptions, WITH_LOCK_DEFAULTS } from './locks/acquire-options';
 import { isLock } from './locks/attempt';
 import type { LockHandle } from './locks/lock-handle';
 import type { DistributedLockOptions } from './options/lock-options';
@@ -36,8 +36,6 @@ export class LockEngine {
   private readonly parts: EngineParts;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /** What `acquireLock` asks for: one attempt, no minimum hold, the engine's fencing default. */
-  private readonly plainSettings: AcquireSettings = checkAcquireOptions({}, false);
 
   /** @param store Where locks live instead of Redis (the testing module's in-memory store). */
   constructor(options: DistributedLockOptions = {}, store?: LockStore) {
@@ -123,7 +121,7 @@ export class LockEngine {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.parts.acquirer.attempt(key, ttlMs, this.plainSettings, NO_OCCURRENCE, isLock);
+    return this.parts.acquirer.attempt(key, ttlMs, ACQUIRE_DEFAULTS, NO_OCCURRENCE, isLock);
   }
 
   /**
@@ -174,9 +172,9 @@ export class LockEngine {
    * if (!lock) return;
    * try { await work(lock.fencingToken); } finally { await lock.release(); }
    */
-  async acquire(key: string, ttlMs: number, options: AcquireOptions = {}): Promise<LockHandle | undefined> {
+  async acquire(key: string, ttlMs: number, options?: AcquireOptions): Promise<LockHandle | undefined> {
     assertLockArguments(key, ttlMs);
-    const settings = checkAcquireOptions(options, false);
+    const settings = options === undefined ? ACQUIRE_DEFAULTS : checkAcquireOptions(options, false);
     const attempt = await this.parts.acquirer.acquire(key, ttlMs, settings, plainOccurrence(settings.tick));
     return isLock(attempt) ? attempt : undefined;
   }
@@ -194,10 +192,10 @@ export class LockEngine {
     key: string,
     ttlMs: number,
     fn: (lock: LockHandle) => T | Promise<T>,
-    options: AcquireOptions = {},
+    options?: AcquireOptions,
   ): Promise<LockedRun<Awaited<T>>> {
     assertLockArguments(key, ttlMs);
-    const settings = checkAcquireOptions(options, true);
+    const settings = options === undefined ? WITH_LOCK_DEFAULTS : checkAcquireOptions(options, true);
     return this.parts.runs.run(key, ttlMs, fn, settings, plainOccurrence(settings.tick));
   }
 

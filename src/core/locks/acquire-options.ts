@@ -101,3 +101,9 @@ export function checkAcquireOptions(options: AcquireOptions, autoExtendByDefault
   }
   return { minHoldMs, waitMs, retryDelayMs, maxRetryDelayMs, tick: tickMs, fencing, autoExtend, lockContext, signal };
 }
+
+/** The settings of `acquire` and `acquireLock` called without options, checked once. */
+export const ACQUIRE_DEFAULTS: AcquireSettings = Object.freeze(checkAcquireOptions({}, false));
+
+/** The settings of `withLock` called without options, checked once. */
+export const WITH_LOCK_DEFAULTS: AcquireSettings = Object.freeze(checkAcquireOptions({}, true));
