@@ -18,4 +18,11 @@ describe('lock tokens', () => {
     expect(randomPart(first)).not.toBe(randomPart(second));
     expect(first).not.toBe(second);
   });
+
+  it('name their holder and the millisecond they were taken, whatever millisecond the previous one was', () => {
+    const { holderToken, tokenOwner } = jest.requireActual('../../src/core/keys');
+    const times = [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_001, 1_600_000_000_000];
+    const owners = times.map((at, i) => tokenOwner(holderToken(`u.${i}`, 'pod@7', at)));
+    expect(owners).toEqual(times.map((since) => ({ replica: 'pod@7', since })));
+  });
 });
