@@ -200,6 +200,54 @@ describe('OpenTelemetry metrics and spans of guarded runs', () => {
       expect(spanNamed(`lock.run ${JOB}`).attributes[A.withoutRedis]).toBe(true);
     });
 
+    it('keeps each run of a job in its own series and span, however its earlier runs ended', async () => {
+      const locks = instrumented({ meterProvider, tracerProvider }, { acquireTimeoutMs: 200 });
+      await locks.waitUntilConnected();
+      const fail = (error: Error) => () => Promise.reject(error);
+      await locks.runJob(JOB, KEY, 10_000, () => 'ok');
+      await expect(locks.runJob(JOB, KEY, 10_000, fail(new TypeError('bad row')))).rejects.toThrow('bad row');
+      await expect(locks.runJob(JOB, KEY, 10_000, fail(new RangeError('no rows')))).rejects.toThrow('no rows');
+      await locks.runJob(JOB, 'another-key', 10_000, () => 'ok');
+      redis.pause(); // no answer within acquireTimeoutMs: the next run goes ahead without Redis (fail-open)
+      try {
+        await locks.runJob(JOB, KEY, 10_000, () => 'ok');
+      } finally {
+        redis.resume();
+      }
+      await locks.runJob(JOB, KEY, 10_000, () => 'ok');
+
+      const data = await collect();
+      const byValue = (a: { value: unknown }, b: { value: unknown }) => Number(b.value) - Number(a.value);
+      expect(valuesOf(data.get('distributed_lock.runs')).sort(byValue)).toEqual([
+        { attributes: { [A.job]: JOB, [A.outcome]: 'ok' }, value: 4 },
+        { attributes: { [A.job]: JOB, [A.outcome]: 'error', [A.errorType]: 'TypeError' }, value: 1 },
+        { attributes: { [A.job]: JOB, [A.outcome]: 'error', [A.errorType]: 'RangeError' }, value: 1 },
+      ]);
+      expect(countsOf(data.get('distributed_lock.acquire.duration'))).toEqual([
+        { attributes: { [A.job]: JOB, [A.withoutRedis]: false }, count: 5 },
+        { attributes: { [A.job]: JOB, [A.withoutRedis]: true }, count: 1 },
+      ]);
+      const runs = spans.getFinishedSpans().filter((span) => span.name === `lock.run ${JOB}`);
+      expect(
+        runs.map((span) => [span.attributes[A.key], span.attributes[A.withoutRedis], span.attributes[A.outcome]]),
+      ).toEqual([
+        [KEY, false, 'ok'],
+        [KEY, false, 'error'],
+        [KEY, false, 'error'],
+        ['another-key', false, 'ok'],
+        [KEY, true, 'ok'],
+        [KEY, false, 'ok'],
+      ]);
+      expect(runs.map((span) => span.attributes[A.errorType])).toEqual([
+        undefined,
+        'TypeError',
+        'RangeError',
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    });
+
     it('counts a lost lock, and ends its run as lost in the counter and the span', async () => {
       const locks = instrumented({ meterProvider, tracerProvider });
       await locks.withLock('stolen', 900, async () => {
