@@ -1,3 +1,4 @@
+import { CronTime } from 'cron';
 import { CronSchedule, cronTick, EARLY_FIRING_TOLERANCE_MS } from '../../src';
 
 const at = (iso: string): number => Date.parse(iso);
@@ -63,4 +64,34 @@ describe('CronSchedule', () => {
     expect(schedule.occurrenceAt(at('2026-11-23T06:00:02.000Z'))).toBe(at('2026-11-23T06:00:02.000Z'));
     expect(schedule.occurrenceAt(at('2026-11-23T05:59:59.000Z'))).toBe(at('2026-11-23T05:59:58.000Z'));
   });
+
+  it.each([
+    ['every 5 s', '*/5 * * * * *', 5_000],
+    ['hourly', '0 0 * * * *', 3_600_000],
+    ['daily at 09:00 in Paris', '0 0 9 * * *', 86_400_000],
+  ])(
+    'names each next occurrence of a job run on time (%s) with one step of the parser, as a fresh schedule would',
+    (_name, expression, periodMs) => {
+      const schedule = new CronSchedule(expression, { timeZone: 'Europe/Paris' });
+      const first = new CronSchedule(expression, { timeZone: 'Europe/Paris' }).occurrenceAt(
+        at('2026-11-23T06:00:00Z'),
+      )!;
+      schedule.occurrenceAt(first + 3);
+      const steps = jest.spyOn(CronTime.prototype, 'getNextDateFrom');
+      try {
+        for (let run = 1; run <= 5; run++) {
+          const occurrence = first + run * periodMs;
+          const named = schedule.occurrenceAt(occurrence + 3); // the scheduler's timer fired 3 ms late
+          expect(named).toBe(new CronSchedule(expression, { timeZone: 'Europe/Paris' }).occurrenceAt(occurrence + 3));
+          expect(named).toBe(occurrence);
+          expect(schedule.periodMs).toBe(periodMs);
+        }
+        // The fresh schedules above asked too: count only this schedule's own steps.
+        const own = steps.mock.contexts.filter((time) => time === (schedule as unknown as { time: CronTime }).time);
+        expect(own).toHaveLength(5);
+      } finally {
+        steps.mockRestore();
+      }
+    },
+  );
 });

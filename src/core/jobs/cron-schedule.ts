@@ -109,6 +109,16 @@ export class CronSchedule {
     const target = at + EARLY_FIRING_TOLERANCE_MS;
     if (this.once !== undefined) return this.once <= target ? this.once : undefined;
     if (target >= this.latest && target < this.following) return this.latest;
+    // A job's next run: the occurrence after the one known, found in one step of the parser
+    // (each costs 0.4 to 1 ms of CPU), where a search from scratch takes two or more.
+    if (target >= this.following) {
+      const next = this.nextAfter(this.following);
+      if (target < next) {
+        this.latest = this.following;
+        this.following = next;
+        return this.latest;
+      }
+    }
     for (const lookbackMs of LOOKBACK_MS) {
       let occurrence = this.nextAfter(target - lookbackMs);
       if (occurrence > target) continue;
