@@ -94,4 +94,24 @@ describe('CronSchedule', () => {
       }
     },
   );
+
+  it('names the next occurrence without a step of the parser once it was prepared between runs', () => {
+    const schedule = new CronSchedule('0 0 * * * *', { timeZone: 'Europe/Paris' });
+    const nine = at('2026-11-23T08:00:00Z');
+    expect(schedule.occurrenceAt(nine + 3)).toBe(nine);
+    const steps = jest.spyOn(CronTime.prototype, 'getNextDateFrom');
+    try {
+      schedule.prepareNext();
+      schedule.prepareNext(); // already prepared: nothing more to find
+      expect(steps).toHaveBeenCalledTimes(1);
+      expect(schedule.occurrenceAt(nine + 3_600_000 + 3)).toBe(nine + 3_600_000);
+      expect(schedule.periodMs).toBe(3_600_000);
+      expect(steps).toHaveBeenCalledTimes(1);
+      // Prepared for an occurrence that was skipped (the process slept): found by a search, as before.
+      schedule.prepareNext();
+      expect(schedule.occurrenceAt(nine + 5 * 3_600_000 + 3)).toBe(nine + 5 * 3_600_000);
+    } finally {
+      steps.mockRestore();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import type { LockEvents } from '../events/lock-events';
 import type { JobDefinition, Occurrence } from '../jobs/job-definition';
+import { setImmediate } from '../clock';
 import { backoffDelay, sleep } from '../waits';
 import type { LockStore } from '../lock-store';
 import type { EngineOptions } from '../options/resolve-options';
@@ -63,6 +64,8 @@ export class JobRuns {
     const outcome = occurrence.ledger
       ? await this.runOnce(job, name, fn, occurrence)
       : await this.runs.run(name, job.ttlMs, fn, job.settings, occurrence);
+    // Off this run's path and the next's: naming the next occurrence then asks the cron parser nothing.
+    if (occurrence.tick !== undefined) setImmediate(prepareNextOccurrence, job);
     if (outcome.ran) return outcome.result;
     if (outcome.reason === 'buffered') return this.runWhenReleased(job, name, fn, occurrence.tick!);
     logSkip(this.options, job.name, name, outcome.reason, this.heldHere);
@@ -128,4 +131,8 @@ export class JobRuns {
     this.triggers?.close();
     this.drift?.close();
   }
+}
+
+function prepareNextOccurrence(job: JobDefinition): void {
+  job.cronSchedule()?.prepareNext();
 }
