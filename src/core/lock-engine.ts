@@ -129,10 +129,14 @@ export class LockEngine {
    * that expired and was taken by another holder is left alone. Releasing a key this instance does
    * not hold does nothing. Never rejects: if Redis is down, the lock expires by its TTL.
    */
-  async releaseLock(key: string): Promise<void> {
-    assertKey(key);
+  releaseLock(key: string): Promise<void> {
+    try {
+      assertKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const lock = this.parts.registry.named(key);
-    if (lock) await this.parts.acquirer.releaseHeld(lock);
+    return lock ? this.parts.acquirer.releaseHeld(lock) : Promise.resolve();
   }
 
   /**
