@@ -153,6 +153,8 @@ export function elide(
 /** What Redis counted while some cycles ran: bytes in and out, and each command's calls and time. */
 export interface RedisAccount {
   cycles: number;
+  /** How many samples of `cycles` cycles the figures are the medians of (1 for one sample). */
+  samples?: number;
   /** Bytes Redis read from clients per cycle (the requests). */
   bytesInPerCycle: number;
   /** Bytes Redis wrote to clients per cycle (the replies). */
@@ -203,6 +205,33 @@ export async function accountRedis(admin: Redis, cycles: number, run: () => Prom
     cycles,
     bytesInPerCycle: (after.netIn - before.netIn - infoRequest) / cycles,
     bytesOutPerCycle: (after.netOut - before.netOut - infoReply) / cycles,
+    commands,
+  };
+}
+
+/**
+ * The median of each figure over samples taken at different moments: a single sample moves with
+ * the machine's load (on a shared VM, every command Redis runs, whoever sent it, can take twice as
+ * long for a while), so one contender's sample against another's compares moments, not contenders.
+ */
+export function medianAccount(samples: readonly RedisAccount[]): RedisAccount {
+  const medianOf = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  };
+  const names = new Set(samples.flatMap((sample) => Object.keys(sample.commands)));
+  const commands: RedisAccount['commands'] = {};
+  for (const name of names) {
+    const of = (figure: 'callsPerCycle' | 'usecPerCycle') =>
+      medianOf(samples.map((s) => s.commands[name]?.[figure] ?? 0));
+    commands[name] = { callsPerCycle: of('callsPerCycle'), usecPerCycle: of('usecPerCycle') };
+  }
+  return {
+    cycles: samples[0].cycles,
+    samples: samples.length,
+    bytesInPerCycle: medianOf(samples.map((s) => s.bytesInPerCycle)),
+    bytesOutPerCycle: medianOf(samples.map((s) => s.bytesOutPerCycle)),
     commands,
   };
 }

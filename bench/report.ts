@@ -214,8 +214,8 @@ function renderMonitor(monitor: NonNullable<BenchResults['monitor']>, label: (id
     const any = Object.values(monitor.redis)[0];
     lines.push(
       `**What Redis counts per acquire + release** (INFO stats and commandstats around ${any?.cycles ?? 0} sequential cycles ` +
-        'per contender, alone; µs of Redis time per cycle, scripts including the commands they call; then what stays ' +
-        'under the lock name, MEMORY USAGE):',
+        `per contender, alone, medians of ${any?.samples ?? 1} such samples taken in turn; µs of Redis time per cycle, ` +
+        'scripts including the commands they call; then what stays under the lock name, MEMORY USAGE):',
       '',
       `| Contender | bytes to Redis | bytes from Redis | ${names.map((name) => `${name} µs`).join(' | ')} | left under the lock name |`,
       `|---|--:|--:|${names.map(() => '--:').join('|')}|---|`,

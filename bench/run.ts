@@ -13,6 +13,7 @@ import { ContenderProcess } from './contender-process';
 import { COMPARE_AND_DELETE, CONTENDERS, type Contender, TTL_MS } from './contenders';
 import {
   accountRedis,
+  medianAccount,
   captureCommands,
   elide,
   keysOfName,
@@ -437,6 +438,8 @@ function scriptNames(): Map<string, string> {
 
 /** Cycles per contender whose bytes and Redis time are counted (enough for a run history to reach its cap). */
 const ACCOUNTED_CYCLES = 500;
+/** Samples of Redis's accounting per contender, interleaved: its figures are their medians. */
+const ACCOUNTED_SAMPLES = 5;
 
 /**
  * Captures with MONITOR the commands of one warm acquire + release, of a lost race, of a `@Cron`
@@ -486,13 +489,20 @@ async function runMonitor(
   // (before the cold start, whose SCRIPT FLUSH the floors' raw EVALSHA would not survive).
   const redis: Record<string, RedisAccount> = {};
   const left: Record<string, Record<string, { type: string; bytes: number }>> = {};
+  const accounts = new Map<string, RedisAccount[]>();
+  for (let rep = 0; rep < ACCOUNTED_SAMPLES; rep++) {
+    for (const c of rotated(running, rep)) {
+      const key = `${keyMark}count:${c.id}`;
+      await c.process.call('warmup', { key, ops: 20 });
+      const sample = await accountRedis(admin, ACCOUNTED_CYCLES, () =>
+        c.process.call('warmup', { key, ops: ACCOUNTED_CYCLES }),
+      );
+      push(accounts, c.id, sample);
+    }
+  }
   for (const c of running) {
-    const key = `${keyMark}count:${c.id}`;
-    await c.process.call('warmup', { key, ops: 20 });
-    redis[c.id] = await accountRedis(admin, ACCOUNTED_CYCLES, () =>
-      c.process.call('warmup', { key, ops: ACCOUNTED_CYCLES }),
-    );
-    left[c.id] = await keysOfName(admin, key);
+    redis[c.id] = medianAccount(accounts.get(c.id)!);
+    left[c.id] = await keysOfName(admin, `${keyMark}count:${c.id}`);
   }
   // A fresh instance against a server without cached scripts: connection set-up and first call.
   const cold = await captureCommands(port, admin, async (mark) => {
