@@ -225,7 +225,9 @@ export function medianAccount(samples: readonly RedisAccount[]): RedisAccount {
   for (const name of names) {
     const of = (figure: 'callsPerCycle' | 'usecPerCycle') =>
       medianOf(samples.map((s) => s.commands[name]?.[figure] ?? 0));
-    commands[name] = { callsPerCycle: of('callsPerCycle'), usecPerCycle: of('usecPerCycle') };
+    // A command of some samples only (a script's first EVAL) is not part of a cycle.
+    if (of('callsPerCycle') > 0)
+      commands[name] = { callsPerCycle: of('callsPerCycle'), usecPerCycle: of('usecPerCycle') };
   }
   return {
     cycles: samples[0].cycles,
