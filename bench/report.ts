@@ -1,5 +1,6 @@
 import type { RedisAccount } from './monitor-capture';
 import type { DecoratorHeapSample, HeldMemorySample, LatencySample } from './scenarios';
+import { checkTargets, renderTargets } from './targets';
 
 /** What bench/results/latest.json holds. */
 export interface BenchResults {
@@ -95,6 +96,8 @@ export function renderMarkdown(results: BenchResults): string {
         : ` Pinning: ${PINNING[results.pinning.others]}.`),
     '',
   );
+
+  lines.push(...renderTargets(checkTargets(results)));
 
   if (Object.keys(results.latency).length || Object.keys(results.throughput).length) {
     lines.push(

@@ -1,0 +1,95 @@
+import { median } from './stats';
+
+/** What the targets are computed from: the part of a run's results (`BenchResults`) they read. */
+interface MeasuredRun {
+  readonly contenders: readonly { id: string; label: string; kind: string }[];
+  readonly latency: Record<string, { p50Ratio: number; reps: readonly { p50Us: number }[] }>;
+  readonly throughput: Record<string, { reps: readonly number[] }>;
+  readonly contention: Record<string, { p50Ratio: number }>;
+}
+
+/** One of the floor's targets as a run measured it. */
+export interface TargetCheck {
+  readonly target: string;
+  /** The measured figure, with `unit`. */
+  readonly value: number;
+  readonly limit: number;
+  readonly unit: '×' | '× the floor';
+  /** `at-most`: met when value ≤ limit; `at-least`: met when value ≥ limit. */
+  readonly direction: 'at-most' | 'at-least';
+  readonly met: boolean;
+}
+
+/** The median over repetitions of `id`'s latency p50 over `baseline`'s, both taken in each repetition. */
+function latencyRatio(results: MeasuredRun, id: string, baseline: string): number | undefined {
+  const of = results.latency[id]?.reps;
+  const base = results.latency[baseline]?.reps;
+  if (!of || !base) return undefined;
+  return median(of.map((sample, rep) => sample.p50Us / base[rep].p50Us));
+}
+
+function throughputRatio(results: MeasuredRun, id: string, baseline: string): number | undefined {
+  const of = results.throughput[id]?.reps;
+  const base = results.throughput[baseline]?.reps;
+  if (!of || !base) return undefined;
+  return median(of.map((opsPerSec, rep) => opsPerSec / base[rep]));
+}
+
+/**
+ * The floor's targets, each computed from this run alone: the plain lock against the floor and
+ * every alternative, each option against its own command floor, the 50-replica race.
+ */
+export function checkTargets(results: MeasuredRun): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const add = (
+    target: string,
+    value: number | undefined,
+    limit: number,
+    direction: TargetCheck['direction'] = 'at-most',
+    unit: TargetCheck['unit'] = '×',
+  ): void => {
+    if (value === undefined || !Number.isFinite(value)) return;
+    const met = direction === 'at-most' ? value <= limit : value >= limit;
+    checks.push({ target, value, limit, unit, direction, met });
+  };
+  add('`acquireLock`/`releaseLock` p50 vs the floor', latencyRatio(results, 'service', 'floor'), 1.05);
+  for (const alternative of results.contenders.filter((c) => c.kind === 'alternative')) {
+    const ours = latencyRatio(results, 'service', alternative.id);
+    add(`\`acquireLock\`/\`releaseLock\` p50 vs ${alternative.label}`, ours, 1, 'at-most');
+  }
+  add('`withLock` p50 vs the floor', latencyRatio(results, 'withLock', 'floor'), 1.08);
+  add('`@DistributedLock`, no options, p50 vs the floor', latencyRatio(results, 'decorator', 'floor'), 1.08);
+  add(
+    '`@DistributedLock`, fixed name, operations on: p50 vs `floor-operations`',
+    latencyRatio(results, 'decorator-fixed', 'floor-operations'),
+    1.1,
+  );
+  add(
+    '`@DistributedLock`, fixed name, operations on: throughput vs `floor-operations`',
+    throughputRatio(results, 'decorator-fixed', 'floor-operations'),
+    0.9,
+    'at-least',
+  );
+  const otel = results.latency['decorator-otel']?.p50Ratio;
+  const off = results.latency['decorator-fixed-ops-off']?.p50Ratio;
+  if (otel !== undefined && off !== undefined) {
+    add('`openTelemetry` (SDK) added per run, p50', otel - off, 0.2, 'at-most', '× the floor');
+  }
+  add('50-replica race, decision p50 vs the floor', results.contention.service?.p50Ratio, 1.05);
+  return checks;
+}
+
+export function renderTargets(checks: readonly TargetCheck[]): string[] {
+  if (checks.length === 0) return [];
+  return [
+    "**The floor's targets in this run** (ratios are medians of per-repetition ratios, both sides timed in each repetition):",
+    '',
+    '| Target | Measured | Limit | Met |',
+    '|---|--:|--:|---|',
+    ...checks.map(
+      ({ target, value, limit, unit, direction, met }) =>
+        `| ${target} | ${value.toFixed(2)}${unit} | ${direction === 'at-most' ? '≤' : '≥'} ${limit.toFixed(2)}${unit} | ${met ? 'yes' : '**no**'} |`,
+    ),
+    '',
+  ];
+}
