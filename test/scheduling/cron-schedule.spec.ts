@@ -114,4 +114,15 @@ describe('CronSchedule', () => {
       steps.mockRestore();
     }
   });
+
+  it('names the right occurrence after the clock went back, whatever was prepared before', () => {
+    const schedule = new CronSchedule('*/10 * * * * *', { timeZone: 'UTC' });
+    const at0 = at('2026-11-23T06:00:00Z');
+    expect(schedule.occurrenceAt(at0 + 3)).toBe(at0);
+    schedule.prepareNext(); // 06:00:20, the one after 06:00:10
+    expect(schedule.occurrenceAt(at0 - 3_600_000 + 3)).toBe(at0 - 3_600_000); // an hour back (a faked clock)
+    expect(schedule.occurrenceAt(at0 - 3_600_000 + 10_003)).toBe(at0 - 3_600_000 + 10_000);
+    expect(schedule.periodMs).toBe(10_000);
+    expect(schedule.occurrenceAt(at0 - 3_600_000 + 20_003)).toBe(at0 - 3_600_000 + 20_000);
+  });
 });

@@ -33,8 +33,9 @@ export class CronSchedule {
   /** The last occurrence found and the one after it: most calls fall between the two. */
   private latest = NaN;
   private following = NaN;
-  /** The occurrence after `following`, found ahead of its run (`prepareNext`); stale once not after it. */
+  /** The occurrence after `preparedAfter`, found ahead of its run (`prepareNext`): good while that is `following`. */
   private prepared = NaN;
+  private preparedAfter = NaN;
 
   constructor(source: string | Date | { toMillis(): number }, zone: CronZone = {}) {
     this.source = source;
@@ -114,7 +115,7 @@ export class CronSchedule {
     // A job's next run: the occurrence after the one known, found in one step of the parser
     // (each costs 0.4 to 1 ms of CPU), where a search from scratch takes two or more.
     if (target >= this.following) {
-      const next = this.prepared > this.following ? this.prepared : this.nextAfter(this.following);
+      const next = this.preparedAfter === this.following ? this.prepared : this.nextAfter(this.following);
       if (target < next) {
         this.latest = this.following;
         this.following = next;
@@ -141,8 +142,9 @@ export class CronSchedule {
    * starts, costs no step of the parser. Called between runs, off their path.
    */
   prepareNext(): void {
-    if (this.following > this.latest && !(this.prepared > this.following)) {
+    if (this.following > this.latest && this.preparedAfter !== this.following) {
       this.prepared = this.nextAfter(this.following);
+      this.preparedAfter = this.following;
     }
   }
 
