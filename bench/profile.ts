@@ -8,7 +8,8 @@
  * the V8 inspector, around the measured loop only; the raw .cpuprofile files land in
  * bench/.work/profiles/ for Chrome DevTools. `--stub` answers every Redis call at once from a fake
  * client (the floor and this library's contenders, e.g. `--only decorator-fixed-ops-off,decorator-otel`):
- * no I/O, so what is left is each one's own JavaScript.
+ * no I/O, so what is left is each one's own JavaScript; it also times cycles started with the caches
+ * emptied (32 MB written first, untimed), as a round trip to a real Redis leaves them.
  */
 import { spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector';
@@ -19,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { DistributedLockService } from '../src';
 import { CONTENDERS, type Cycler, TTL_MS } from './contenders';
 import { startBenchRedis } from './redis-server';
+import { median } from './stats';
 
 interface CallFrame {
   functionName: string;
@@ -130,6 +132,26 @@ async function stubCycler(id: string): Promise<Cycler> {
   }
 }
 
+/** Touched between two cycles: larger than the machine's caches, so each cycle starts with them cold. */
+const CACHE_SWEEP = new Float64Array(4 * 1024 * 1024);
+const COLD_CYCLES = 1_000;
+
+/**
+ * The median time of one cycle started with the caches emptied (32 MB written first, untimed):
+ * between two round trips to a real Redis, the kernel and redis-server evict the client's code
+ * and data, which the stubbed loop otherwise keeps warm.
+ */
+async function coldCycleUs(cycler: Cycler, key: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < COLD_CYCLES; i++) {
+    for (let at = 0; at < CACHE_SWEEP.length; at += 8) CACHE_SWEEP[at]++;
+    const started = process.hrtime.bigint();
+    await cycler.cycle(key);
+    times.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  return median(times);
+}
+
 async function profileOne(id: string, ops: number, shown: number, stub: boolean): Promise<void> {
   const redis = stub ? undefined : await startBenchRedis();
   // With Redis stubbed nothing else keeps the event loop alive between inspector round trips.
@@ -147,6 +169,7 @@ async function profileOne(id: string, ops: number, shown: number, stub: boolean)
     const started = process.hrtime.bigint();
     for (let i = 0; i < ops; i++) await cycler.cycle(key);
     const unprofiledUs = Number(process.hrtime.bigint() - started) / 1000 / ops;
+    const coldUs = stub ? await coldCycleUs(cycler, key) : undefined;
 
     await post(session, 'Profiler.enable');
     await post(session, 'Profiler.setSamplingInterval', { interval: stub ? 20 : 100 });
@@ -167,7 +190,7 @@ async function profileOne(id: string, ops: number, shown: number, stub: boolean)
     const { profile: heap } = await post<{ profile: { head: SamplingNode } }>(session, 'HeapProfiler.stopSampling');
     await cycler.close();
 
-    report(`${id}${stub ? ' (Redis stubbed)' : ''}`, ops, heapOps, unprofiledUs, profile, heap.head, shown);
+    report(`${id}${stub ? ' (Redis stubbed)' : ''}`, ops, heapOps, unprofiledUs, coldUs, profile, heap.head, shown);
   } finally {
     session.disconnect();
     clearInterval(keepAlive);
@@ -180,6 +203,7 @@ function report(
   ops: number,
   heapOps: number,
   wallUs: number,
+  coldUs: number | undefined,
   profile: CpuProfile,
   heap: SamplingNode,
   shown: number,
@@ -197,6 +221,12 @@ function report(
     }
   }
   const lines = [`\n## ${id}: ${ops} sequential cycles, ${wallUs.toFixed(2)} µs wall per cycle unprofiled`, ''];
+  if (coldUs !== undefined) {
+    lines.push(
+      `With the caches emptied before each cycle, as a round trip to Redis leaves them: ${coldUs.toFixed(2)} µs (p50).`,
+      '',
+    );
+  }
   lines.push('Self time per cycle while profiled, by owner (µs):');
   for (const [name, us] of top(byOwner, 12)) lines.push(`  ${us.toFixed(2).padStart(7)}  ${name}`);
   lines.push('', `Top ${shown} functions by self time per cycle (µs, idle excluded):`);
