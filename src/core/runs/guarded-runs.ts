@@ -57,23 +57,28 @@ export class GuardedRuns {
    * its job before the next timer fires. A lock decided later runs `fn` in the caller's async
    * context (AsyncLocalStorage, spans), never in that of the reply or deadline that decided it.
    */
-  async run<T>(
+  run<T>(
     name: string,
     ttlMs: number,
     fn: (lock: LockHandle) => T | Promise<T>,
     settings: AcquireSettings,
     occurrence: Occurrence,
   ): Promise<LockedRun<Awaited<T>>> {
-    let decidedAtOnce: Attempt | undefined;
-    let calling = true;
-    const decided = this.acquirer.acquireThen(name, ttlMs, settings, occurrence, (attempt) => {
-      if (calling) decidedAtOnce = attempt;
-      return attempt;
-    });
-    calling = false;
-    if (decidedAtOnce !== undefined) return this.runHolding(decidedAtOnce, fn, settings);
-    // A promise reaction runs in the context where it was registered: this caller's.
-    return decided.then((attempt) => this.runHolding(attempt, fn, settings));
+    // Not an async function: the run's own promise is handed back, without one more layer to adopt it.
+    try {
+      let decidedAtOnce: Attempt | undefined;
+      let calling = true;
+      const decided = this.acquirer.acquireThen(name, ttlMs, settings, occurrence, (attempt) => {
+        if (calling) decidedAtOnce = attempt;
+        return attempt;
+      });
+      calling = false;
+      if (decidedAtOnce !== undefined) return Promise.resolve(this.runHolding(decidedAtOnce, fn, settings));
+      // A promise reaction runs in the context where it was registered: this caller's.
+      return decided.then((attempt) => this.runHolding(attempt, fn, settings));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private runHolding<T>(
