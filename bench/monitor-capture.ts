@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Redis } from 'ioredis';
+import { median } from './stats';
 
 /** One command as MONITOR printed it: who sent it (`lua` for a script's own calls) and its words. */
 export interface MonitoredCommand {
@@ -215,25 +216,19 @@ export async function accountRedis(admin: Redis, cycles: number, run: () => Prom
  * long for a while), so one contender's sample against another's compares moments, not contenders.
  */
 export function medianAccount(samples: readonly RedisAccount[]): RedisAccount {
-  const medianOf = (values: number[]): number => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-  };
   const names = new Set(samples.flatMap((sample) => Object.keys(sample.commands)));
   const commands: RedisAccount['commands'] = {};
   for (const name of names) {
-    const of = (figure: 'callsPerCycle' | 'usecPerCycle') =>
-      medianOf(samples.map((s) => s.commands[name]?.[figure] ?? 0));
+    const callsPerCycle = median(samples.map((s) => s.commands[name]?.callsPerCycle ?? 0));
     // A command of some samples only (a script's first EVAL) is not part of a cycle.
-    if (of('callsPerCycle') > 0)
-      commands[name] = { callsPerCycle: of('callsPerCycle'), usecPerCycle: of('usecPerCycle') };
+    if (callsPerCycle === 0) continue;
+    commands[name] = { callsPerCycle, usecPerCycle: median(samples.map((s) => s.commands[name]?.usecPerCycle ?? 0)) };
   }
   return {
     cycles: samples[0].cycles,
     samples: samples.length,
-    bytesInPerCycle: medianOf(samples.map((s) => s.bytesInPerCycle)),
-    bytesOutPerCycle: medianOf(samples.map((s) => s.bytesOutPerCycle)),
+    bytesInPerCycle: median(samples.map((s) => s.bytesInPerCycle)),
+    bytesOutPerCycle: median(samples.map((s) => s.bytesOutPerCycle)),
     commands,
   };
 }
