@@ -138,8 +138,9 @@ const heartbeat: Cycle = async (client) => {
 
 /**
  * The library running a job with the same policy, one occurrence after another: its engine's clock
- * moves one second, one occurrence of its every-second schedule, before each run. It sends what
- * `cron-job-policy` sends (see `test/policies/no-policy-cost.spec.ts` and bench/README's MONITOR captures).
+ * moves one second, one occurrence of its every-second schedule, before each run. It sends the
+ * three scripts `cron-job-policy` sends (CLAIM_OCCURRENCE, SETTLE_OCCURRENCE, RELEASE_AND_RECORD),
+ * the ledger write pipelined with the release instead of awaited before it.
  */
 let simulatedNow = Date.now() - 12 * 3_600_000;
 let engine: LockEngine | undefined;
