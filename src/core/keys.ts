@@ -173,6 +173,10 @@ export function createToken(): string {
   return `${PROCESS_PART}.${(++issued).toString(36)}`;
 }
 
+/** The last acquisition time `holderToken` wrote, and its base-36 form. */
+let lastAcquiredAt = Number.NaN;
+let lastAcquiredAtBase36 = '';
+
 /**
  * A lock token that names its holder: `<unique part>.<acquired at, base 36 ms>@<replica name>`. The
  * unique part has no "@", so the replica name may hold anything.
@@ -185,8 +189,6 @@ export function holderToken(uniquePart: string, replica: string, acquiredAt: num
   }
   return `${uniquePart}.${lastAcquiredAtBase36}@${replica}`;
 }
-let lastAcquiredAt = Number.NaN;
-let lastAcquiredAtBase36 = '';
 
 /** Who holds a lock and since when, read from its token; undefined parts for tokens of another format. */
 export function tokenOwner(token: string): { replica: string | undefined; since: number | undefined } {
