@@ -15,7 +15,7 @@ function stall(ms: number): void {
 
 /**
  * A command sent while no other call is in flight leaves at once; commands sent in one tick while
- * others are in flight leave in one write at its end. A stall in between delays each held-back
+ * others are in flight leave together, in writes of a bounded batch, the last at the tick's end. A stall in between delays each held-back
  * command by as long as it waited: only that long is added to its deadline.
  */
 describeWithOwnRedis('deadlines of commands held back for one write', () => {
@@ -40,6 +40,19 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
     const remainingMs = await redis.client().pttl('lock:{held-back:lone}');
     expect(remainingMs).toBeLessThan(9_500);
     await engine.releaseLock('held-back:lone');
+  });
+
+  it('writes a long burst in batches during the tick, so Redis works while the client is still sending', async () => {
+    // Held back for the whole tick, a burst's first command would wait for its last: Redis idle
+    // while the client builds commands, then the client idle while Redis runs them all.
+    const names = Array.from({ length: 40 }, (_, i) => `held-back:burst-${i}`);
+    const taking = names.map((name) => engine.acquireLock(name, 10_000));
+    stall(1_000); // Redis runs a command meanwhile only if it was written before the stall
+    expect(await Promise.all(taking)).toEqual(names.map(() => true));
+    const remainingMs = await Promise.all(names.map((name) => redis.client().pttl(`lock:{${name}}`)));
+    expect(remainingMs[1]).toBeLessThan(9_500); // the burst's first batch ran during the stall
+    expect(remainingMs[names.length - 1]).toBeGreaterThan(9_500); // its last command left when the tick ended
+    await Promise.all(names.map((name) => engine.releaseLock(name)));
   });
 
   it('gives a command sent just before a stalled flush its own deadline, not the stall added to it', async () => {

@@ -73,7 +73,7 @@ describe('DistributedLockService on a real Redis', () => {
   });
 
   // Reads the server's own I/O counters: only on a Redis the suite started itself.
-  (CAN_CONTROL_REDIS ? it : it.skip)('sends the commands of locks taken at once in one write', async () => {
+  (CAN_CONTROL_REDIS ? it : it.skip)('sends the commands of locks taken at once in a few writes', async () => {
     const locks = await lockService();
     const observer = redis.client();
     const readsByServer = async () => Number(/total_reads_processed:(\d+)/.exec(await observer.info('stats'))![1]);
@@ -83,8 +83,9 @@ describe('DistributedLockService on a real Redis', () => {
     expect(await Promise.all(keys.map((key) => locks.acquireLock(key, 10_000)))).toEqual(keys.map(() => true));
     const reads = (await readsByServer()) - before - 1; // less the INFO that asked
 
-    // The first SET alone (nothing else was in flight), the other 63 in one write, however the kernel splits it.
-    expect(reads).toBeLessThanOrEqual(3);
+    // The first SET alone (nothing else was in flight), the other 63 in writes of 16 (the last of 15),
+    // however the kernel splits them: 5 writes, and one read more for a split.
+    expect(reads).toBeLessThanOrEqual(6);
     await Promise.all(keys.map((key) => locks.releaseLock(key)));
   });
 

@@ -4,12 +4,19 @@ import type { Deadlined, DeadlineQueue } from './deadline-queue';
 
 /** A command held back this much longer than its send means the process stalled in between. */
 const LATE_FLUSH_MS = 5;
+/**
+ * The most calls one write holds. Held for a whole tick, a burst's first command would wait for
+ * its last: Redis idle while the client builds them, then the client idle while Redis runs them all.
+ * In batches, Redis works on one while the client builds the next.
+ */
+const MAX_BATCH = 16;
 
 /**
  * Holds back a socket's writes until the current tick's work is done, so the commands of many
- * locks taken at once leave in one write instead of one system call each. A command sent while no
- * other call is in flight leaves at once: the usual sequential call pays no cork, no buffered
- * write and no deferred flush, and a burst costs one write more (its first command).
+ * locks taken at once leave in a few writes (the calls of up to MAX_BATCH each) instead of one
+ * system call each. A command sent while no other call is in flight leaves at once: the usual
+ * sequential call pays no cork, no buffered write and no deferred flush, and a burst costs one
+ * write more (its first command).
  */
 export class WriteCoalescer {
   private corked: Socket | undefined;
@@ -27,6 +34,8 @@ export class WriteCoalescer {
   /** `call`'s command is about to be written: hold the socket's writes until the end of the tick. */
   holdBack(call: Deadlined): void {
     if (!this.enabled) return;
+    // A full batch leaves now, before this call's command: it starts the next one.
+    if (this.heldBack.length >= MAX_BATCH) this.flush();
     if (!this.corked) {
       if (this.deadlines.holdsOnly(call)) return; // a lone command: nothing to share its write with
       const socket = this.socketOf();
