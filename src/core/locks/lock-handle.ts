@@ -81,6 +81,12 @@ export class LockHandle {
   readonly ttlMs: number;
   /** @internal Whether it extends itself while held (`autoExtend`). */
   extendsItself = false;
+  /** @internal Abandoned at shutdown: its run was recorded then, and is not again when it ends. */
+  wasAbandoned = false;
+  /** @internal In the registry's list of holders at work, with its neighbours there. */
+  running = false;
+  /** @internal */ runningPrevious: LockHandle | undefined = undefined;
+  /** @internal */ runningNext: LockHandle | undefined = undefined;
   private readonly driftMs: number;
   /** Created on first use of `signal`: most runs never look at it. */
   private controller: AbortController | undefined;
@@ -188,6 +194,7 @@ export class LockHandle {
    * extending it (Redis lets it expire by its TTL) and aborts its signal with `reason`.
    */
   abandon(reason: string): void {
+    this.wasAbandoned = true;
     this.lose(reason, false); // the engine logs what it abandons, all at once
   }
 

@@ -116,7 +116,7 @@ export class GuardedRuns {
    */
   private endRun({ lock, startedAt, span }: RunInProgress, error: unknown, failed: boolean): Promise<void> {
     // A run abandoned at shutdown was recorded then; it is not recorded again when it ends.
-    const abandoned = this.registry.wasAbandoned(lock);
+    const abandoned = lock.wasAbandoned;
     const recorded = this.operations.records(lock) && !abandoned;
     if (!this.events.active && !span && !recorded && !lock.claim) return this.acquirer.releaseHeld(lock);
     const outcome = runOutcome(lock, failed);

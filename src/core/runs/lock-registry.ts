@@ -21,10 +21,12 @@ export class LockRegistry {
    * the next sweep: replacing an entry is cheaper than deleting and re-adding it.
    */
   private readonly byName = new Map<string, LockHandle | typeof ACQUIRING>();
-  /** Holders at work: guarded runs, `withLock` callbacks, auto-extended handles. */
-  private readonly running = new Set<LockHandle>();
-  /** Runs abandoned at shutdown: recorded then, and not again when they end. */
-  private readonly abandoned = new WeakSet<LockHandle>();
+  /**
+   * Holders at work (guarded runs, `withLock` callbacks, auto-extended handles), linked through
+   * the handles themselves: a set would hash each new handle, for a lookup no one makes.
+   */
+  private running: LockHandle | undefined;
+  private runningCount = 0;
   private inFlight = 0;
   private wake: (() => void) | undefined;
   private grantsSinceSweep = 0;
@@ -66,12 +68,26 @@ export class LockRegistry {
 
   /** `lock`'s holder is at work: closing waits for its release. */
   hold(lock: LockHandle): void {
-    this.running.add(lock);
+    if (lock.running) return;
+    lock.running = true;
+    lock.runningPrevious = undefined;
+    lock.runningNext = this.running;
+    if (this.running) this.running.runningPrevious = lock;
+    this.running = lock;
+    this.runningCount++;
   }
 
   /** `lock` is released (or forgotten): closing need not wait for it. */
   letGo(lock: LockHandle): void {
-    if (this.running.delete(lock)) this.checkIdle();
+    if (!lock.running) return;
+    lock.running = false;
+    const { runningPrevious: previous, runningNext: next } = lock;
+    if (previous) previous.runningNext = next;
+    else this.running = next;
+    if (next) next.runningPrevious = previous;
+    lock.runningPrevious = lock.runningNext = undefined;
+    this.runningCount--;
+    this.checkIdle();
   }
 
   /** A Redis call closing must wait for has been sent; `callEnded()` when it is answered. */
@@ -86,7 +102,13 @@ export class LockRegistry {
 
   /** The keys of the runs in progress now. */
   runningKeys(): string[] {
-    return [...this.running].map((lock) => lock.key);
+    return this.runningLocks().map((lock) => lock.key);
+  }
+
+  private runningLocks(): LockHandle[] {
+    const locks: LockHandle[] = [];
+    for (let lock = this.running; lock; lock = lock.runningNext) locks.push(lock);
+    return locks;
   }
 
   /** Resolves once nothing runs and nothing is in flight, or after `timeoutMs`: the runs still going. */
@@ -95,21 +117,16 @@ export class LockRegistry {
     const woken = new Promise<void>((resolve) => (this.wake = resolve));
     await raceDeadline(woken, timeoutMs, () => undefined);
     this.wake = undefined;
-    return [...this.running];
+    return this.runningLocks();
   }
 
   /** Gives up `lock` without deleting it, its holder still at work (see `LockHandle.abandon`). */
   abandon(lock: LockHandle, reason: string): void {
     lock.abandon(reason);
-    this.abandoned.add(lock);
-  }
-
-  wasAbandoned(lock: LockHandle): boolean {
-    return this.abandoned.has(lock);
   }
 
   private isIdle(): boolean {
-    return this.running.size === 0 && this.inFlight === 0;
+    return this.runningCount === 0 && this.inFlight === 0;
   }
 
   private checkIdle(): void {
