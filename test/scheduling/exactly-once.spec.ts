@@ -79,6 +79,19 @@ describe('exactly once per tick, on a real Redis', () => {
     });
   });
 
+  it("aborts the signal of a lock whose TTL passed in a stall before the run's next timer fires", async () => {
+    const outcome = await a.get(DistributedLockService).withLock('stalled-run', 300, async (lock) => {
+      const nextStep = sleep(200); // due after the lock's renewal (at 100 ms), before its TTL ends
+      const until = performance.now() + 600;
+      while (performance.now() < until) {
+        // a synchronous stall past the TTL, as a long GC pause would be
+      }
+      await nextStep;
+      return lock.signal.aborted;
+    });
+    expect(outcome).toEqual({ ran: true, result: true });
+  });
+
   describe('fencing tokens', () => {
     it('gives each fenced acquisition of a key a larger token, across replicas and APIs', async () => {
       const tokens: number[] = [];

@@ -4,6 +4,7 @@ import type { LockEvents } from '../events/lock-events';
 import type { Occurrence } from '../jobs/job-definition';
 import type { AcquireReply, LockRequest, LockStore, OwnerReply, RunHistoryWrite } from '../lock-store';
 import type { EngineOptions } from '../options/resolve-options';
+import { DeadlineQueue } from '../redis/connection/deadline-queue';
 import type { LedgerStatus } from '../policies/ledger';
 import type { LockRegistry } from '../runs/lock-registry';
 import { backoffDelay, sleep } from '../waits';
@@ -31,6 +32,8 @@ export class LockAcquirer implements LockIssuer {
   private readonly failOpen: boolean;
   /** The store's `ttlClock`: every handle measures its TTL on it. */
   private readonly clock: () => number;
+  /** Renewals expire in due order with the runs' own timers, not after pending I/O. */
+  readonly renewals = new DeadlineQueue(false);
 
   constructor(
     private readonly options: EngineOptions,

@@ -1,6 +1,7 @@
-import { clearTimeout, setTimeout } from '../clock';
+import { monotonicNow } from '../clock';
 import { LockLostError } from '../errors';
 import type { OccurrenceClaim, RunTrigger } from '../policies/ledger';
+import { Deadlined, type DeadlineQueue } from '../redis/connection/deadline-queue';
 
 /** What a lock handle needs from the engine that issued it. */
 export interface LockIssuer {
@@ -8,6 +9,19 @@ export interface LockIssuer {
   extendHeld(lock: LockHandle, ttlMs: number): Promise<'extended' | 'lost' | 'unknown'>;
   releaseHeld(lock: LockHandle): Promise<void>;
   lockLost(lock: LockHandle, error: LockLostError): void;
+  /** When each auto-extended handle renews next: one timer for all of them, not one per handle. */
+  readonly renewals: DeadlineQueue;
+}
+
+/** A handle's next renewal, queued in its issuer's `renewals`. */
+class Renewal extends Deadlined {
+  constructor(private readonly lock: LockHandle) {
+    super(0);
+  }
+
+  expire(): void {
+    void this.lock.renew();
+  }
 }
 
 /** How a lock was taken, as the engine hands it to the handle. */
@@ -93,7 +107,7 @@ export class LockHandle {
   private lostError: LockLostError | undefined;
   private validUntil: number;
   private released = false;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private renewal: Renewal | undefined;
 
   constructor(
     private readonly issuer: LockIssuer,
@@ -185,7 +199,7 @@ export class LockHandle {
   markReleased(): boolean {
     if (this.released) return false;
     this.released = true;
-    clearTimeout(this.renewTimer);
+    if (this.renewal) this.issuer.renewals.remove(this.renewal);
     return true;
   }
 
@@ -201,11 +215,14 @@ export class LockHandle {
   private scheduleRenewal(): void {
     // Wake at the next renewal, or when the TTL runs out if that comes first (after failed renewals).
     const delay = Math.min(Math.floor(this.ttlMs / 3), this.validUntil - this.clock());
-    this.renewTimer = setTimeout(() => void this.renew(), Math.max(1, delay));
-    this.renewTimer.unref();
+    const renewal = (this.renewal ??= new Renewal(this));
+    this.issuer.renewals.remove(renewal);
+    renewal.deadline = monotonicNow() + Math.max(1, delay);
+    this.issuer.renewals.add(renewal);
   }
 
-  private async renew(): Promise<void> {
+  /** @internal Its renewal is due: extends it, or counts it lost when its TTL passed first. */
+  async renew(): Promise<void> {
     // After a stall, timers run in due order: this check comes before the job's next step.
     if (this.clock() >= this.validUntil) return this.lose(TTL_PASSED);
     await this.extend();
@@ -215,7 +232,7 @@ export class LockHandle {
 
   private lose(detail: string, report = true): void {
     if (this.released || this.lostError) return;
-    clearTimeout(this.renewTimer);
+    if (this.renewal) this.issuer.renewals.remove(this.renewal);
     this.lostError = new LockLostError(this.key, detail);
     this.controller?.abort(this.lostError);
     if (report) this.issuer.lockLost(this, this.lostError);

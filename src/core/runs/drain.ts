@@ -42,6 +42,7 @@ export async function drainRuns({ options, acquirer, registry, events, operation
       void acquirer.recordRun(operations.runRecord(lock, 'abandoned', runningMs, reason));
     }
   }
+  acquirer.renewals.disarmIfEmpty(); // every handle that renewed is released or abandoned by now
   const finished = waitedFor.length - left.length;
   if (events.active) {
     events.emit({ type: 'drained', finished, abandoned: left.map((lock) => lock.key), waitedMs: ms });

@@ -13,14 +13,21 @@ export abstract class Deadlined {
 }
 
 /**
- * Deadlines of calls in flight, in deadline order, served by one timer for all of them: a call
- * costs a link and an unlink instead of a timer of its own.
+ * Deadlines of calls in flight (or of lock renewals), in deadline order, served by one timer for
+ * all of them: an entry costs a link and an unlink instead of a timer of its own.
  */
 export class DeadlineQueue {
   private head: Deadlined | undefined;
   private tail: Deadlined | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerDueAt = Infinity;
+
+  /**
+   * @param afterPendingIo Expire only once the socket reads pending after a stall are done (for
+   * calls awaiting replies); without it, entries expire in the timers phase, in due order with
+   * the process's other timers (a lock's renewal before the next step of the run holding it).
+   */
+  constructor(private readonly afterPendingIo = true) {}
 
   add(entry: Deadlined): void {
     // Calls mostly share one timeout, so the new one belongs at the end; walk back only if not.
@@ -59,6 +66,14 @@ export class DeadlineQueue {
     this.add(entry);
   }
 
+  /** Disarms the timer once nothing is queued (the owner is closing); the next `add` arms it again. */
+  disarmIfEmpty(): void {
+    if (this.head) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDueAt = Infinity;
+  }
+
   /** Expires every entry now and disarms the timer: the queue's owner is closing. */
   expireAll(): void {
     clearTimeout(this.timer);
@@ -75,12 +90,17 @@ export class DeadlineQueue {
     clearTimeout(this.timer);
     this.timerDueAt = dueAt;
     // Node runs due timers before it reads sockets: after a stall (GC pause, SIGSTOP) the timer
-    // fires first even when replies are already there. One setImmediate lets the poll phase read
-    // them, so only a reply that truly has not come counts as late.
-    this.timer = setTimeout(() => setImmediate(this.expireDue), Math.max(1, dueAt - monotonicNow()));
-    // Whatever a call waits on (its socket, a reconnection timer) keeps the process alive; this does not need to.
+    // fires first even when replies are already there. With `afterPendingIo`, one setImmediate lets
+    // the poll phase read them, so only a reply that truly has not come counts as late.
+    const expire = this.afterPendingIo ? this.expireAfterPendingIo : this.expireDue;
+    this.timer = setTimeout(expire, Math.max(1, dueAt - monotonicNow()));
+    // Whatever an entry waits on (a socket, a reconnection timer, a run) keeps the process alive; this need not.
     this.timer.unref();
   }
+
+  private readonly expireAfterPendingIo = (): void => {
+    setImmediate(this.expireDue);
+  };
 
   private readonly expireDue = (): void => {
     this.timer = undefined;
