@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { Inject, Injectable, type INestApplicationContext, type Type } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { currentLock, DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
-import { driftOf, PRESENCE_LIVE_S } from '../../src/core/fleet/definition-drift';
+import { driftOf, exchangePresence, PRESENCE_LIVE_S } from '../../src/core/fleet/definition-drift';
 import { createReplica, REPLICA } from '../support/create-replica';
 import { eventually, sleep } from '../support/real-time';
+import { recordCommands } from '../support/record-commands';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 import { compileCli, runCli } from './cli-process';
 
@@ -145,5 +146,33 @@ describe('which definition owns a job: the newest first declared among live repl
       ),
     ).toEqual([]);
     expect(driftOf(105, [...presence('a', 'aaa', 100), ...presence('b', 'aaa', 101)], definitions)).toEqual([]);
+  });
+});
+
+describe("a replica's presence, published every 3 s (real Redis)", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await redis.dispose();
+  });
+
+  it('is sent by the script SHA once Redis has the script, and still works after Redis lost it', async () => {
+    const client = redis.client();
+    const presence = { instanceId: 'i-1', replica: 'r-1', jobs: { 'J.run': 'aaa' }, declared: new Map() };
+    const exchange = async () => {
+      expect(await exchangePresence(client, 'presence-sha:', presence)).toEqual([]);
+    };
+    const commandsOf = async (work: () => Promise<void>) =>
+      (await recordCommands(redis.url, 'presence-sha:', work))
+        .filter((command) => command.source === 'client')
+        .map((command) => command.words[0]);
+
+    await exchange(); // the first exchange caches the script
+    expect(await commandsOf(exchange)).toEqual(['evalsha']);
+    await client.script('FLUSH'); // as a restarted Redis would have lost it
+    await exchange();
+    expect(await commandsOf(exchange)).toEqual(['evalsha']);
   });
 });

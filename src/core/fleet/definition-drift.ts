@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { LuaScript } from '../redis/scripts/lua-script';
 import type { JobDeclaration } from './fleet-records';
 
 /**
@@ -71,6 +72,7 @@ for i = 1, #replicas, 2 do
 end
 return {now, replicas, redis.call('HGETALL', definitionsKey)}
 `;
+const PRESENCE = new LuaScript(PRESENCE_SCRIPT);
 
 /** What a replica publishes: its name and the fingerprint of each job it runs. */
 export interface Presence {
@@ -89,7 +91,7 @@ export async function exchangePresence(
 ): Promise<JobDrift[]> {
   const record = JSON.stringify({ replica: presence.replica, jobs: presence.jobs });
   const args = [presence.instanceId, record, ...[...presence.declared].flat()];
-  const reply = (await client.eval(PRESENCE_SCRIPT, 2, presenceKey(keyPrefix), definitionsKey(keyPrefix), ...args)) as [
+  const reply = (await PRESENCE.run(client, 2, presenceKey(keyPrefix), definitionsKey(keyPrefix), ...args)) as [
     number,
     string[],
     string[],

@@ -1,6 +1,7 @@
 import { monotonicNow } from '../../clock';
 import { describeError } from '../../errors';
 import { classifyReplyError } from '../reply-errors';
+import { isNoScriptError } from '../scripts/lua-script';
 import { Deadlined, type DeadlineQueue } from './deadline-queue';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
@@ -27,8 +28,6 @@ export interface CallObserver {
   /** Redis is up and refused the command for a reason that is not an outage. */
   refused(error: Error, kind: 'configuration' | 'data', key: string | undefined): void;
 }
-
-const isNoScriptError = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
 
 /** One command in flight, settled once: by its reply, by an error, or by its deadline. */
 export class PendingCall<T, R> extends Deadlined {
