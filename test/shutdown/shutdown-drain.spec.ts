@@ -7,9 +7,11 @@ import {
   type DistributedLockOptions,
   DistributedLockService,
   LockEngine,
+  type LockEvent,
   LockLostError,
 } from '../../src';
 import { createReplica, RecordingLogger } from '../support/create-replica';
+import { eventually } from '../support/real-time';
 import { startTestRedis, type TestRedis } from '../support/redis-server';
 import { TimerWatch } from '../support/timer-watch';
 
@@ -125,6 +127,32 @@ describe('shutdown drains: a running job keeps its lock until it finishes', () =
     expect(await redis.client().exists('lock:{drain:job}')).toBe(0);
     expect(await other.acquireLock('drain:job', 1_000)).toBe(true);
     await other.releaseLock('drain:job');
+  });
+
+  it('names the runs it left in the order they started, one that ended between them left out', async () => {
+    const engine = new LockEngine({ url: redis.url, logger: false, shutdownTimeoutMs: 200 });
+    await engine.waitUntilConnected();
+    const events: LockEvent[] = [];
+    engine.onEvent((event) => events.push(event));
+    const keys = ['drain-order:first', 'drain-order:middle', 'drain-order:last'];
+    const gates = keys.map(() => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { opened, open };
+    });
+    const runs = keys.map((key, i) => engine.withLock(key, 5_000, () => gates[i].opened));
+    await eventually(() => events.filter((event) => event.type === 'acquired').length === keys.length);
+    gates[1].open();
+    await runs[1];
+
+    await engine.close(); // the first and last are still running after shutdownTimeoutMs
+    expect(events.find((event) => event.type === 'drained')).toMatchObject({
+      finished: 0,
+      abandoned: ['drain-order:first', 'drain-order:last'],
+    });
+    gates[0].open();
+    gates[2].open();
+    await Promise.all(runs);
   });
 
   it('leaves no timer of the library armed after close', async () => {

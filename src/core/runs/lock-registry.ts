@@ -22,10 +22,12 @@ export class LockRegistry {
    */
   private readonly byName = new Map<string, LockHandle | typeof ACQUIRING>();
   /**
-   * Holders at work (guarded runs, `withLock` callbacks, auto-extended handles), linked through
-   * the handles themselves: a set would hash each new handle, for a lookup no one makes.
+   * Holders at work (guarded runs, `withLock` callbacks, auto-extended handles) from the first
+   * held to the last, linked through the handles themselves: a set would hash each new handle,
+   * for a lookup no one makes.
    */
   private running: LockHandle | undefined;
+  private lastRunning: LockHandle | undefined;
   private runningCount = 0;
   private inFlight = 0;
   private wake: (() => void) | undefined;
@@ -70,10 +72,11 @@ export class LockRegistry {
   hold(lock: LockHandle): void {
     if (lock.running) return;
     lock.running = true;
-    lock.runningPrevious = undefined;
-    lock.runningNext = this.running;
-    if (this.running) this.running.runningPrevious = lock;
-    this.running = lock;
+    lock.runningPrevious = this.lastRunning;
+    lock.runningNext = undefined;
+    if (this.lastRunning) this.lastRunning.runningNext = lock;
+    else this.running = lock;
+    this.lastRunning = lock;
     this.runningCount++;
   }
 
@@ -85,6 +88,7 @@ export class LockRegistry {
     if (previous) previous.runningNext = next;
     else this.running = next;
     if (next) next.runningPrevious = previous;
+    else this.lastRunning = previous;
     lock.runningPrevious = lock.runningNext = undefined;
     this.runningCount--;
     this.checkIdle();
