@@ -1,5 +1,6 @@
 import { LockEvents } from './events/lock-events';
 import { FleetOperations } from './fleet/fleet-operations';
+import { PRESENCE } from './fleet/definition-drift';
 import type { LockStore } from './lock-store';
 import { LockAcquirer } from './locks/lock-acquirer';
 import type { DistributedLockOptions } from './options/lock-options';
@@ -49,9 +50,15 @@ export function assembleEngine(given: DistributedLockOptions, store: LockStore |
   if (telemetry) events.subscribe(telemetry.listener);
   store ??= createLockStore(target, { timeoutMs, logger, whileDown, waitForReplicas, events });
   const acquirer = new LockAcquirer(options, store, registry, events);
+  const redisStore = store instanceof RedisStore ? store : undefined;
   const drift =
-    options.operations && store instanceof RedisStore
-      ? new DriftWatch(options, store.client, () => store!.isReady())
+    options.operations && redisStore
+      ? new DriftWatch(
+          options,
+          redisStore.client,
+          () => redisStore.isReady(),
+          () => redisStore.loadScripts([PRESENCE]),
+        )
       : undefined;
   const operations = new FleetOperations(options, store, events, drift);
   const runs = new GuardedRuns(acquirer, registry, events, telemetry?.tracer, operations);

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Inject, Injectable, type INestApplicationContext, type Type } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
-import { currentLock, DistributedLock, DistributedLockModule, DistributedLockService, type LockEvent } from '../../src';
+import {
+  currentLock,
+  DistributedLock,
+  DistributedLockModule,
+  DistributedLockService,
+  type LockEvent,
+  LockEngine,
+} from '../../src';
 import { driftOf, exchangePresence, PRESENCE_LIVE_S } from '../../src/core/fleet/definition-drift';
 import { createReplica, REPLICA } from '../support/create-replica';
 import { eventually, sleep } from '../support/real-time';
@@ -174,5 +181,23 @@ describe("a replica's presence, published every 3 s (real Redis)", () => {
     await client.script('FLUSH'); // as a restarted Redis would have lost it
     await exchange();
     expect(await commandsOf(exchange)).toEqual(['evalsha']);
+  });
+
+  it("is one EVALSHA from a replica's first exchange on a fresh Redis: the script is loaded with the connection's own", async () => {
+    const fresh = await startTestRedis(); // no script cached yet
+    const engine = new LockEngine({ url: fresh.url, keyPrefix: 'presence-first:', logger: false });
+    try {
+      await engine.waitUntilConnected();
+      const job = { name: 'J.run', key: 'j', ttlMs: 1_000, cron: '* * * * * *', timeZone: 'UTC', utcOffset: null };
+      const sent = await recordCommands(fresh.url, 'presence-first:', async () => {
+        await engine.declareJobs([job]);
+        while ((await fresh.client().hlen('presence-first:{fleet}:replicas')) === 0) await sleep(5);
+      });
+      const scripts = sent.filter((command) => command.source === 'client' && command.words[0].startsWith('eval'));
+      expect(scripts.map((command) => command.words[0])).toEqual(['evalsha']);
+    } finally {
+      await engine.close();
+      await fresh.dispose();
+    }
   });
 });

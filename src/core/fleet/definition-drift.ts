@@ -72,7 +72,8 @@ for i = 1, #replicas, 2 do
 end
 return {now, replicas, redis.call('HGETALL', definitionsKey)}
 `;
-const PRESENCE = new LuaScript(PRESENCE_SCRIPT);
+/** Loaded with the connection's own scripts once a replica publishes (see `DriftWatch`). */
+export const PRESENCE = new LuaScript(PRESENCE_SCRIPT);
 
 /** What a replica publishes: its name and the fingerprint of each job it runs. */
 export interface Presence {

@@ -11,6 +11,7 @@ import { FleetWrites } from './fleet-writes';
 import { RedisConnection } from './redis-connection';
 import {
   acquireReplyOf,
+  type LuaScript,
   failureStreakOf,
   ledgerReadOf,
   POLICY_SCRIPTS,
@@ -202,7 +203,12 @@ export class RedisStore implements LockStore {
   }
 
   preparePolicies(): void {
-    this.connection.loadAlso(POLICY_SCRIPTS);
+    this.loadScripts(POLICY_SCRIPTS);
+  }
+
+  /** Loads `scripts` now and on every new connection: their first call is one EVALSHA. */
+  loadScripts(scripts: readonly LuaScript[]): void {
+    this.connection.loadAlso(scripts);
   }
 
   settleOccurrence(write: LedgerWrite): Promise<void> {

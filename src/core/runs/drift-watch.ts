@@ -29,6 +29,8 @@ export class DriftWatch {
     private readonly options: EngineOptions,
     private readonly client: Redis | Cluster,
     private readonly isReady: () => boolean,
+    /** Has the connection load the presence script, so that even the first exchange is one EVALSHA. */
+    private readonly loadScript: () => void,
   ) {
     const failed = (error: unknown): void =>
       options.logger.warn(`Publishing this replica's job definitions failed: ${describeError(error)}`);
@@ -51,7 +53,9 @@ export class DriftWatch {
       const definition = JSON.stringify({ firstDeclaredAt: '@now', cron, timeZone, key, ttlMs });
       this.unsent.set(`${job.name}|${fingerprint}`, definition);
     }
-    if (this.mine.size > 0 && !this.closed) this.exchanges.start();
+    if (this.mine.size === 0 || this.closed) return;
+    this.loadScript();
+    this.exchanges.start();
   }
 
   /** Whether another definition of `job` owns its occurrences now. */
