@@ -68,22 +68,23 @@ export class DeadlineQueue {
 
   /** Disarms the timer once nothing is queued (the owner is closing); the next `add` arms it again. */
   disarmIfEmpty(): void {
-    if (this.head) return;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDueAt = Infinity;
+    if (!this.head) this.disarm();
   }
 
   /** Expires every entry now and disarms the timer: the queue's owner is closing. */
   expireAll(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDueAt = Infinity;
+    this.disarm();
     while (this.head) {
       const entry = this.head;
       this.remove(entry);
       entry.expire();
     }
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDueAt = Infinity;
   }
 
   private arm(dueAt: number): void {
@@ -103,8 +104,8 @@ export class DeadlineQueue {
   };
 
   private readonly expireDue = (): void => {
-    this.timer = undefined;
-    this.timerDueAt = Infinity;
+    // The timer that fired, or one armed since (before this setImmediate ran): the head re-arms it below.
+    this.disarm();
     const now = monotonicNow();
     while (this.head && this.head.deadline <= now) {
       const entry = this.head;
