@@ -31,7 +31,7 @@ export async function drainRuns({ options, acquirer, registry, events, operation
   const { shutdownTimeoutMs, logger } = options;
   const reason = `the application shut down while it was still running (shutdownTimeoutMs ${shutdownTimeoutMs}); it is no longer extended and expires by its TTL`;
   for (const lock of left) {
-    registry.abandon(lock, reason);
+    lock.abandon(reason);
     if (events.active) {
       const error = new LockLostError(lock.key, reason);
       events.emit({ type: 'lost', key: lock.key, job: lock.job, tick: lock.tick, error });

@@ -124,11 +124,6 @@ export class LockRegistry {
     return this.runningLocks();
   }
 
-  /** Gives up `lock` without deleting it, its holder still at work (see `LockHandle.abandon`). */
-  abandon(lock: LockHandle, reason: string): void {
-    lock.abandon(reason);
-  }
-
   private isIdle(): boolean {
     return this.runningCount === 0 && this.inFlight === 0;
   }
