@@ -8,13 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
-import type { BenchResults } from './report';
+import { type BenchResults, fixed, times } from './report';
 import { checkTargets } from './targets';
-
-const times = (value: number | undefined): string =>
-  value === undefined || !Number.isFinite(value) ? '–' : `${value.toFixed(2)}×`;
-const micros = (value: number | undefined): string =>
-  value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(0);
 
 function render(runs: readonly BenchResults[], files: readonly string[]): string {
   const lines: string[] = [];
@@ -50,8 +45,8 @@ function render(runs: readonly BenchResults[], files: readonly string[]): string
   for (const { id, label } of first.contenders) {
     if (!runs.some((run) => run.latency[id] || run.throughput[id])) continue;
     lines.push(
-      `| ${label} | ${perRun((r) => micros(r.latency[id]?.p50Us))} | ${perRun((r) => times(r.latency[id]?.p50Ratio))} | ` +
-        `${perRun((r) => micros(r.latency[id]?.clientCpuUs))} | ${perRun((r) => times(r.throughput[id]?.ratio))} |`,
+      `| ${label} | ${perRun((r) => fixed(r.latency[id]?.p50Us, 0))} | ${perRun((r) => times(r.latency[id]?.p50Ratio))} | ` +
+        `${perRun((r) => fixed(r.latency[id]?.clientCpuUs, 0))} | ${perRun((r) => times(r.throughput[id]?.ratio))} |`,
     );
   }
   lines.push(

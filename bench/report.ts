@@ -76,11 +76,14 @@ const PINNING = {
   off: 'unpinned',
 };
 
-const fixed = (value: number | undefined, digits: number): string =>
+/** `value` to `digits` decimals, or '–' when not measured. */
+export const fixed = (value: number | undefined, digits: number): string =>
   value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 const thousands = (value: number | undefined): string =>
   value === undefined || !Number.isFinite(value) ? '–' : Math.round(value).toLocaleString('en-US');
-const times = (value: number | undefined): string => (value === undefined ? '–' : `${fixed(value, 2)}×`);
+/** A ratio to two decimals with its ×, or '–' when not measured. */
+export const times = (value: number | undefined): string =>
+  value === undefined || !Number.isFinite(value) ? '–' : `${fixed(value, 2)}×`;
 
 /** The Markdown tables printed to stdout and written to latest.md, ready for docs/performance.md. */
 export function renderMarkdown(results: BenchResults): string {
