@@ -7,6 +7,7 @@ import {
   currentLock,
   DistributedLock,
   DistributedLockModule,
+  EARLY_FIRING_TOLERANCE_MS,
   type DistributedLockOptions,
   LockEngine,
   type LockEvent,
@@ -284,6 +285,31 @@ describe('Jest fake timers against a real Redis', () => {
       expect(await realMs(() => app!.close())).toBeLessThan(ACQUIRE_TIMEOUT_MS);
       expect(complaints(logger)).toEqual([]);
       expect(await armedByLibrary()).toEqual([]);
+    });
+
+    it('serves the next faked second with a direct call made in the 50 ms before it, as an early timer would', async () => {
+      const next = Math.floor(Date.now() / 1000) * 1000 + 1_000;
+      jest.useFakeTimers({ now: next - EARLY_FIRING_TOLERANCE_MS + 20 });
+      const skipped: (number | undefined)[] = [];
+      const onEvent = (event: LockEvent) => event.type === 'skipped' && skipped.push(event.tick);
+      const app = await replica(
+        [ScheduleModule.forRoot(), DistributedLockModule.forRoot(options({ acquireTimeoutMs: 5_000, onEvent }))],
+        [EverySecondJob],
+      );
+      const job = app.get(EverySecondJob);
+      expect(await job.run()).toBe('ran');
+      expect(job.ticks).toEqual([next]);
+
+      // The scheduler fires at `next`, 30 faked ms later: that occurrence has run. The one after runs.
+      await jest.advanceTimersByTimeAsync(EARLY_FIRING_TOLERANCE_MS);
+      await eventually(() => skipped.length === 1);
+      expect(skipped).toEqual([next]);
+      await jest.advanceTimersByTimeAsync(1_000);
+      await eventually(() => job.ticks.length === 2);
+      expect(job.ticks).toEqual([next, next + 1_000]);
+      expect(skipped).toEqual([next]);
+      await app.close();
+      expect(complaints(logger)).toEqual([]);
     });
 
     it('names the faked process.nextTick when a client passed in was created under it, within its deadlines', async () => {

@@ -67,7 +67,10 @@ describe('DistributedLockModule on a real Redis under jest.useFakeTimers()', () 
   beforeEach(() => {
     logger = new RecordingLogger();
     events = [];
-    jest.useFakeTimers(); // Jest's defaults: Date, timers, process.nextTick and queueMicrotask are faked
+    // Jest's defaults: Date, timers, process.nextTick and queueMicrotask are faked. The faked clock
+    // starts 100 ms into the current second: a call made in the 50 ms before a second would serve
+    // that second (a scheduler's timer may fire that early), and the test's direct call serves this one.
+    jest.useFakeTimers({ now: Math.floor(Date.now() / 1_000) * 1_000 + 100 });
   });
 
   afterEach(async () => {
