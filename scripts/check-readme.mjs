@@ -136,7 +136,12 @@ function headingAnchors(markdown) {
   for (const line of markdown.split(/\r?\n/)) {
     if (line.trimStart().startsWith('```')) fenced = !fenced;
     if (fenced || !/^#{1,6} /.test(line)) continue;
-    const slug = line.replace(/^#+\s*/, '').trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+    const slug = line
+      .replace(/^#+\s*/, '')
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(slug) ?? 0;
     seen.set(slug, count + 1);
     anchors.add(count === 0 ? slug : `${slug}-${count}`);

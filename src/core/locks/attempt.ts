@@ -10,9 +10,7 @@ import type { LockHandle } from './lock-handle';
  * live replicas run another definition of it, which owns its occurrences (`fleet/definition-drift.ts`).
  */
 export type SkipReason =
-  | 'held'
-  | 'buffered'
-  | 'tick-served' | 'paused' | 'clock-skew' | 'refused' | 'unavailable' | 'closed' | 'drift';
+  'held' | 'buffered' | 'tick-served' | 'paused' | 'clock-skew' | 'refused' | 'unavailable' | 'closed' | 'drift';
 
 /** What one acquisition round trip came to: the new lock, or why there is none. */
 export type Attempt = LockHandle | SkipReason;
