@@ -28,7 +28,6 @@ export class LockRegistry {
    */
   private running: LockHandle | undefined;
   private lastRunning: LockHandle | undefined;
-  private runningCount = 0;
   private inFlight = 0;
   private wake: (() => void) | undefined;
   private grantsSinceSweep = 0;
@@ -77,7 +76,6 @@ export class LockRegistry {
     if (this.lastRunning) this.lastRunning.runningNext = lock;
     else this.running = lock;
     this.lastRunning = lock;
-    this.runningCount++;
   }
 
   /** `lock` is released (or forgotten): closing need not wait for it. */
@@ -90,7 +88,6 @@ export class LockRegistry {
     if (next) next.runningPrevious = previous;
     else this.lastRunning = previous;
     lock.runningPrevious = lock.runningNext = undefined;
-    this.runningCount--;
     this.checkIdle();
   }
 
@@ -125,7 +122,7 @@ export class LockRegistry {
   }
 
   private isIdle(): boolean {
-    return this.runningCount === 0 && this.inFlight === 0;
+    return this.running === undefined && this.inFlight === 0;
   }
 
   private checkIdle(): void {
