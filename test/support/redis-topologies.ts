@@ -307,6 +307,8 @@ export interface TestSentinelGroup {
   readonly dataNodes: readonly RedisAddress[];
   /** The master a sentinel names now (`SENTINEL get-master-addr-by-name`). */
   master(): Promise<RedisAddress>;
+  /** How many of the group's data nodes run now besides the master: its replicas once they have synced. */
+  runningReplicas(): number;
   /** Kills the current master without warning (SIGKILL) and returns its address. */
   killMaster(): Promise<RedisAddress>;
   /**
@@ -434,6 +436,10 @@ class LocalSentinelGroup implements TestSentinelGroup {
       }
     }
     throw lastError;
+  }
+
+  runningReplicas(): number {
+    return this.dataProcesses.filter((node) => node.isRunning).length - 1;
   }
 
   async killMaster(): Promise<RedisAddress> {
