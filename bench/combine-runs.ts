@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
 import { type BenchResults, fixed, times } from './report';
-import { checkTargets } from './targets';
+import { checkTargets, sdkCallsPerRun } from './targets';
 
 function render(runs: readonly BenchResults[], files: readonly string[]): string {
   const lines: string[] = [];
@@ -33,6 +33,13 @@ function render(runs: readonly BenchResults[], files: readonly string[]): string
     const limit = `${check.direction === 'at-most' ? '≤' : '≥'} ${check.limit.toFixed(2)}×`;
     lines.push(
       `| ${check.target}${check.unit === '× the floor' ? ' (× the floor)' : ''} | ${limit} | ${measured} | ${met ? 'yes' : '**no**'} |`,
+    );
+  }
+  const sdkCalls = runs.map(sdkCallsPerRun);
+  if (sdkCalls.some((value) => value !== undefined)) {
+    lines.push(
+      '',
+      `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${sdkCalls.map((value) => (value === undefined ? '–' : `${value.toFixed(2)}×`)).join(' / ')} the floor.`,
     );
   }
   lines.push(

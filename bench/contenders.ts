@@ -20,6 +20,7 @@ import { runRecordFields } from '../src/core/fleet/fleet-records';
 import { DEFAULT_LOCK_OPTIONS } from '../src/core/options/lock-options';
 import { ACQUIRE, ACQUIRE_JOB, RELEASE_AND_RECORD, RELEASE_IF_OWNER } from '../src/core/redis/scripts';
 import { benchTelemetry, type BenchTelemetry } from './open-telemetry-sdk';
+import { telemetryFloor } from './telemetry-floor';
 
 /** Every contender takes its locks with this TTL, long enough never to expire during a run. */
 export const TTL_MS = 30_000;
@@ -603,6 +604,13 @@ export const CONTENDERS: Contender[] = [
     note: "raw ioredis EVALSHA of the library's ACQUIRE_JOB script (a job's pause check, then SET NX PX), then EVALSHA of RELEASE_AND_RECORD (compare-and-delete plus XADD of the run record, unset fields left out), the same bytes a fixed-name decorated call sends with operations on",
     open: (url) => OperationsFloorClient.open(url),
     lockClient: (url) => OperationsFloorClient.open(url),
+  },
+  {
+    id: 'floor-otel',
+    label: 'floor plus the OpenTelemetry SDK calls of a guarded run',
+    kind: 'floor',
+    note: `the floor's cycle plus, by hand, the SDK calls this library makes per run of a fixed-name job (the acquisition's latency recorded, a span around the run, the run counted and its duration recorded), on ${OTEL_NOTE}; against decorator-otel, the library's own share of what OpenTelemetry adds`,
+    open: async (url) => telemetryFloor(await FloorClient.open(url), benchTelemetry(), FIXED_JOB),
   },
   {
     id: 'service',

@@ -79,8 +79,25 @@ export function checkTargets(results: MeasuredRun): TargetCheck[] {
   return checks;
 }
 
-export function renderTargets(checks: readonly TargetCheck[]): string[] {
+/**
+ * What the OpenTelemetry SDK's own calls for one run add without the library: `floor-otel` (the
+ * floor plus those calls, made by hand) over the floor, × the floor, as the `openTelemetry` target
+ * is. Not a target: the part of that target the library cannot take off.
+ */
+export function sdkCallsPerRun(results: MeasuredRun): number | undefined {
+  const ratio = results.latency['floor-otel']?.p50Ratio;
+  return ratio === undefined ? undefined : ratio - 1;
+}
+
+export function renderTargets(checks: readonly TargetCheck[], sdkCalls?: number): string[] {
   if (checks.length === 0) return [];
+  const reference =
+    sdkCalls === undefined
+      ? []
+      : [
+          `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${sdkCalls.toFixed(2)}× the floor in this run.`,
+          '',
+        ];
   return [
     "**The floor's targets in this run** (ratios are medians of per-repetition ratios, both sides timed in each repetition):",
     '',
@@ -91,5 +108,6 @@ export function renderTargets(checks: readonly TargetCheck[]): string[] {
         `| ${target} | ${value.toFixed(2)}${unit} | ${direction === 'at-most' ? '≤' : '≥'} ${limit.toFixed(2)}${unit} | ${met ? 'yes' : '**no**'} |`,
     ),
     '',
+    ...reference,
   ];
 }

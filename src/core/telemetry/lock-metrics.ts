@@ -3,8 +3,8 @@ import type { LockEvent, LockEventListener } from '../events/lock-events';
 import { errorType, JobAttributeSets, LOCK_ATTRIBUTES } from './lock-attributes';
 
 // Seconds, as OpenTelemetry's duration histograms are: a Redis round trip, then jobs of up to an hour.
-const ACQUIRE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-const RUN_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+export const ACQUIRE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const RUN_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 /** An event that names a lock or job, and what started its run. */
 type NamedEvent = Extract<LockEvent, { tick: number | undefined }>;
