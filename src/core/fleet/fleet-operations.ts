@@ -8,7 +8,14 @@ import { RedisStore } from '../redis/redis-store';
 import type { JobDrift } from './definition-drift';
 import { FleetInspector, type OverdueJob, type PausedJob } from './fleet-inspector';
 import { jobNamesKey, jobsFirstDeclaredKey, jobsKey, runsKeyOf } from '../keys';
-import { type JobDeclaration, type JobRecord, runRecordFields, type RunRecordOutcome } from './fleet-records';
+import {
+  type JobDeclaration,
+  type JobRecord,
+  type RunRecord,
+  runRecordFields,
+  type RunRecordOutcome,
+} from './fleet-records';
+import type { RunTrigger } from '../policies/ledger';
 import { withDeadline } from './with-deadline';
 
 /** What the fleet's records say needs an operator: paused jobs, and jobs whose live replicas disagree. */
@@ -68,24 +75,8 @@ export class FleetOperations {
   /** The record of a job's run, for its lock name's history stream. */
   runRecord(lock: LockHandle, outcome: RunRecordOutcome, durationMs: number, error: unknown): RunHistoryWrite {
     const { historyLength, historyRetentionMs, replicaName } = this.options;
-    const fields = runRecordFields({
-      job: lock.job!,
-      replica: replicaName,
-      tick: lock.tick,
-      startedAt: Date.now() - durationMs,
-      durationMs,
-      outcome,
-      error: outcome === 'ok' || error === undefined ? undefined : describeError(error),
-      fencingToken: lock.fencingToken,
-      trigger: lock.trigger,
-      attempt: lock.attempt,
-    });
-    return {
-      streamKey: runsKeyOf(lock.storedKey),
-      fields,
-      maxLength: historyLength,
-      retentionMs: historyRetentionMs,
-    };
+    const fields = runRecordFields(new FinishedRun(lock, replicaName, outcome, durationMs, error));
+    return new HistoryWrite(runsKeyOf(lock.storedKey), fields, historyLength, historyRetentionMs);
   }
 
   /** See `LockEngine.fleet`. */
@@ -120,4 +111,42 @@ export class FleetOperations {
     };
     return new FleetInspector(store.client, keyPrefix, { historyRetentionMs, onPauseChange });
   }
+}
+
+// Built by constructors, not object literals, as on every call of a recorded run: see `AcquisitionRequest`.
+
+/** A run that just ended, as its record states it. */
+class FinishedRun implements RunRecord {
+  readonly job: string;
+  readonly tick: number | undefined;
+  readonly startedAt: number;
+  readonly error: string | undefined;
+  readonly fencingToken: number | undefined;
+  readonly trigger: RunTrigger;
+  readonly attempt: number;
+
+  constructor(
+    lock: LockHandle,
+    readonly replica: string,
+    readonly outcome: RunRecordOutcome,
+    readonly durationMs: number,
+    error: unknown,
+  ) {
+    this.job = lock.job!;
+    this.tick = lock.tick;
+    this.startedAt = Date.now() - durationMs;
+    this.error = outcome === 'ok' || error === undefined ? undefined : describeError(error);
+    this.fencingToken = lock.fencingToken;
+    this.trigger = lock.trigger;
+    this.attempt = lock.attempt;
+  }
+}
+
+class HistoryWrite implements RunHistoryWrite {
+  constructor(
+    readonly streamKey: string,
+    readonly fields: readonly string[],
+    readonly maxLength: number,
+    readonly retentionMs: number,
+  ) {}
 }

@@ -67,7 +67,8 @@ export interface RunRecord {
 
 /** The stream fields of a run record, in the order they are written; unset ones are left out. */
 export function runRecordFields(run: RunRecord): string[] {
-  const fields = ['job', run.job, 'replica', run.replica];
+  // Array.of, not a literal: see `AcquisitionRequest` (locks/lock-request.ts).
+  const fields = Array.of('job', run.job, 'replica', run.replica);
   if (run.tick !== undefined) fields.push('tick', String(run.tick));
   fields.push(
     'startedAt', String(Math.round(run.startedAt)),
