@@ -1,6 +1,9 @@
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import { LockEngine } from '../../src';
+import { CronSchedule, JobDefinition } from '../../src/core';
+import { RELEASE_AND_RECORD, SETTLE_OCCURRENCE } from '../../src/core/redis/scripts';
 import { CAN_CONTROL_REDIS, startTestRedis, type TestRedis } from '../support/redis-server';
 
 const describeWithOwnRedis = CAN_CONTROL_REDIS ? describe : describe.skip;
@@ -15,9 +18,9 @@ function stall(ms: number): void {
 
 /**
  * A command sent while no other call is in flight leaves at once; commands sent in one tick while
- * others are in flight leave together, in writes of a bounded batch, the last at the tick's end. A
- * stall in between delays each held-back command by as long as it waited: only that long is added
- * to its deadline.
+ * others are in flight leave together, in writes of a bounded batch, the last at the tick's end; a
+ * ledger write waits for the release sent after it. A stall in between delays each held-back
+ * command by as long as it waited: only that long is added to its deadline.
  */
 describeWithOwnRedis('deadlines of commands held back for one write', () => {
   let redis: TestRedis;
@@ -78,6 +81,42 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
     // The second left at once: it gets its own second, not three.
     expect(secondMs).toBeGreaterThanOrEqual(950);
     expect(secondMs).toBeLessThan(2_000);
+  });
+
+  it("writes a policy run's ledger write and its lock's release together, in one write", async () => {
+    const job = new JobDefinition({
+      name: 'HeldBack.withPolicy',
+      key: 'held-back:policy',
+      ttlMs: 5_000,
+      schedule: () => new CronSchedule('* * * * * *', { timeZone: 'UTC' }),
+      policies: { retry: { attempts: 2, backoffMs: 50 } },
+    });
+    // The socket of the engine's own connection (handing out its client would stop the coalescing).
+    type Internals = { parts: { store: { client: { stream: Socket } } } };
+    const socket = (engine as unknown as Internals).parts.store.client.stream;
+    const writes: string[][] = [];
+    const spy = (method: '_write' | '_writev') => {
+      const original = socket[method] as (...args: unknown[]) => void;
+      socket[method] = function (this: Socket, ...args: unknown[]) {
+        const chunks = method === '_write' ? [args[0]] : (args[0] as { chunk: unknown }[]).map((c) => c.chunk);
+        writes.push(chunks.map(String));
+        return original.apply(this, args);
+      } as never;
+      return () => void (socket[method] = original as never);
+    };
+    const restore = [spy('_write'), spy('_writev')];
+    try {
+      expect(await engine.runDefinedJob(job, () => 'ran')).toBe('ran');
+    } finally {
+      for (const undo of restore) undo();
+    }
+    const carrying = (sha: string) => writes.findIndex((chunks) => chunks.some((chunk) => chunk.includes(sha)));
+    expect(carrying(SETTLE_OCCURRENCE.sha)).toBeGreaterThanOrEqual(0);
+    // The ledger first, then the release, in the same system call: Redis runs them back to back.
+    expect(carrying(RELEASE_AND_RECORD.sha)).toBe(carrying(SETTLE_OCCURRENCE.sha));
+    const [together] = writes.filter((chunks) => chunks.some((chunk) => chunk.includes(SETTLE_OCCURRENCE.sha)));
+    const order = together.join('');
+    expect(order.indexOf(SETTLE_OCCURRENCE.sha)).toBeLessThan(order.indexOf(RELEASE_AND_RECORD.sha));
   });
 
   it("never holds back the user's own commands on the library's connection", async () => {

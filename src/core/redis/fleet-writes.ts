@@ -52,6 +52,9 @@ export class FleetWrites {
   settleOccurrence(write: LedgerWrite): Promise<void> {
     const id = `${write.attemptsKey}\u0000${write.member}`;
     this.unsettled.set(id, write);
+    // The release of the run's lock follows in this tick (or, after a reconnection, the other
+    // ledger writes): one write carries them, and Redis runs them back to back.
+    this.monitor.holdWritesThisTick();
     return this.monitor.call(
       (afterNoScript: boolean) => sendSettleOccurrence(this.client, afterNoScript, write),
       (reply) => {

@@ -114,6 +114,11 @@ export class ConnectionMonitor implements CallObserver {
     this.writes.holdBack(call);
   }
 
+  /** The rest of this tick's commands leave together, in one write at its end (a lone one's included). */
+  holdWritesThisTick(): void {
+    this.writes.holdTick();
+  }
+
   /**
    * Stops holding back writes, at once and for good: the connection is handed to the user, whose
    * commands must never wait for the library's coalescing.

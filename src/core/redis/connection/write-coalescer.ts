@@ -38,15 +38,28 @@ export class WriteCoalescer {
     if (this.heldBack.length >= MAX_BATCH) this.flush();
     if (!this.corked) {
       if (this.deadlines.holdsOnly(call)) return; // a lone command: nothing to share its write with
-      const socket = this.socketOf();
-      if (!socket || typeof socket.cork !== 'function') return;
-      this.corked = socket;
-      socket.cork();
-      // The real process.nextTick, captured at load: a test's fake one would hold the writes for the test.
-      nextTick(this.flush);
+      if (!this.cork()) return;
     }
     this.heldBack.push(call);
     this.heldSince.push(monotonicNow());
+  }
+
+  /**
+   * Holds back the rest of this tick's writes, the next lone command's included: its caller sends
+   * another right after it, and both leave in one write.
+   */
+  holdTick(): void {
+    if (this.enabled && !this.corked) this.cork();
+  }
+
+  private cork(): boolean {
+    const socket = this.socketOf();
+    if (!socket || typeof socket.cork !== 'function') return false;
+    this.corked = socket;
+    socket.cork();
+    // The real process.nextTick, captured at load: a test's fake one would hold the writes for the test.
+    nextTick(this.flush);
+    return true;
   }
 
   /** Stops holding back writes, at once and for good. */
