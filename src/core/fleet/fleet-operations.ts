@@ -113,7 +113,7 @@ export class FleetOperations {
   }
 }
 
-// Built by constructors, not object literals, as on every call of a recorded run: see `AcquisitionRequest`.
+// Built by constructors, not object literals: see `AcquisitionRequest` (locks/lock-request.ts).
 
 /** A run that just ended, as its record states it. */
 class FinishedRun implements RunRecord {
