@@ -52,6 +52,9 @@ describe('job names: a @Cron({ name }) job is shown and found by its name, Class
   beforeAll(async () => {
     redis = await startTestRedis();
     oldReplica = new LockEngine({ url: redis.url, replicaName: 'old', logger: false });
+    // Connected first: a declaration made before the connection is written once it comes, which
+    // could be after the new replica's own, and the old record would then be the one kept.
+    await oldReplica.waitUntilConnected();
     await oldReplica.declareJobs([OLD_DECLARATION]);
     newReplica = await createReplica(
       [
