@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
 import { type BenchResults, fixed, times } from './report';
-import { checkTargets, sdkCallsPerRun } from './targets';
+import { checkTargets, sdkCallsPerRun, sdkCallsSentence } from './targets';
 
 function render(runs: readonly BenchResults[], files: readonly string[]): string {
   const lines: string[] = [];
@@ -37,10 +37,8 @@ function render(runs: readonly BenchResults[], files: readonly string[]): string
   }
   const sdkCalls = runs.map(sdkCallsPerRun);
   if (sdkCalls.some((value) => value !== undefined)) {
-    lines.push(
-      '',
-      `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${sdkCalls.map((value) => (value === undefined ? '–' : `${value.toFixed(2)}×`)).join(' / ')} the floor.`,
-    );
+    const figures = sdkCalls.map((value) => (value === undefined ? '–' : `${value.toFixed(2)}×`)).join(' / ');
+    lines.push('', sdkCallsSentence(figures));
   }
   lines.push(
     '',

@@ -89,15 +89,14 @@ export function sdkCallsPerRun(results: MeasuredRun): number | undefined {
   return ratio === undefined ? undefined : ratio - 1;
 }
 
+/** The sentence that reports `sdkCallsPerRun`: one run's figure (`inThisRun`), or several runs' side by side. */
+export function sdkCallsSentence(figures: string, inThisRun = false): string {
+  return `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${figures} the floor${inThisRun ? ' in this run' : ''}.`;
+}
+
 export function renderTargets(checks: readonly TargetCheck[], sdkCalls?: number): string[] {
   if (checks.length === 0) return [];
-  const reference =
-    sdkCalls === undefined
-      ? []
-      : [
-          `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${sdkCalls.toFixed(2)}× the floor in this run.`,
-          '',
-        ];
+  const reference = sdkCalls === undefined ? [] : [sdkCallsSentence(`${sdkCalls.toFixed(2)}×`, true), ''];
   return [
     "**The floor's targets in this run** (ratios are medians of per-repetition ratios, both sides timed in each repetition):",
     '',
