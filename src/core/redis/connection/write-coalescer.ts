@@ -16,7 +16,8 @@ const MAX_BATCH = 16;
  * locks taken at once leave in a few writes (the calls of up to MAX_BATCH each) instead of one
  * system call each. A command sent while no other call is in flight leaves at once: the usual
  * sequential call pays no cork, no buffered write and no deferred flush, and a burst costs one
- * write more (its first command).
+ * write more (its first command). A caller that knows another command follows in the same tick
+ * holds the tick's writes first (`holdTick`), so the two leave together.
  */
 export class WriteCoalescer {
   private corked: Socket | undefined;
