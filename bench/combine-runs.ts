@@ -9,7 +9,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
 import { type BenchResults, fixed, times } from './report';
-import { checkTargets, sdkCallsPerRun, sdkCallsSentence } from './targets';
+import {
+  checkTargets,
+  type FloorAgain,
+  floorAgainRatios,
+  floorAgainSentence,
+  ratioFigure,
+  sdkCallsPerRun,
+  sdkCallsSentence,
+} from './targets';
 
 function render(runs: readonly BenchResults[], files: readonly string[]): string {
   const lines: string[] = [];
@@ -37,8 +45,21 @@ function render(runs: readonly BenchResults[], files: readonly string[]): string
   }
   const sdkCalls = runs.map(sdkCallsPerRun);
   if (sdkCalls.some((value) => value !== undefined)) {
-    const figures = sdkCalls.map((value) => (value === undefined ? '–' : `${value.toFixed(2)}×`)).join(' / ');
+    const figures = sdkCalls.map(ratioFigure).join(' / ');
     lines.push('', sdkCallsSentence(figures));
+  }
+  const floorAgain = runs.map(floorAgainRatios);
+  if (floorAgain.some((ratios) => ratios.latency !== undefined)) {
+    const figures = (pick: (ratios: FloorAgain) => number | undefined) =>
+      floorAgain.map((ratios) => ratioFigure(pick(ratios))).join(' / ');
+    lines.push(
+      '',
+      floorAgainSentence(
+        figures((r) => r.latency),
+        figures((r) => r.throughput),
+        figures((r) => r.race),
+      ),
+    );
   }
   lines.push(
     '',

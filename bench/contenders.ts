@@ -582,6 +582,14 @@ export const CONTENDERS: Contender[] = [
     lockClient: (url) => FloorClient.open(url),
   },
   {
+    id: 'floor-again',
+    label: 'the floor again, in a process of its own',
+    kind: 'floor',
+    note: 'the floor unchanged, as a second contender: how far apart two identical contenders land in one run',
+    open: (url) => FloorClient.open(url),
+    lockClient: (url) => FloorClient.open(url),
+  },
+  {
     id: 'floor-coalesced',
     label: 'floor, writes coalesced per tick',
     kind: 'floor',

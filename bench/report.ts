@@ -1,6 +1,6 @@
 import type { RedisAccount } from './monitor-capture';
 import type { DecoratorHeapSample, HeldMemorySample, LatencySample } from './scenarios';
-import { checkTargets, renderTargets, sdkCallsPerRun } from './targets';
+import { checkTargets, floorAgainRatios, renderTargets, sdkCallsPerRun } from './targets';
 
 /** What bench/results/latest.json holds. */
 export interface BenchResults {
@@ -100,7 +100,7 @@ export function renderMarkdown(results: BenchResults): string {
     '',
   );
 
-  lines.push(...renderTargets(checkTargets(results), sdkCallsPerRun(results)));
+  lines.push(...renderTargets(checkTargets(results), sdkCallsPerRun(results), floorAgainRatios(results)));
 
   if (Object.keys(results.latency).length || Object.keys(results.throughput).length) {
     lines.push(

@@ -94,9 +94,47 @@ export function sdkCallsSentence(figures: string, inThisRun = false): string {
   return `For reference (not a target): the OpenTelemetry SDK's own calls for one run, made by hand around the floor's cycle (\`floor-otel\`), add ${figures} the floor${inThisRun ? ' in this run' : ''}.`;
 }
 
-export function renderTargets(checks: readonly TargetCheck[], sdkCalls?: number): string[] {
+/** `floor-again` over the floor, per scenario the run had. */
+export interface FloorAgain {
+  readonly latency?: number;
+  readonly throughput?: number;
+  readonly race?: number;
+}
+
+/**
+ * The floor against itself: `floor-again` (the same client in a second process) over the floor on
+ * latency, throughput and the race. Not a target: how far apart two identical contenders land in
+ * the run, against which a target's distance from its limit can be read.
+ */
+export function floorAgainRatios(results: MeasuredRun): FloorAgain {
+  return {
+    latency: latencyRatio(results, 'floor-again', 'floor'),
+    throughput: throughputRatio(results, 'floor-again', 'floor'),
+    race: results.contention['floor-again']?.p50Ratio,
+  };
+}
+
+/** A ratio as the reference sentences print it; '–' for a scenario the run did not have. */
+export function ratioFigure(value: number | undefined): string {
+  return value === undefined ? '–' : `${value.toFixed(2)}×`;
+}
+
+/** The sentence that reports `floorAgainRatios`: each figure one run's, or several runs' side by side. */
+export function floorAgainSentence(latency: string, throughput: string, race: string, inThisRun = false): string {
+  return (
+    `For reference (not a target): the floor run again in a process of its own (\`floor-again\`) measured ` +
+    `${latency} the floor at p50, ${throughput} on throughput and ${race} in the race${inThisRun ? ' in this run' : ''}: ` +
+    'how far apart two identical contenders land.'
+  );
+}
+
+export function renderTargets(checks: readonly TargetCheck[], sdkCalls?: number, floorAgain?: FloorAgain): string[] {
   if (checks.length === 0) return [];
-  const reference = sdkCalls === undefined ? [] : [sdkCallsSentence(`${sdkCalls.toFixed(2)}×`, true), ''];
+  const reference = sdkCalls === undefined ? [] : [sdkCallsSentence(ratioFigure(sdkCalls), true), ''];
+  if (floorAgain?.latency !== undefined) {
+    const { latency, throughput, race } = floorAgain;
+    reference.push(floorAgainSentence(ratioFigure(latency), ratioFigure(throughput), ratioFigure(race), true), '');
+  }
   return [
     "**The floor's targets in this run** (ratios are medians of per-repetition ratios, both sides timed in each repetition):",
     '',
