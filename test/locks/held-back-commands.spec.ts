@@ -17,8 +17,8 @@ function stall(ms: number): void {
 }
 
 /**
- * A command sent while no other call is in flight leaves at once; commands sent in one tick while
- * others are in flight leave together, in writes of a bounded batch, the last at the tick's end; a
+ * A command sent while no other call of the process is in flight leaves at once; commands sent in
+ * one tick while others are in flight leave together, in writes of a bounded batch, the last at the tick's end; a
  * ledger write waits for the release sent after it. A stall in between delays each held-back
  * command by as long as it waited: only that long is added to its deadline.
  */
@@ -117,6 +117,32 @@ describeWithOwnRedis('deadlines of commands held back for one write', () => {
     const [together] = writes.filter((chunks) => chunks.some((chunk) => chunk.includes(SETTLE_OCCURRENCE.sha)));
     const order = together.join('');
     expect(order.indexOf(SETTLE_OCCURRENCE.sha)).toBeLessThan(order.indexOf(RELEASE_AND_RECORD.sha));
+  });
+
+  it('holds back a command alone on its connection while another connection of the process has one in flight', async () => {
+    // Replicas of a test fleet, or the masters of a Redlock quorum, sending at once from one
+    // process: their commands leave together at the tick's end, after the code that built them.
+    const other = new LockEngine({ url: redis.url, acquireTimeoutMs: 1_000, failMode: 'closed', logger: false });
+    const remainingMs = (name: string) => redis.client().pttl(`lock:{held-back:${name}}`);
+    try {
+      await other.waitUntilConnected();
+      const first = engine.acquireLock('held-back:fleet-first', 10_000); // nothing in flight: written at once
+      const second = other.acquireLock('held-back:fleet-second', 10_000); // alone on its connection only
+      stall(1_000); // Redis runs a command meanwhile only if it was written before the stall
+      expect(await Promise.all([first, second])).toEqual([true, true]);
+      expect(await remainingMs('fleet-first')).toBeLessThan(9_500);
+      expect(await remainingMs('fleet-second')).toBeGreaterThan(9_500); // it left when the tick ended
+
+      // Every call of this file has settled, by its reply or by its deadline: a lone command leaves at once again.
+      const third = other.acquireLock('held-back:fleet-third', 10_000);
+      stall(1_000);
+      expect(await third).toBe(true);
+      expect(await remainingMs('fleet-third')).toBeLessThan(9_500);
+      await Promise.all([engine.releaseLock('held-back:fleet-first'), other.releaseLock('held-back:fleet-second')]);
+      await other.releaseLock('held-back:fleet-third');
+    } finally {
+      await other.close();
+    }
   });
 
   it("never holds back the user's own commands on the library's connection", async () => {

@@ -43,11 +43,6 @@ export class DeadlineQueue {
     if (entry.deadline < this.timerDueAt) this.arm(entry.deadline);
   }
 
-  /** Whether `entry` is the only call in flight. */
-  holdsOnly(entry: Deadlined): boolean {
-    return this.head === entry && this.tail === entry;
-  }
-
   remove(entry: Deadlined): void {
     if (!entry.queued) return;
     entry.queued = false;

@@ -12,12 +12,29 @@ const LATE_FLUSH_MS = 5;
 const MAX_BATCH = 16;
 
 /**
+ * Calls in flight on all the library's connections in this process. The replicas of a test fleet,
+ * or the masters of a Redlock quorum, send at once from one process: a command alone on its own
+ * connection then still waits for the tick's end, so the commands leave after the code that built
+ * them instead of one system call between each.
+ */
+let callsInFlight = 0;
+
+/** A call was sent (`PendingCall`): it counts until it settles, by its reply, an error or its deadline. */
+export function callSent(): void {
+  callsInFlight++;
+}
+
+export function callSettled(): void {
+  callsInFlight--;
+}
+
+/**
  * Holds back a socket's writes until the current tick's work is done, so the commands of many
  * locks taken at once leave in a few writes (the calls of up to MAX_BATCH each) instead of one
- * system call each. A command sent while no other call is in flight leaves at once: the usual
- * sequential call pays no cork, no buffered write and no deferred flush, and a burst costs one
- * write more (its first command). A caller that knows another command follows in the same tick
- * holds the tick's writes first (`holdTick`), so the two leave together.
+ * system call each. A command sent while no other call of the process is in flight leaves at
+ * once: the usual sequential call pays no cork, no buffered write and no deferred flush, and a
+ * burst costs one write more (its first command). A caller that knows another command follows in
+ * the same tick holds the tick's writes first (`holdTick`), so the two leave together.
  */
 export class WriteCoalescer {
   private corked: Socket | undefined;
@@ -38,7 +55,7 @@ export class WriteCoalescer {
     // A full batch leaves now, before this call's command: it starts the next one.
     if (this.heldBack.length >= MAX_BATCH) this.flush();
     if (!this.corked) {
-      if (this.deadlines.holdsOnly(call)) return; // a lone command: nothing to share its write with
+      if (callsInFlight === 1) return; // the process's only call: nothing to share its write with
       if (!this.cork()) return;
     }
     this.heldBack.push(call);
