@@ -572,22 +572,22 @@ function semaphoreClient(client: Redis): LockClient & Cycler {
 
 // ---------------------------------------------------------------------------------------------
 
+const FLOOR: Contender = {
+  id: 'floor',
+  label: 'floor (ioredis SET NX PX + EVALSHA)',
+  kind: 'floor',
+  note: 'SET key token PX ttl NX, then EVALSHA of a preloaded compare-and-delete; token = random prefix + counter',
+  open: (url) => FloorClient.open(url),
+  lockClient: (url) => FloorClient.open(url),
+};
+
 export const CONTENDERS: Contender[] = [
+  FLOOR,
   {
-    id: 'floor',
-    label: 'floor (ioredis SET NX PX + EVALSHA)',
-    kind: 'floor',
-    note: 'SET key token PX ttl NX, then EVALSHA of a preloaded compare-and-delete; token = random prefix + counter',
-    open: (url) => FloorClient.open(url),
-    lockClient: (url) => FloorClient.open(url),
-  },
-  {
+    ...FLOOR,
     id: 'floor-again',
     label: 'the floor again, in a process of its own',
-    kind: 'floor',
     note: 'the floor unchanged, as a second contender: how far apart two identical contenders land in one run',
-    open: (url) => FloorClient.open(url),
-    lockClient: (url) => FloorClient.open(url),
   },
   {
     id: 'floor-coalesced',
