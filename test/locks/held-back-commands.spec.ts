@@ -18,9 +18,9 @@ function stall(ms: number): void {
 
 /**
  * A command sent while no other call of the process is in flight leaves at once; commands sent in
- * one tick while others are in flight leave together, in writes of a bounded batch, the last at the tick's end; a
- * ledger write waits for the release sent after it. A stall in between delays each held-back
- * command by as long as it waited: only that long is added to its deadline.
+ * one tick while others are in flight leave together, in writes of a bounded batch, the last at
+ * the tick's end; a ledger write waits for the release sent after it. A stall in between delays
+ * each held-back command by as long as it waited: only that long is added to its deadline.
  */
 describeWithOwnRedis('deadlines of commands held back for one write', () => {
   let redis: TestRedis;

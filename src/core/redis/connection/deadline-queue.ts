@@ -13,6 +13,18 @@ export abstract class Deadlined {
 }
 
 /**
+ * Entries of every queue of calls awaiting replies (`afterPendingIo`), on all the library's
+ * connections in this process: its calls in flight, counted by the queues themselves, so a call
+ * counts exactly while it is queued (until its reply, its error or its deadline).
+ */
+let callsInFlight = 0;
+
+/** Calls in flight on all the library's connections in this process. */
+export function processCallsInFlight(): number {
+  return callsInFlight;
+}
+
+/**
  * Deadlines of calls in flight (or of lock renewals), in deadline order, served by one timer for
  * all of them: an entry costs a link and an unlink instead of a timer of its own.
  */
@@ -24,8 +36,9 @@ export class DeadlineQueue {
 
   /**
    * @param afterPendingIo Expire only once the socket reads pending after a stall are done (for
-   * calls awaiting replies); without it, entries expire in the timers phase, in due order with
-   * the process's other timers (a lock's renewal before the next step of the run holding it).
+   * calls awaiting replies, which then count in `processCallsInFlight`); without it, entries
+   * expire in the timers phase, in due order with the process's other timers (a lock's renewal
+   * before the next step of the run holding it).
    */
   constructor(private readonly afterPendingIo = true) {}
 
@@ -40,12 +53,14 @@ export class DeadlineQueue {
     if (after) after.next = entry;
     else this.head = entry;
     entry.queued = true;
+    if (this.afterPendingIo) callsInFlight++;
     if (entry.deadline < this.timerDueAt) this.arm(entry.deadline);
   }
 
   remove(entry: Deadlined): void {
     if (!entry.queued) return;
     entry.queued = false;
+    if (this.afterPendingIo) callsInFlight--;
     if (entry.previous) entry.previous.next = entry.next;
     else this.head = entry.next;
     if (entry.next) entry.next.previous = entry.previous;

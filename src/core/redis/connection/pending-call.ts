@@ -3,7 +3,6 @@ import { describeError } from '../../errors';
 import { classifyReplyError } from '../reply-errors';
 import { isNoScriptError } from '../scripts/lua-script';
 import { Deadlined, type DeadlineQueue } from './deadline-queue';
-import { callSent, callSettled } from './write-coalescer';
 
 /** What `call` hands its `settle` callback when no reply came in time. */
 export const NO_REPLY: unique symbol = Symbol('no reply from Redis in time');
@@ -45,7 +44,6 @@ export class PendingCall<T, R> extends Deadlined {
   ) {
     super(monotonicNow() + timeoutMs);
     connection.deadlines.add(this);
-    callSent();
   }
 
   send(afterNoScript: boolean): void {
@@ -59,20 +57,13 @@ export class PendingCall<T, R> extends Deadlined {
   }
 
   expire(): void {
-    callSettled();
     this.connection.failed(`no reply within ${this.timeoutMs} ms`);
     this.resolve(this.settle(NO_REPLY, this.pending));
   }
 
-  /** Settled before its deadline: out of the connection's queue and the process's count. */
-  private settled(): void {
-    this.connection.deadlines.remove(this);
-    callSettled();
-  }
-
   private readonly onReply = (value: T): void => {
     if (!this.queued) return; // already expired
-    this.settled();
+    this.connection.deadlines.remove(this);
     this.connection.replied();
     this.resolve(this.settle(value));
   };
@@ -85,7 +76,7 @@ export class PendingCall<T, R> extends Deadlined {
       this.retriedScript = true;
       return this.send(true);
     }
-    this.settled();
+    this.connection.deadlines.remove(this);
     const kind = classifyReplyError(error);
     if (kind === 'outage') {
       this.connection.failed(describeError(error));

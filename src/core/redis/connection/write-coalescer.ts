@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { monotonicNow, nextTick } from '../../clock';
-import type { Deadlined, DeadlineQueue } from './deadline-queue';
+import { type Deadlined, type DeadlineQueue, processCallsInFlight } from './deadline-queue';
 
 /** A command held back this much longer than its send means the process stalled in between. */
 const LATE_FLUSH_MS = 5;
@@ -10,23 +10,6 @@ const LATE_FLUSH_MS = 5;
  * In batches, Redis works on one while the client builds the next.
  */
 const MAX_BATCH = 16;
-
-/**
- * Calls in flight on all the library's connections in this process. The replicas of a test fleet,
- * or the masters of a Redlock quorum, send at once from one process: a command alone on its own
- * connection then still waits for the tick's end, so the commands leave after the code that built
- * them instead of one system call between each.
- */
-let callsInFlight = 0;
-
-/** A call was sent (`PendingCall`): it counts until it settles, by its reply, an error or its deadline. */
-export function callSent(): void {
-  callsInFlight++;
-}
-
-export function callSettled(): void {
-  callsInFlight--;
-}
 
 /**
  * Holds back a socket's writes until the current tick's work is done, so the commands of many
@@ -55,7 +38,11 @@ export class WriteCoalescer {
     // A full batch leaves now, before this call's command: it starts the next one.
     if (this.heldBack.length >= MAX_BATCH) this.flush();
     if (!this.corked) {
-      if (callsInFlight === 1) return; // the process's only call: nothing to share its write with
+      // The process's only call: nothing to share its write with. While another connection has a
+      // call in flight (a test fleet's replicas, a Redlock quorum's masters), a command alone on
+      // its own still waits: their commands leave after the code that built them, not one system
+      // call between each.
+      if (processCallsInFlight() === 1) return;
       if (!this.cork()) return;
     }
     this.heldBack.push(call);
